@@ -1,0 +1,55 @@
+"""LoopLens: the app frame — page config, demo warehouse bootstrap, global filters, navigation.
+
+Run with ``streamlit run app.py``. Pages live in ``pages/``; only finished pages are registered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from components.bootstrap import ensure_demo_warehouse, latest_data_date
+from components.context import FILTERS_KEY, show_problem, warehouse, warehouse_config
+from components.filters_bar import render_global_filters
+
+st.set_page_config(
+    page_title="LoopLens",
+    page_icon=":material/all_inclusive:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+config = warehouse_config()
+ready = ensure_demo_warehouse(config)
+
+latest: dt.date | None = None
+if ready:
+    latest = latest_data_date(warehouse(), config.url)
+
+filters = render_global_filters(latest or dt.date.today())
+st.session_state[FILTERS_KEY] = filters
+
+PAGES = {
+    "Overview": [
+        st.Page(
+            "pages/overview.py", title="Loop health", icon=":material/monitoring:", default=True
+        ),
+    ],
+    "Marketing": [
+        st.Page("pages/lifecycle.py", title="Lifecycle", icon=":material/cycle:"),
+        st.Page("pages/channels.py", title="Channels & attribution", icon=":material/campaign:"),
+    ],
+    "Admin": [
+        st.Page("pages/data_health.py", title="Data health", icon=":material/health_and_safety:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+if not ready:
+    show_problem(
+        "The demo warehouse could not be created",
+        "LoopLens generates an embedded DuckDB demo warehouse on first start, and that failed.",
+        "See the message above, free some disk space or set LOOPLENS_WAREHOUSE_URL.",
+    )
+page.run()

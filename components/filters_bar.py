@@ -1,0 +1,109 @@
+"""The sidebar's global filters, kept in the URL so a copied link reopens the same view.
+
+``st.query_params`` is cleared when the user switches page, so the filters are written back to
+the URL on every run (``app.py`` runs before every page).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from data.schema import Channel, Region, Segment
+from metrics.filters import Filters, default_filters
+
+_INIT_KEY = "looplens_filters_initialised"
+DATE_KEY = "filter_dates"
+CHANNEL_KEY = "filter_channels"
+SEGMENT_KEY = "filter_segments"
+REGION_KEY = "filter_regions"
+
+# Widest range the date picker offers, relative to the latest data date.
+_HISTORY_DAYS = 3 * 365
+
+
+def _label(value: str) -> str:
+    return value.replace("_", " ").title()
+
+
+def _seed_widgets_from_url(default: Filters) -> None:
+    """On a session's first run, take the filter values from the URL (warning on bad ones)."""
+    if st.session_state.get(_INIT_KEY):
+        return
+    parsed, warnings = Filters.from_query_params(dict(st.query_params), default=default)
+    st.session_state[DATE_KEY] = (parsed.start, parsed.end)
+    st.session_state[CHANNEL_KEY] = list(parsed.channels)
+    st.session_state[SEGMENT_KEY] = list(parsed.segments)
+    st.session_state[REGION_KEY] = list(parsed.regions)
+    st.session_state["looplens_filter_warnings"] = warnings
+    st.session_state[_INIT_KEY] = True
+
+
+def render_global_filters(latest: dt.date) -> Filters:
+    """Draw the sidebar filters and return them as one frozen ``Filters`` value."""
+    default = default_filters(latest)
+    _seed_widgets_from_url(default)
+
+    with st.sidebar:
+        st.markdown("### Filters")
+        picked = st.date_input(
+            "Date range",
+            key=DATE_KEY,
+            min_value=latest - dt.timedelta(days=_HISTORY_DAYS),
+            max_value=latest + dt.timedelta(days=1),
+            help="Inclusive, in UTC days. Deltas compare with the previous period of equal length.",
+        )
+        st.multiselect(
+            "Channel",
+            options=[c.value for c in Channel],
+            key=CHANNEL_KEY,
+            format_func=_label,
+            placeholder="All channels",
+        )
+        st.multiselect(
+            "Segment",
+            options=[s.value for s in Segment],
+            key=SEGMENT_KEY,
+            format_func=_label,
+            placeholder="All segments",
+        )
+        st.multiselect(
+            "Region",
+            options=[r.value for r in Region],
+            key=REGION_KEY,
+            format_func=_label,
+            placeholder="All regions",
+        )
+        for warning in st.session_state.get("looplens_filter_warnings", []):
+            st.warning(warning, icon=":material/link_off:")
+
+    if isinstance(picked, tuple | list) and len(picked) == 2:
+        start, end = picked
+    elif isinstance(picked, tuple | list) and len(picked) == 1:
+        start = end = picked[0]  # the user has picked only the first day so far
+    elif isinstance(picked, dt.date):
+        start = end = picked
+    else:
+        start, end = default.start, default.end
+
+    filters = Filters(
+        start=start,
+        end=end,
+        channels=tuple(st.session_state.get(CHANNEL_KEY, ())),
+        segments=tuple(st.session_state.get(SEGMENT_KEY, ())),
+        regions=tuple(st.session_state.get(REGION_KEY, ())),
+    )
+    _write_to_url(filters)
+    return filters
+
+
+def _write_to_url(filters: Filters) -> None:
+    """Mirror the filters into the URL, keeping any page-specific parameters."""
+    wanted = filters.to_query_params()
+    for key in ("start", "end", "channel", "segment", "region"):
+        if key in wanted:
+            if st.query_params.get(key) != wanted[key]:
+                st.query_params[key] = wanted[key]
+        elif key in st.query_params:
+            del st.query_params[key]

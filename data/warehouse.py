@@ -1,0 +1,132 @@
+"""Where the warehouse is and how to open it (read-only), without Streamlit.
+
+Resolution order for the warehouse URL:
+
+1. ``[connections.warehouse] url = "..."`` in ``.streamlit/secrets.toml`` (Streamlit's own
+   convention; the app reads it through ``st.connection``),
+2. the environment variable ``LOOPLENS_WAREHOUSE_URL``,
+3. the embedded demo DuckDB file ``.looplens/demo.duckdb`` (generated on first start).
+
+The app never writes to the warehouse. DuckDB files are opened with ``read_only=True`` so a CLI
+or a second process can read the same file at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_VAR = "LOOPLENS_WAREHOUSE_URL"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("LOOPLENS_HOME", PROJECT_ROOT / ".looplens"))
+DEMO_PATH = STATE_DIR / "demo.duckdb"
+SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+Source = Literal["secrets", "env", "demo"]
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    """A resolved warehouse location. ``url`` may hold a password: show ``masked_url``."""
+
+    url: str
+    source: Source
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source == "demo"
+
+    @property
+    def dialect(self) -> str:
+        try:
+            return make_url(self.url).get_backend_name()
+        except ArgumentError:
+            return "unknown"
+
+
+def demo_url(path: Path = DEMO_PATH) -> str:
+    return f"duckdb:///{path}"
+
+
+def read_secrets_url(path: Path = SECRETS_PATH) -> str | None:
+    """The ``[connections.warehouse] url`` from a secrets file, or None."""
+    if not path.exists():
+        return None
+    with path.open("rb") as fh:
+        secrets = tomllib.load(fh)
+    url = secrets.get("connections", {}).get("warehouse", {}).get("url")
+    return str(url) if url else None
+
+
+def resolve_config(secrets_url: str | None = None) -> WarehouseConfig:
+    """Pick the warehouse URL: secrets, then ``LOOPLENS_WAREHOUSE_URL``, then the demo file.
+
+    ``secrets_url`` lets the app pass what ``st.secrets`` holds; the CLI reads the file itself.
+    """
+    if secrets_url is None:
+        try:
+            secrets_url = read_secrets_url()
+        except (OSError, tomllib.TOMLDecodeError):
+            secrets_url = None
+    if secrets_url:
+        return WarehouseConfig(secrets_url, "secrets")
+    env_url = os.environ.get(ENV_VAR, "").strip()
+    if env_url:
+        return WarehouseConfig(env_url, "env")
+    return WarehouseConfig(demo_url(), "demo")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (also for unparsable URLs)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Unparsable: still hide anything that looks like user:password@.
+        head, sep, tail = url.rpartition("@")
+        if not sep:
+            return url
+        scheme, _, userinfo = head.partition("://")
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}" if ":" in userinfo else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def engine_kwargs(url: str | URL, *, read_only: bool = True) -> dict[str, Any]:
+    """``create_engine`` keyword arguments for a warehouse URL.
+
+    DuckDB files are opened read-only (so another process can read the same file).
+    """
+    backend = make_url(url).get_backend_name()
+    kwargs: dict[str, Any] = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
+    if backend == "duckdb" and read_only:
+        kwargs["connect_args"] = {"read_only": True}
+    return kwargs
+
+
+def open_engine(url: str | URL, *, read_only: bool = True) -> Engine:
+    """Create (not connect) an engine for the warehouse. Raises ``ArgumentError`` on bad URLs."""
+    return create_engine(url, **engine_kwargs(url, read_only=read_only))
+
+
+def duckdb_path(url: str) -> Path | None:
+    """The file path of a ``duckdb:///path`` URL, or None for other URLs / in-memory."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "duckdb" or not parsed.database:
+        return None
+    if parsed.database in (":memory:", ""):
+        return None
+    return Path(parsed.database)

@@ -1,0 +1,160 @@
+"""The global filters every page applies: one frozen, hashable value.
+
+``Filters`` round-trips through URL query parameters (``to_query_params`` /
+``from_query_params``) so a copied link reopens the same view. Parsing never raises: unknown
+or hostile values are dropped and reported as warnings, which the UI shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import and_, true
+from sqlalchemy.sql.expression import ColumnElement
+
+from data.schema import Channel, Region, Segment
+
+DEFAULT_WINDOW_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Date range (inclusive, UTC days) and dimension selections (empty tuple = all)."""
+
+    start: dt.date
+    end: dt.date
+    channels: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"end date {self.end} is before start date {self.start}")
+        for name in ("channels", "segments", "regions"):
+            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+
+    @property
+    def days(self) -> int:
+        """Length of the period in days (both ends included)."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def start_ts(self) -> dt.datetime:
+        """First instant of the period."""
+        return dt.datetime.combine(self.start, dt.time.min)
+
+    @property
+    def end_ts(self) -> dt.datetime:
+        """First instant *after* the period (exclusive upper bound)."""
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min)
+
+    def previous_period(self) -> Filters:
+        """The period of equal length immediately before this one, same selections."""
+        return replace(
+            self,
+            start=self.start - dt.timedelta(days=self.days),
+            end=self.start - dt.timedelta(days=1),
+        )
+
+    def with_dates(self, start: dt.date, end: dt.date) -> Filters:
+        return replace(self, start=start, end=end)
+
+    # --- SQL helpers ------------------------------------------------------------------------
+
+    def time_condition(self, column: Any) -> ColumnElement[bool]:
+        """``start <= column < end + 1 day`` for a timestamp column (bound parameters)."""
+        return and_(column >= self.start_ts, column < self.end_ts)
+
+    def date_condition(self, column: Any) -> ColumnElement[bool]:
+        """``start <= column <= end`` for a DATE column (bound parameters)."""
+        return and_(column >= self.start, column <= self.end)
+
+    def dimension_condition(
+        self,
+        *,
+        channel: Any | None = None,
+        segment: Any | None = None,
+        region: Any | None = None,
+    ) -> ColumnElement[bool]:
+        """Conditions for whichever dimension columns the caller can supply.
+
+        A dimension whose column is not supplied is not filtered; callers join to
+        ``customers`` when they need segment or region.
+        """
+        parts: list[ColumnElement[bool]] = []
+        if channel is not None and self.channels:
+            parts.append(channel.in_(self.channels))
+        if segment is not None and self.segments:
+            parts.append(segment.in_(self.segments))
+        if region is not None and self.regions:
+            parts.append(region.in_(self.regions))
+        return and_(true(), *parts)
+
+    # --- URL round trip ---------------------------------------------------------------------
+
+    def to_query_params(self) -> dict[str, str]:
+        params = {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        for key, values in (
+            ("channel", self.channels),
+            ("segment", self.segments),
+            ("region", self.regions),
+        ):
+            if values:
+                params[key] = ",".join(values)
+        return params
+
+    @classmethod
+    def from_query_params(
+        cls, params: dict[str, str], *, default: Filters
+    ) -> tuple[Filters, list[str]]:
+        """Parse URL parameters; invalid parts fall back to ``default`` with a warning each."""
+        warnings: list[str] = []
+
+        def parse_date(key: str, fallback: dt.date) -> dt.date:
+            raw = params.get(key)
+            if raw is None:
+                return fallback
+            try:
+                return dt.date.fromisoformat(str(raw)[:10])
+            except ValueError:
+                warnings.append(f"Ignored '{key}={str(raw)[:40]}': not a date (use YYYY-MM-DD).")
+                return fallback
+
+        def parse_set(key: str, allowed: frozenset[str]) -> tuple[str, ...]:
+            raw = params.get(key)
+            if not raw:
+                return ()
+            values = [v.strip() for v in str(raw).split(",") if v.strip()]
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                shown = ", ".join(repr(b[:40]) for b in bad[:3])
+                warnings.append(f"Ignored unknown {key} value(s): {shown}.")
+            return tuple(v for v in values if v in allowed)
+
+        start = parse_date("start", default.start)
+        end = parse_date("end", default.end)
+        if end < start:
+            warnings.append("Ignored the dates in the link: the end was before the start.")
+            start, end = default.start, default.end
+        return (
+            cls(
+                start=start,
+                end=end,
+                channels=parse_set("channel", CHANNEL_VALUES),
+                segments=parse_set("segment", SEGMENT_VALUES),
+                regions=parse_set("region", REGION_VALUES),
+            ),
+            warnings,
+        )
+
+
+CHANNEL_VALUES: frozenset[str] = frozenset(c.value for c in Channel)
+SEGMENT_VALUES: frozenset[str] = frozenset(s.value for s in Segment)
+REGION_VALUES: frozenset[str] = frozenset(r.value for r in Region)
+
+
+def default_filters(latest: dt.date, days: int = DEFAULT_WINDOW_DAYS) -> Filters:
+    """The last ``days`` days up to and including ``latest``, nothing else selected."""
+    return Filters(start=latest - dt.timedelta(days=days - 1), end=latest)

@@ -1,0 +1,1 @@
+"""Experiment statistics: pure functions on per-variant sufficient statistics."""

@@ -1,0 +1,73 @@
+"""Shared fixtures: real databases (DuckDB file, SQLite file, PostgreSQL server)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+PG_ADMIN_URL = os.environ.get(
+    "LOOPLENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of the PostgreSQL server; skipped if unreachable (fails under CI=true)."""
+    if not _pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} and CI=true")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
+    return PG_ADMIN_URL
+
+
+def _fresh_pg_database(admin_url: str) -> Iterator[str]:
+    name = f"looplens_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    yield from _fresh_pg_database(pg_server)
+
+
+@pytest.fixture(scope="module")
+def pg_module_url(pg_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database shared by one test module."""
+    yield from _fresh_pg_database(pg_server)
+
+
+@pytest.fixture
+def duckdb_url(tmp_path) -> str:
+    """URL of a new (not yet created) DuckDB file."""
+    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
