@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` prints LoopLens' performance figures (no assertions)."""

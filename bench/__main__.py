@@ -1,0 +1,84 @@
+"""``python -m bench``: the home of every LoopLens performance figure.
+
+Prints tables; never asserts on time (machines here are shared and noisy: compare the ratios
+within one run). Sections:
+
+- ``generate``: demo warehouse generation throughput (events/s) at ``--customers``;
+- ``health``: data-health query latency on that warehouse.
+
+Usage: ``python -m bench --customers 1000000 [--out PATH] [--only generate,health] [--reuse]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench.report import Table
+
+SECTIONS = ("generate", "health")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--customers", type=int, default=100_000, help="demo size (default 100,000)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, default=Path("/tmp/looplens_bench.duckdb"))
+    p.add_argument("--reuse", action="store_true", help="reuse --out if it exists")
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions for latency figures")
+    return p.parse_args(argv)
+
+
+def bench_generate(args: argparse.Namespace) -> Table:
+    from data import demo
+
+    table = Table(
+        "Demo generation", ["customers", "rows (all tables)", "touchpoints", "s", "events/s"]
+    )
+    if args.reuse and args.out.exists():
+        print(f"(reusing {args.out}; generation not timed)", file=sys.stderr)
+        return table
+    t0 = time.perf_counter()
+    manifest = demo.generate(
+        str(args.out), customers=args.customers, seed=args.seed, overwrite=True
+    )
+    seconds = time.perf_counter() - t0
+    counts = manifest.get("row_counts", {})
+    events = int(counts.get("touchpoints", 0))
+    table.add(args.customers, sum(counts.values()), events, seconds, events / seconds)
+    return table
+
+
+def bench_health(args: argparse.Namespace) -> Table:
+    from data.health import check_warehouse
+    from data.warehouse import open_engine
+
+    engine = open_engine(f"duckdb:///{args.out}")
+    table = Table("Data-health checks", ["run", "tables", "s"])
+    for i in range(args.repeat):
+        t0 = time.perf_counter()
+        report = check_warehouse(engine)
+        table.add("cold" if i == 0 else f"warm {i}", len(report.tables), time.perf_counter() - t0)
+    engine.dispose()
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        return 2
+    runners = {"generate": bench_generate, "health": bench_health}
+    for name in SECTIONS:
+        if name in wanted:
+            print(runners[name](args).render(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
