@@ -14,6 +14,7 @@ or a second process can read the same file at the same time.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +60,14 @@ def demo_url(path: Path = DEMO_PATH) -> str:
     return f"duckdb:///{path}"
 
 
-def read_secrets_url(path: Path = SECRETS_PATH) -> str | None:
-    """The ``[connections.warehouse] url`` from a secrets file, or None."""
+def read_secrets_url(path: Path | None = None, connection: str = "warehouse") -> str | None:
+    """The ``[connections.<connection>] url`` from a secrets file (default: the project's)."""
+    path = SECRETS_PATH if path is None else path
     if not path.exists():
         return None
     with path.open("rb") as fh:
         secrets = tomllib.load(fh)
-    url = secrets.get("connections", {}).get("warehouse", {}).get("url")
+    url = secrets.get("connections", {}).get(connection, {}).get("url")
     return str(url) if url else None
 
 
@@ -92,13 +94,8 @@ def mask_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        # Unparsable: still hide anything that looks like user:password@.
-        head, sep, tail = url.rpartition("@")
-        if not sep:
-            return url
-        scheme, _, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}" if ":" in userinfo else url
+        # Unparsable: still hide anything that looks like user:password@host.
+        return re.sub(r"([^\s:/@]+):([^\s@]*)@", r"\1:***@", url)
     return parsed.render_as_string(hide_password=True)
 
 
