@@ -12,6 +12,7 @@ import streamlit as st
 from components.bootstrap import ensure_demo_warehouse, latest_data_date
 from components.context import FILTERS_KEY, show_problem, warehouse, warehouse_config
 from components.filters_bar import render_global_filters
+from components.navigation import PAGE_SPECS
 
 st.set_page_config(
     page_title="LoopLens",
@@ -30,22 +31,13 @@ if ready:
 filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters
 
-PAGES = {
-    "Overview": [
-        st.Page(
-            "pages/overview.py", title="Loop health", icon=":material/monitoring:", default=True
-        ),
-    ],
-    "Marketing": [
-        st.Page("pages/lifecycle.py", title="Lifecycle", icon=":material/cycle:"),
-        st.Page("pages/channels.py", title="Channels & attribution", icon=":material/campaign:"),
-    ],
-    "Admin": [
-        st.Page("pages/data_health.py", title="Data health", icon=":material/health_and_safety:"),
-    ],
-}
+sections: dict[str, list] = {}
+for spec in PAGE_SPECS:
+    sections.setdefault(spec.section, []).append(
+        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+    )
 
-page = st.navigation(PAGES)
+page = st.navigation(sections)
 if not ready:
     show_problem(
         "The demo warehouse could not be created",
