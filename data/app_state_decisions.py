@@ -1,0 +1,311 @@
+"""The decision log: what the team decided about each experiment, append-only and versioned.
+
+A decision is never updated or deleted. Changing it records a new row whose ``version`` is the
+previous version of that experiment + 1; the current decision is the highest version. The
+unique key (experiment_id, version) plus a retried transaction keep versions 1..k without gaps
+or duplicates when many people record at once (see ``AppStateStore.write``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
+
+from data.app_state import (
+    EVIDENCE_MAX,
+    EXPERIMENT_ID_MAX,
+    LABEL_MAX,
+    NAME_MAX,
+    RATIONALE_MAX,
+    AppStateStore,
+    DecisionKind,
+    decisions,
+)
+
+__all__ = [
+    "DecisionKind",
+    "DecisionRecord",
+    "DecisionValidationError",
+    "all_decisions",
+    "current_decisions",
+    "decision_history",
+    "record_decision",
+]
+
+
+class DecisionValidationError(ValueError):
+    """A decision was not recorded because of bad input; ``issues`` lists every problem."""
+
+    def __init__(self, issues: list[str]) -> None:
+        super().__init__("Decision not recorded: " + "; ".join(issues))
+        self.issues = tuple(issues)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One version of the decision on one experiment.
+
+    ``evidence`` is the JSON object stored with it (the numbers shown when deciding), as
+    decoded JSON: tuples come back as lists, numpy scalars as Python numbers.
+    ``expected_impact`` is a relative lift, as a fraction of the KPI's current value
+    (0.05 = +5 %). ``recorded_at`` is timezone-aware UTC.
+    """
+
+    decision_id: str
+    experiment_id: str
+    version: int
+    decision: DecisionKind
+    rationale: str
+    decided_by: str
+    evidence: dict[str, Any]
+    recommendation_at_decision: str | None
+    followed_recommendation: bool | None
+    target_kpi: str | None
+    expected_impact: float | None
+    rollout_date: date | None
+    recorded_at: datetime
+
+
+def record_decision(
+    store: AppStateStore,
+    *,
+    experiment_id: str,
+    decision: DecisionKind | str,
+    rationale: str,
+    decided_by: str,
+    evidence: Mapping[str, Any],
+    recommendation_at_decision: str | None = None,
+    followed_recommendation: bool | None = None,
+    target_kpi: str | None = None,
+    expected_impact: float | None = None,
+    rollout_date: date | None = None,
+) -> DecisionRecord:
+    """Append a decision for ``experiment_id`` as its next version (1 for the first).
+
+    Text fields are stripped of surrounding whitespace. ``evidence`` must be a JSON-able object
+    (text keys; numbers, text, booleans, None, lists, objects; no NaN). ``expected_impact`` is a
+    relative lift as a fraction (0.05 = +5 %). Raises :class:`DecisionValidationError` listing
+    every problem with the input, or ``AppStateError`` if the store cannot be written.
+    """
+    issues: list[str] = []
+    experiment_id = _text(issues, "experiment_id", experiment_id, EXPERIMENT_ID_MAX)
+    rationale = _text(issues, "rationale", rationale, RATIONALE_MAX)
+    decided_by = _text(issues, "decided_by (your name)", decided_by, NAME_MAX)
+    recommendation = _optional_text(
+        issues, "recommendation_at_decision", recommendation_at_decision, LABEL_MAX
+    )
+    target_kpi = _optional_text(issues, "target_kpi", target_kpi, LABEL_MAX)
+    kind = _kind(issues, decision)
+    evidence_json = _evidence_json(issues, evidence)
+    if followed_recommendation is not None and not isinstance(followed_recommendation, bool):
+        issues.append(
+            f"followed_recommendation must be True, False or None, got {followed_recommendation!r}"
+        )
+    elif followed_recommendation is not None and recommendation is None:
+        issues.append("followed_recommendation needs the recommendation_at_decision it refers to")
+    impact = _impact(issues, expected_impact)
+    if rollout_date is not None and (
+        isinstance(rollout_date, datetime) or not isinstance(rollout_date, date)
+    ):
+        issues.append(f"rollout_date must be a date (no time of day), got {rollout_date!r}")
+    if issues:
+        raise DecisionValidationError(issues)
+
+    values: dict[str, Any] = {
+        "experiment_id": experiment_id,
+        "decision": kind.value,
+        "rationale": rationale,
+        "decided_by": decided_by,
+        "evidence": evidence_json,
+        "recommendation_at_decision": recommendation,
+        "followed_recommendation": followed_recommendation,
+        "target_kpi": target_kpi,
+        "expected_impact": impact,
+        "rollout_date": rollout_date,
+    }
+
+    def append(conn: Connection) -> dict[str, Any]:
+        latest = conn.scalar(
+            select(func.max(decisions.c.version)).where(decisions.c.experiment_id == experiment_id)
+        )
+        row = {
+            **values,
+            "decision_id": uuid.uuid4().hex,
+            "version": (latest or 0) + 1,
+            "recorded_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+        conn.execute(insert(decisions).values(**row))
+        return row
+
+    return _record(store.write(append))
+
+
+def current_decisions(store: AppStateStore) -> dict[str, DecisionRecord]:
+    """The latest version of the decision on every experiment, keyed and ordered by experiment."""
+    latest = (
+        select(decisions.c.experiment_id, func.max(decisions.c.version).label("version"))
+        .group_by(decisions.c.experiment_id)
+        .subquery()
+    )
+    stmt = (
+        select(decisions)
+        .join(
+            latest,
+            (decisions.c.experiment_id == latest.c.experiment_id)
+            & (decisions.c.version == latest.c.version),
+        )
+        .order_by(decisions.c.experiment_id)
+    )
+    with store.read() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return {row["experiment_id"]: _record(row) for row in rows}
+
+
+def decision_history(store: AppStateStore, experiment_id: str) -> list[DecisionRecord]:
+    """Every version of the decision on one experiment, oldest (version 1) first."""
+    stmt = (
+        select(decisions)
+        .where(decisions.c.experiment_id == experiment_id)
+        .order_by(decisions.c.version)
+    )
+    with store.read() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [_record(row) for row in rows]
+
+
+def all_decisions(store: AppStateStore) -> list[DecisionRecord]:
+    """Every version of every decision, ordered by experiment, then version."""
+    stmt = select(decisions).order_by(decisions.c.experiment_id, decisions.c.version)
+    with store.read() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [_record(row) for row in rows]
+
+
+def _record(row: Mapping[str, Any] | Row) -> DecisionRecord:
+    recorded_at: datetime = row["recorded_at"]
+    impact = row["expected_impact"]
+    followed = row["followed_recommendation"]
+    return DecisionRecord(
+        decision_id=row["decision_id"],
+        experiment_id=row["experiment_id"],
+        version=int(row["version"]),
+        decision=DecisionKind(row["decision"]),
+        rationale=row["rationale"],
+        decided_by=row["decided_by"],
+        evidence=json.loads(row["evidence"]),
+        recommendation_at_decision=row["recommendation_at_decision"],
+        followed_recommendation=None if followed is None else bool(followed),
+        target_kpi=row["target_kpi"],
+        expected_impact=None if impact is None else float(impact),
+        rollout_date=row["rollout_date"],
+        recorded_at=recorded_at.replace(tzinfo=UTC),
+    )
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _text(issues: list[str], name: str, value: object, limit: int) -> str:
+    if not isinstance(value, str):
+        issues.append(f"{name} must be text, got {type(value).__name__}")
+        return ""
+    value = value.strip()
+    if not value:
+        issues.append(f"{name} is empty")
+    elif len(value) > limit:
+        issues.append(f"{name} is {len(value):,} characters long; the limit is {limit:,}")
+    return value
+
+
+def _optional_text(issues: list[str], name: str, value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None  # an empty form field means "not given"
+    return _text(issues, name, value, limit)
+
+
+def _kind(issues: list[str], value: object) -> DecisionKind:
+    try:
+        return DecisionKind(value.strip().lower() if isinstance(value, str) else value)
+    except ValueError:
+        issues.append(f"decision {value!r} is unknown; use one of {', '.join(DecisionKind)}")
+        return DecisionKind.SHIP  # placeholder; the issue stops the write
+
+
+def _impact(issues: list[str], value: object) -> float | None:
+    if value is None:
+        return None
+    try:  # ints, floats, numpy scalars and Decimals; not text or booleans
+        if isinstance(value, bool | str | bytes):
+            raise TypeError
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        issues.append(f"expected_impact must be a number (a fraction), got {value!r}")
+        return None
+    if not math.isfinite(number):
+        issues.append(f"expected_impact must be a finite fraction, got {value!r}")
+        return None
+    return number
+
+
+def _evidence_json(issues: list[str], evidence: object) -> str:
+    """The evidence as JSON text; problems are appended to ``issues`` with their location."""
+    if not isinstance(evidence, Mapping):
+        issues.append(
+            f"evidence must be a dict of the numbers shown, got {type(evidence).__name__}"
+        )
+        return "{}"
+    found: list[str] = []
+    try:
+        plain = _plain(evidence, "evidence", found)
+    except RecursionError:
+        found.append("evidence is nested too deeply (or contains itself)")
+    if found:
+        issues.extend(found)
+        return "{}"
+    text = json.dumps(plain, ensure_ascii=False, allow_nan=False)
+    if len(text) > EVIDENCE_MAX:
+        issues.append(
+            f"evidence is {len(text):,} characters as JSON; the limit is {EVIDENCE_MAX:,} "
+            "(store the summary numbers, not raw data)"
+        )
+    return text
+
+
+def _plain(value: object, path: str, found: list[str]) -> Any:
+    """``value`` as plain JSON types (numpy scalars unwrapped); problems go to ``found``."""
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            found.append(f"{path} is {value!r}: JSON has no NaN or infinity; use None")
+        return float(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                found.append(f"{path} has the key {key!r}; keys must be text")
+                continue
+            out[key] = _plain(item, f"{path}[{key!r}]", found)
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{path}[{i}]", found) for i, item in enumerate(value)]
+    item = getattr(value, "item", None)  # numpy scalar -> Python scalar
+    if callable(item) and type(value).__module__ == "numpy":
+        try:
+            return _plain(item(), path, found)
+        except (TypeError, ValueError):
+            pass
+    found.append(
+        f"{path} is a {type(value).__name__}, which JSON cannot store "
+        "(use numbers, text, True/False, None, lists or dicts)"
+    )
+    return None
