@@ -1,0 +1,497 @@
+"""Experiment analysis entry points: ``analyze_metric`` (A/B), ``analyze_variants`` (A/B/n).
+
+Pipeline: sufficient statistics → per-variant moments (optionally CUPED-adjusted) → fixed-
+horizon lift test → engine-specific summary (frequentist p-value and CI; Bayesian chance to
+win, expected loss, credible interval; sequential confidence sequence and always-valid p-value)
+→ power for the target ``mde`` and, for guardrails, a non-inferiority test. Nothing raises:
+problems end up in ``MetricResult.error_message`` (fatal) or ``warnings`` (informative).
+
+Units: ``*_mean`` and ``absolute_*`` are in the metric's units (a rate for binomial metrics,
+per-unit value for means, Σy/Σx for ratios); ``relative_*`` and ``mde`` are fractions of the
+control value (0.05 = +5%); ``expected_loss_*`` are in relative-lift units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from scipy import optimize
+
+from metrics.stats import bayesian, frequentist, moments, power, sequential
+from metrics.stats.common import MetricKind, check_alpha, check_alternative, parse_kind
+from metrics.stats.frequentist import NonInferiorityResult
+from metrics.stats.multiple import adjust_results
+from metrics.stats.srm import SRMResult, srm_test
+from metrics.stats.sufficient import VariantStats
+
+Engine = Literal["frequentist", "bayesian", "sequential"]
+ENGINES = ("frequentist", "bayesian", "sequential")
+Interval = tuple[float, float]
+NAN_CI: Interval = (math.nan, math.nan)
+DEFAULT_MDE = 0.10
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Comparison of one treatment variant with the control on one metric."""
+
+    metric: str
+    variant: str
+    control_variant: str
+    kind: str
+    engine: str
+    alternative: str
+    alpha: float
+    higher_is_better: bool
+    control_units: int
+    treatment_units: int
+    control_mean: float  # metric units (CUPED-adjusted when cuped_applied)
+    treatment_mean: float
+    absolute_lift: float  # treatment − control, metric units
+    absolute_se: float
+    absolute_ci: Interval  # confidence / credible interval / confidence sequence
+    relative_lift: float  # treatment / control − 1 (Bayesian: posterior mean)
+    relative_se: float
+    relative_ci: Interval
+    p_value: float | None  # frequentist: fixed horizon; sequential: always-valid
+    statistic: float | None  # z or t of the fixed-horizon test
+    df: float | None  # Welch df when the t test is used
+    method: str  # 'pooled z', 'welch t', 'wald z' (+ the engine's summary)
+    significant: bool  # decisive at alpha (Bayesian: chance to win ≥ 1 − alpha or ≤ alpha)
+    chance_to_win: float | None = None  # Bayesian: P(treatment better)
+    expected_loss_ship: float | None = None  # Bayesian, relative-lift units
+    expected_loss_no_ship: float | None = None
+    cuped_applied: bool = False
+    theta: float | None = None
+    variance_reduction: float | None = None  # fraction of the lift's variance removed by CUPED
+    mde: float | None = None  # relative effect the power refers to
+    power: float | None = None  # fixed-horizon power to detect mde with the current data
+    units_for_power: int | None = None  # total units (both arms) for power_target at mde
+    non_inferiority: NonInferiorityResult | None = None
+    p_value_adjusted: float | None = None  # after a multiple-testing correction
+    correction: str | None = None
+    warnings: tuple[str, ...] = ()
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_message is None
+
+    @property
+    def units(self) -> int:
+        return self.control_units + self.treatment_units
+
+    @property
+    def direction(self) -> str:
+        """'better', 'worse' (significant in the good / bad direction) or 'inconclusive'."""
+        if not (self.ok and self.significant and math.isfinite(self.absolute_lift)):
+            return "inconclusive"
+        good = self.absolute_lift > 0 if self.higher_is_better else self.absolute_lift < 0
+        return "better" if good else "worse"
+
+
+def _error(
+    metric: str,
+    variant: str,
+    control: str,
+    kind: str,
+    engine: str,
+    alternative: str,
+    alpha: float,
+    higher_is_better: bool,
+    message: str,
+    n_c: int = 0,
+    n_t: int = 0,
+    mean_c: float = math.nan,
+    mean_t: float = math.nan,
+) -> MetricResult:
+    nan = math.nan
+    return MetricResult(
+        metric,
+        variant,
+        control,
+        str(kind),
+        engine,
+        alternative,
+        alpha,
+        higher_is_better,
+        n_c,
+        n_t,
+        mean_c,
+        mean_t,
+        nan,
+        nan,
+        NAN_CI,
+        nan,
+        nan,
+        NAN_CI,
+        None,
+        None,
+        None,
+        "",
+        False,
+        error_message=message,
+    )
+
+
+def _units_for_power(
+    delta: float, se: float, n_total: int, alpha: float, alternative: str, target: float
+) -> int | None:
+    """Total units for ``target`` power, scaling se ∝ 1/√N from the current look."""
+    if not (math.isfinite(delta) and se > 0 and delta != 0):
+        return None
+
+    def gap(f: float) -> float:
+        return float(power.power_at_se(delta, se / math.sqrt(f), alpha, alternative)) - target
+
+    try:
+        if gap(1.0) >= 0:
+            return n_total
+        return math.ceil(n_total * optimize.brentq(gap, 1.0, 1e12, rtol=1e-10))
+    except ValueError:
+        return None
+
+
+def analyze_metric(
+    control: VariantStats | None,
+    treatment: VariantStats | None,
+    kind: MetricKind | str,
+    *,
+    metric: str = "",
+    engine: Engine = "frequentist",
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    cuped: bool = False,
+    higher_is_better: bool = True,
+    mde: float | None = DEFAULT_MDE,
+    power_target: float = 0.8,
+    noninferiority_margin: float | None = None,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
+    beta_binomial: bool = False,
+    sequential_tuning_n: float = sequential.DEFAULT_TUNING_N,
+) -> MetricResult:
+    """Compare ``treatment`` with ``control`` on one metric.
+
+    H0: treatment and control have the same metric value; H1 per ``alternative`` on
+    treatment − control ('two-sided': ≠, 'larger': >, 'smaller': <).
+
+    Parameters
+    ----------
+    control, treatment : VariantStats
+        Sufficient statistics (ratio metrics need the denominator sums; CUPED the covariate sums).
+    kind : {'binomial', 'mean', 'ratio'}
+    metric : str
+        Name carried into the result.
+    engine : {'frequentist', 'bayesian', 'sequential'}
+        frequentist: fixed-horizon test (pooled z for rates, Welch t for means, Wald z for
+        ratios); bayesian: Gaussian posterior of the relative lift (flat prior unless
+        ``prior_sd``; Beta-Binomial Monte Carlo when ``beta_binomial`` and kind is binomial);
+        sequential: asymptotic confidence sequence tuned for ``sequential_tuning_n`` total
+        units, always-valid p-value.
+    alpha : float
+        Level of tests and intervals (Bayesian: interval level and decision threshold).
+    cuped : bool
+        Adjust with the pre-period covariate (falls back to unadjusted with a warning when the
+        covariate sums are missing).
+    higher_is_better : bool
+        Good direction of the metric (chance to win, expected loss, non-inferiority).
+    mde : float or None
+        Relative effect for ``power`` and ``units_for_power`` (fixed-horizon power).
+    noninferiority_margin : float or None
+        For guardrails: largest acceptable harm as a fraction of control (e.g. 0.02).
+    prior_mean, prior_sd : float
+        Normal prior on the relative lift for the Bayesian engine (``prior_sd=None``: flat).
+
+    Returns
+    -------
+    MetricResult
+    """
+    kind_str = str(getattr(kind, "value", kind))
+    c_name = getattr(control, "variant", "") or ""
+    t_name = getattr(treatment, "variant", "") or ""
+
+    def fail(message: str, **extra) -> MetricResult:
+        return _error(
+            metric,
+            t_name,
+            c_name,
+            kind_str,
+            str(engine),
+            alternative,
+            alpha,
+            higher_is_better,
+            message,
+            **extra,
+        )
+
+    try:
+        parsed = parse_kind(kind)
+        problem = check_alternative(alternative) or check_alpha(alpha)
+        if parsed is None:
+            problem = f"unknown metric kind {kind!r}; expected binomial, mean or ratio"
+        elif engine not in ENGINES:
+            problem = f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}"
+        elif control is None:
+            problem = "the control variant is missing"
+        elif treatment is None:
+            problem = "the treatment variant is missing"
+        if problem:
+            return fail(problem)
+        return _analyze(
+            control,
+            treatment,
+            parsed,
+            metric,
+            engine,
+            alpha,
+            alternative,
+            cuped,
+            higher_is_better,
+            mde,
+            power_target,
+            noninferiority_margin,
+            prior_mean,
+            prior_sd,
+            beta_binomial,
+            sequential_tuning_n,
+        )
+    except Exception as exc:  # noqa: BLE001 - the caller must get a result, never a traceback
+        return fail(f"internal error while analysing: {type(exc).__name__}: {exc}")
+
+
+def _analyze(
+    control,
+    treatment,
+    kind,
+    metric,
+    engine,
+    alpha,
+    alternative,
+    cuped,
+    higher_is_better,
+    mde,
+    power_target,
+    margin,
+    prior_mean,
+    prior_sd,
+    beta_binomial,
+    tuning_n,
+) -> MetricResult:
+    warnings: list[str] = []
+    m_c, m_t = moments.moments(control, kind), moments.moments(treatment, kind)
+    n_c, n_t = max(int(control.units or 0), 0), max(int(treatment.units or 0), 0)
+    common = dict(n_c=n_c, n_t=n_t, mean_c=m_c.mean, mean_t=m_t.mean)
+    for m in (m_c, m_t):
+        if m.error_message:
+            return _error(
+                metric,
+                treatment.variant,
+                control.variant,
+                kind.value,
+                engine,
+                alternative,
+                alpha,
+                higher_is_better,
+                m.error_message,
+                **common,
+            )
+    theta = reduction = None
+    cuped_applied = False
+    if cuped:
+        adj = moments.cuped_moments(control, treatment, kind)
+        if adj.error_message:
+            warnings.append(f"CUPED not applied: {adj.error_message}")
+        else:
+            m_c, m_t, theta, reduction = (
+                adj.control,
+                adj.treatment,
+                adj.theta,
+                adj.variance_reduction,
+            )
+            cuped_applied = True
+    if kind is MetricKind.BINOMIAL and not cuped_applied:
+        method = "pooled z"
+    elif kind is MetricKind.MEAN:
+        method = "welch t"
+    else:
+        method = "wald z"
+    test = frequentist.compare(m_c, m_t, method=method, alpha=alpha, alternative=alternative)
+    base = dict(
+        metric=metric,
+        variant=treatment.variant,
+        control_variant=control.variant,
+        kind=kind.value,
+        engine=engine,
+        alternative=alternative,
+        alpha=alpha,
+        higher_is_better=higher_is_better,
+        control_units=n_c,
+        treatment_units=n_t,
+        control_mean=m_c.mean,
+        treatment_mean=m_t.mean,
+        absolute_lift=test.absolute_lift,
+        absolute_se=test.absolute_se,
+        absolute_ci=test.absolute_ci,
+        relative_lift=test.relative_lift,
+        relative_se=test.relative_se,
+        relative_ci=test.relative_ci,
+        p_value=test.p_value,
+        statistic=test.statistic,
+        df=test.df,
+        method=test.method,
+        significant=bool(test.p_value < alpha),
+        cuped_applied=cuped_applied,
+        theta=theta,
+        variance_reduction=reduction,
+        error_message=test.error_message,
+    )
+    if test.error_message and not math.isfinite(test.absolute_se):
+        base["significant"] = False
+        return MetricResult(**base, warnings=tuple(warnings))
+
+    # Power for the target relative effect, with the current (adjusted) standard error.
+    if mde is not None and math.isfinite(m_c.mean) and m_c.mean != 0:
+        delta = abs(mde * m_c.mean) * (-1 if alternative == "smaller" else 1)
+        base["mde"] = mde
+        base["power"] = float(power.power_at_se(delta, test.absolute_se, alpha, alternative))
+        base["units_for_power"] = _units_for_power(
+            delta, test.absolute_se, n_c + n_t, alpha, alternative, power_target
+        )
+    if margin is not None:
+        base["non_inferiority"] = frequentist.non_inferiority(
+            test.relative_lift,
+            test.relative_se,
+            margin,
+            alpha=alpha,
+            higher_is_better=higher_is_better,
+        )
+    if test.error_message:
+        base["significant"] = False
+        return MetricResult(**base, warnings=tuple(warnings))
+
+    if engine == "sequential":
+        seq = sequential.sequential_test(
+            test, n_c + n_t, alpha=alpha, alternative=alternative, tuning_n=tuning_n
+        )
+        base |= dict(
+            absolute_ci=seq.absolute_ci,
+            relative_ci=seq.relative_ci,
+            p_value=seq.p_value,
+            method=f"{method}; asymptotic confidence sequence",
+            significant=bool(seq.p_value < alpha),
+            error_message=seq.error_message,
+        )
+    elif engine == "bayesian":
+        if beta_binomial and kind is MetricKind.BINOMIAL and not cuped_applied:
+            rel = bayesian.beta_binomial_mc(
+                int(control.sum),
+                n_c,
+                int(treatment.sum),
+                n_t,
+                higher_is_better=higher_is_better,
+                alpha=alpha,
+            )
+            label = "beta-binomial Monte Carlo"
+            if prior_sd is not None:
+                warnings.append("the normal prior is ignored by the Beta-Binomial route")
+        else:
+            rel = bayesian.gaussian_lift(
+                test.relative_lift,
+                test.relative_se,
+                higher_is_better=higher_is_better,
+                alpha=alpha,
+                alternative=alternative,
+                prior_mean=prior_mean,
+                prior_sd=prior_sd,
+            )
+            label = "gaussian posterior" + (" (normal prior)" if prior_sd else " (flat prior)")
+        scale = abs(m_c.mean)
+        ab = bayesian.gaussian_lift(
+            test.absolute_lift,
+            test.absolute_se,
+            scale="absolute",
+            higher_is_better=higher_is_better,
+            alpha=alpha,
+            alternative=alternative,
+            prior_mean=prior_mean * scale,
+            prior_sd=None if prior_sd is None else prior_sd * scale,
+        )
+        base |= dict(
+            absolute_lift=ab.posterior_mean,
+            absolute_ci=ab.credible_interval,
+            relative_lift=rel.posterior_mean,
+            relative_ci=rel.credible_interval,
+            p_value=None,
+            method=f"{method}; {label}",
+            chance_to_win=rel.chance_to_win,
+            expected_loss_ship=rel.expected_loss_ship,
+            expected_loss_no_ship=rel.expected_loss_no_ship,
+            significant=bool(rel.chance_to_win >= 1 - alpha or rel.chance_to_win <= alpha),
+            error_message=rel.error_message or ab.error_message,
+        )
+    return MetricResult(**base, warnings=tuple(warnings))
+
+
+def analyze_variants(
+    stats: Sequence[VariantStats],
+    control: str,
+    kind: MetricKind | str,
+    *,
+    correction: str | None = None,
+    **options,
+) -> list[MetricResult]:
+    """Compare every non-control variant with ``control`` (A/B/n); one result per treatment.
+
+    ``options`` are those of ``analyze_metric``. ``correction`` ('holm', 'bonferroni',
+    'fdr_bh') adjusts p-values across the treatments (frequentist and sequential engines);
+    to correct across variants × metrics, call ``metrics.stats.multiple.adjust_results`` on
+    all results at once instead. CUPED's θ is pooled per treatment-control pair.
+    """
+    stats = list(stats or [])
+    names = [getattr(s, "variant", None) for s in stats]
+    others = [s for s in stats if s.variant != control]
+    kind_str = str(getattr(kind, "value", kind))
+    engine = options.get("engine", "frequentist")
+
+    def fail_all(message: str) -> list[MetricResult]:
+        targets = others or [VariantStats("", 0, 0.0, 0.0)]
+        return [
+            _error(
+                options.get("metric", ""),
+                t.variant,
+                control,
+                kind_str,
+                engine,
+                options.get("alternative", "two-sided"),
+                options.get("alpha", 0.05),
+                options.get("higher_is_better", True),
+                message,
+            )
+            for t in targets
+        ]
+
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        return fail_all(f"duplicate variant names: {', '.join(map(str, duplicates))}")
+    if control not in names:
+        shown = ", ".join(map(str, names)) or "none"
+        return fail_all(f"control variant {control!r} not found among: {shown}")
+    if not others:
+        return fail_all("need at least one treatment variant besides the control")
+    ctrl = stats[names.index(control)]
+    results = [analyze_metric(ctrl, t, kind, **options) for t in others]
+    if correction and engine != "bayesian" and len(results) > 1:
+        results = adjust_results(results, correction, options.get("alpha", 0.05))
+    return results
+
+
+def check_srm(
+    stats: Sequence[VariantStats],
+    expected_shares: Sequence[float] | None = None,
+) -> SRMResult:
+    """SRM chi-square test on the units of ``stats`` (equal split unless ``expected_shares``)."""
+    return srm_test([s.units for s in stats], expected_shares)

@@ -1,0 +1,226 @@
+"""Power analysis for a two-arm comparison (normal approximation, as the engine's tests).
+
+Effect δ = mde·baseline (``mde`` is the relative minimum detectable effect, a fraction of
+control). The estimate of δ has standard error se = √(v_c/n_c + v_t/n_t), with unit-level
+variances v = p(1 − p) for rates (unpooled, at the control rate and at p·(1 + mde)) or sd²
+for means. Power of the level-alpha z test (two-sided power counts both tails, as statsmodels
+``NormalIndPower``):
+
+- two-sided: Φ(δ/se − z_{1−α/2}) + Φ(−δ/se − z_{1−α/2});
+- larger:    Φ(δ/se − z_{1−α});   smaller: Φ(−δ/se − z_{1−α}).
+
+With more than one treatment (``n_variants`` > 2) each treatment-vs-control comparison uses
+alpha/(n_variants − 1) (Bonferroni) unless ``correct_for_variants=False``; allocation
+``weights`` (e.g. (0.5, 0.25, 0.25)) default to an equal split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from metrics.stats.common import check_alpha, check_alternative
+
+
+@dataclass(frozen=True)
+class SampleSizePlan:
+    """Units needed so each treatment reaches ``power`` for a relative effect ``mde``."""
+
+    units_per_variant: tuple[int, ...]  # control first, rounded up
+    total_units: int
+    alpha_per_comparison: float
+    power: float
+    mde: float  # relative, fraction of control
+    days: int | None  # with daily_units: days of traffic needed
+    error_message: str | None = None
+
+
+def power_at_se(delta, se, alpha: float, alternative: str = "two-sided"):
+    """Power of a level-alpha z test for a true effect ``delta`` with standard error ``se``."""
+    if alternative == "two-sided":
+        z = stats.norm.isf(alpha / 2)
+        return stats.norm.cdf(delta / se - z) + stats.norm.cdf(-delta / se - z)
+    z = stats.norm.isf(alpha)
+    sign = 1 if alternative == "larger" else -1
+    return stats.norm.cdf(sign * delta / se - z)
+
+
+def _variances(kind: str, baseline: float, mde: float, sd: float | None) -> tuple[float, float]:
+    if kind == "binomial":
+        p_t = baseline * (1 + mde)
+        return baseline * (1 - baseline), p_t * (1 - p_t)
+    return sd * sd, sd * sd
+
+
+def _check(
+    kind: str, baseline: float, mde: float, sd: float | None, alpha: float, alternative: str
+) -> str | None:
+    problem = check_alpha(alpha) or check_alternative(alternative)
+    if problem:
+        return problem
+    if kind not in ("binomial", "mean", "ratio"):
+        return f"kind must be binomial, mean or ratio; got {kind!r}"
+    if not (isinstance(baseline, int | float) and math.isfinite(baseline)):
+        return f"baseline must be a number; got {baseline!r}"
+    if kind == "binomial":
+        if not 0 < baseline < 1:
+            return f"the baseline rate must be strictly between 0 and 1; got {baseline!r}"
+        if not 0 < baseline * (1 + mde) < 1:
+            return f"baseline × (1 + mde) = {baseline * (1 + mde):g} is not a valid rate"
+    else:
+        if baseline == 0:
+            return "the baseline mean is 0, so a relative effect is undefined"
+        if sd is None or not (math.isfinite(sd) and sd > 0):
+            return f"baseline_sd must be a positive number for a {kind} metric; got {sd!r}"
+    if not (math.isfinite(mde) and mde != 0):
+        return f"mde must be a non-zero fraction; got {mde!r}"
+    if (
+        alternative == "larger"
+        and mde * baseline < 0
+        or alternative == "smaller"
+        and (mde * baseline > 0)
+    ):
+        return f"an effect of {mde:+g} cannot be detected with alternative={alternative!r}"
+    return None
+
+
+def power_for(
+    n_control: float,
+    n_treatment: float,
+    mde: float,
+    baseline: float,
+    *,
+    kind: str = "binomial",
+    baseline_sd: float | None = None,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+) -> float:
+    """Power reached with the given units per arm for a relative effect ``mde``; NaN if invalid."""
+    if (
+        _check(kind, baseline, mde, baseline_sd, alpha, alternative)
+        or min(n_control, n_treatment) <= 0
+    ):
+        return math.nan
+    v_c, v_t = _variances(kind, baseline, mde, baseline_sd)
+    se = math.sqrt(v_c / n_control + v_t / n_treatment)
+    return float(power_at_se(mde * baseline, se, alpha, alternative))
+
+
+def mde_for(
+    n_control: float,
+    n_treatment: float,
+    baseline: float,
+    *,
+    kind: str = "binomial",
+    baseline_sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+) -> float:
+    """Smallest relative effect (fraction of control, > 0; < 0 for 'smaller') reaching ``power``.
+
+    NaN when no valid effect reaches it (e.g. a rate would pass 100%) or inputs are invalid.
+    """
+    if not (0 < power < 1) or min(n_control, n_treatment) <= 0:
+        return math.nan
+    sign = -1.0 if alternative == "smaller" else 1.0
+    upper = (1 / baseline - 1) * 0.999999 if kind == "binomial" and sign > 0 else 0.999999
+    if kind != "binomial":
+        upper = 1e6
+
+    def gap(m: float) -> float:
+        return (
+            power_for(
+                n_control,
+                n_treatment,
+                sign * m,
+                baseline,
+                kind=kind,
+                baseline_sd=baseline_sd,
+                alpha=alpha,
+                alternative=alternative,
+            )
+            - power
+        )
+
+    lo = 1e-12
+    try:
+        if not (gap(lo) < 0 < gap(upper)):
+            return math.nan
+        return sign * float(optimize.brentq(gap, lo, upper, xtol=1e-12, rtol=1e-10))
+    except (ValueError, ZeroDivisionError):
+        return math.nan
+
+
+def duration_days(total_units: float, daily_units: float) -> int | None:
+    """Whole days of traffic to collect ``total_units`` at ``daily_units`` per day."""
+    if not (daily_units and daily_units > 0 and math.isfinite(total_units)):
+        return None
+    return max(1, math.ceil(total_units / daily_units - 1e-9))
+
+
+def sample_size(
+    baseline: float,
+    mde: float,
+    *,
+    kind: str = "binomial",
+    baseline_sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    n_variants: int = 2,
+    weights: Sequence[float] | None = None,
+    correct_for_variants: bool = True,
+    daily_units: float | None = None,
+) -> SampleSizePlan:
+    """Units per variant needed to detect a relative effect ``mde`` with the given power.
+
+    Parameters
+    ----------
+    baseline : float
+        Control conversion rate (binomial) or control mean (mean / ratio).
+    mde : float
+        Relative minimum detectable effect, fraction of control (0.05 = +5%).
+    baseline_sd : float, optional
+        Unit-level standard deviation (mean / ratio metrics).
+    n_variants : int
+        Variants including control. ``weights``: allocation shares, control first.
+    daily_units : float, optional
+        Units entering the experiment per day (all variants) → ``days``.
+    """
+    nan = math.nan
+    w = tuple(weights) if weights is not None else (1.0,) * int(n_variants)
+
+    def bad(message: str) -> SampleSizePlan:
+        return SampleSizePlan((), 0, nan, power, mde, None, message)
+
+    problem = _check(kind, baseline, mde, baseline_sd, alpha, alternative)
+    if problem:
+        return bad(problem)
+    if not 0 < power < 1:
+        return bad(f"power must be strictly between 0 and 1; got {power!r}")
+    if n_variants < 2 or len(w) != n_variants:
+        return bad(f"need n_variants ≥ 2 and one weight per variant; got {n_variants}, {w}")
+    if not all(math.isfinite(x) and x > 0 for x in w):
+        return bad("allocation weights must be positive")
+    shares = np.asarray(w, dtype=float) / sum(w)
+    a = alpha / (n_variants - 1) if correct_for_variants else alpha
+    v_c, v_t = _variances(kind, baseline, mde, baseline_sd)
+    delta = mde * baseline
+    total = 0.0
+    for share_t in shares[1:]:
+        # se(N) = √(c/N) with c = v_c/w_c + v_t/w_t: solve power(δ, √(c/N)) = power for N.
+        c = v_c / shares[0] + v_t / share_t
+
+        def gap(n: float, c: float = c) -> float:
+            return float(power_at_se(delta, math.sqrt(c / n), a, alternative)) - power
+
+        total = max(total, optimize.brentq(gap, 1e-9, 1e15, xtol=1e-9, rtol=1e-12))
+    per_variant = tuple(math.ceil(total * s - 1e-9) for s in shares)
+    n_total = sum(per_variant)
+    days = duration_days(n_total, daily_units) if daily_units else None
+    return SampleSizePlan(per_variant, n_total, a, power, mde, days)

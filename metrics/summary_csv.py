@@ -1,0 +1,199 @@
+"""Per-variant summary numbers from a CSV, for teams without a warehouse.
+
+Columns (header names are case-insensitive; order free):
+
+- ``variant`` (text, unique) and ``units`` (whole number ≥ 0), always;
+- binomial metrics: ``conversions`` (whole number, 0 ≤ conversions ≤ units);
+- mean metrics: ``sum`` and ``sum_sq`` (Σy and Σy² over units);
+- ratio metrics: ``sum``, ``sum_sq`` plus ``denom_sum``, ``denom_sum_sq``, ``cross_sum``;
+- optional CUPED covariate: ``cov_sum``, ``cov_sum_sq``, ``cov_cross_sum`` (all three);
+- optional ``is_control`` (true/false, yes/no, 1/0; exactly one true). Without it the first
+  data row is the control.
+
+Row numbers in messages are line numbers in the file: the header is row 1, so the first
+variant is row 2 (what a spreadsheet shows). ``parse_summary_csv`` never raises: it returns
+either the statistics or every problem found.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from metrics.stats.common import MetricKind
+from metrics.stats.sufficient import VariantStats
+
+RATIO_COLUMNS = ("denom_sum", "denom_sum_sq", "cross_sum")
+COVARIATE_COLUMNS = ("cov_sum", "cov_sum_sq", "cov_cross_sum")
+TRUE_WORDS = {"true", "yes", "y", "1", "t"}
+FALSE_WORDS = {"false", "no", "n", "0", "f", ""}
+MAX_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class SummaryParse:
+    """Parsed summary: ``stats`` (control first in ``control``) or ``errors``."""
+
+    stats: tuple[VariantStats, ...] = ()
+    kind: MetricKind | None = None
+    control: str | None = None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _number(raw: str, row: int, col: str, errors: list[str], whole: bool) -> float | None:
+    text = raw.strip().replace("_", "")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if whole:
+        if not (math.isfinite(value) and value >= 0 and value == int(value)):
+            errors.append(f"row {row}, column {col!r}: expected a whole number ≥ 0, got {raw!r}")
+            return None
+        return int(value)
+    if not math.isfinite(value):
+        errors.append(f"row {row}, column {col!r}: expected a number, got {raw!r}")
+        return None
+    return value
+
+
+def parse_summary_csv(source: bytes | str | Path) -> SummaryParse:
+    """Parse per-variant summary numbers.
+
+    Parameters
+    ----------
+    source : bytes, str or Path
+        File contents (bytes as uploaded, or already decoded text) or a path to the file.
+
+    Returns
+    -------
+    SummaryParse
+        ``stats`` + ``kind`` + ``control`` when valid, else ``errors`` naming row and column.
+    """
+    try:
+        if isinstance(source, Path):
+            source = source.read_bytes()
+    except OSError as exc:
+        return SummaryParse(errors=(f"cannot read the file: {exc.strerror or exc}",))
+    if isinstance(source, bytes):
+        if len(source) > MAX_BYTES:
+            return SummaryParse(errors=(f"the file is larger than {MAX_BYTES:,} bytes",))
+        try:
+            text = source.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return SummaryParse(
+                errors=(f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV",)
+            )
+    else:
+        text = source.removeprefix("\ufeff")
+    if not text.strip():
+        return SummaryParse(errors=("the file is empty",))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        return SummaryParse(errors=(f"not a valid CSV file: {exc}",))
+    return _parse_rows(rows)
+
+
+def _parse_rows(rows: list[list[str]]) -> SummaryParse:
+    header = [h.strip().lower() for h in rows[0]]
+    errors: list[str] = []
+    dupes = sorted({h for h in header if header.count(h) > 1 and h})
+    if dupes:
+        errors.append(f"row 1: duplicate column(s) {', '.join(map(repr, dupes))}")
+    cols = set(header)
+    missing = [c for c in ("variant", "units") if c not in cols]
+    if "conversions" in cols:
+        kind = MetricKind.BINOMIAL
+        if cols & {"sum", "sum_sq", *RATIO_COLUMNS}:
+            errors.append("row 1: give either 'conversions' (binomial) or 'sum, sum_sq', not both")
+    elif cols & {"sum", "sum_sq", *RATIO_COLUMNS}:
+        kind = MetricKind.RATIO if cols & set(RATIO_COLUMNS) else MetricKind.MEAN
+        needed = ["sum", "sum_sq"] + (list(RATIO_COLUMNS) if kind is MetricKind.RATIO else [])
+        missing += [c for c in needed if c not in cols]
+    else:
+        kind = None
+        missing.append("conversions (binomial) or sum and sum_sq (mean)")
+    has_cov = bool(cols & set(COVARIATE_COLUMNS))
+    if has_cov:
+        missing += [c for c in COVARIATE_COLUMNS if c not in cols]
+    if missing:
+        errors.append("missing column(s): " + ", ".join(repr(m) for m in missing))
+    if errors:
+        return SummaryParse(errors=tuple(errors))
+
+    index = {h: i for i, h in enumerate(header)}
+    stats: list[VariantStats] = []
+    controls: list[str] = []
+    seen: dict[str, int] = {}
+    data_rows = [(i + 1, r) for i, r in enumerate(rows) if i > 0 and any(c.strip() for c in r)]
+    if not data_rows:
+        return SummaryParse(errors=("the file has a header but no variant rows",))
+    for row_no, raw in data_rows:
+        if len(raw) != len(header):
+            errors.append(f"row {row_no}: expected {len(header)} fields, found {len(raw)}")
+            continue
+        cell = {h: raw[index[h]] for h in header}
+        name = cell["variant"].strip()
+        if not name:
+            errors.append(f"row {row_no}, column 'variant': the variant name is empty")
+        elif name in seen:
+            errors.append(
+                f"row {row_no}, column 'variant': duplicate variant {name!r} "
+                f"(first on row {seen[name]})"
+            )
+        else:
+            seen[name] = row_no
+        row_errors: list[str] = []
+        units = _number(cell["units"], row_no, "units", row_errors, whole=True)
+        values: dict[str, float | None] = {}
+        if kind is MetricKind.BINOMIAL:
+            conv = _number(cell["conversions"], row_no, "conversions", row_errors, whole=True)
+            if conv is not None and units is not None and conv > units:
+                row_errors.append(
+                    f"row {row_no}, column 'conversions': {conv} conversions exceed {units} units"
+                )
+            values = {"sum": conv, "sum_sq": conv}
+        else:
+            names = ["sum", "sum_sq"] + (list(RATIO_COLUMNS) if kind is MetricKind.RATIO else [])
+            for c in names:
+                values[c] = _number(cell[c], row_no, c, row_errors, whole=False)
+            for c in ("sum_sq", "denom_sum_sq"):
+                if values.get(c) is not None and values[c] < 0:
+                    row_errors.append(
+                        f"row {row_no}, column {c!r}: a sum of squares cannot be "
+                        f"negative, got {cell[c]!r}"
+                    )
+        if has_cov:
+            for c in COVARIATE_COLUMNS:
+                values[c] = _number(cell[c], row_no, c, row_errors, whole=False)
+        if "is_control" in cell:
+            flag = cell["is_control"].strip().lower()
+            if flag in TRUE_WORDS:
+                controls.append(name)
+            elif flag not in FALSE_WORDS:
+                row_errors.append(
+                    f"row {row_no}, column 'is_control': expected true/false, got "
+                    f"{cell['is_control']!r}"
+                )
+        errors += row_errors
+        if not row_errors and name:
+            stats.append(VariantStats(name, units, **values))
+    if "is_control" in index and not errors and len(controls) != 1:
+        errors.append(
+            f"column 'is_control': exactly one variant must be the control; found {len(controls)}"
+        )
+    if not errors and len(stats) < 2:
+        errors.append("at least two variants (a control and a treatment) are needed")
+    if errors:
+        return SummaryParse(errors=tuple(errors))
+    control = controls[0] if controls else stats[0].variant
+    ordered = sorted(stats, key=lambda s: s.variant != control)
+    return SummaryParse(tuple(ordered), kind, control)
