@@ -10,7 +10,13 @@ import datetime as dt
 import streamlit as st
 
 from components.bootstrap import ensure_demo_warehouse, latest_data_date
-from components.context import FILTERS_KEY, show_problem, warehouse, warehouse_config
+from components.context import (
+    FILTERS_KEY,
+    connection_problem,
+    show_problem,
+    warehouse,
+    warehouse_config,
+)
 from components.filters_bar import render_global_filters
 from components.navigation import PAGE_SPECS
 
@@ -24,8 +30,9 @@ st.set_page_config(
 config = warehouse_config()
 ready = ensure_demo_warehouse(config)
 
+problem = connection_problem() if ready else None
 latest: dt.date | None = None
-if ready:
+if ready and problem is None:
     latest = latest_data_date(warehouse(), config.url)
 
 filters = render_global_filters(latest or dt.date.today())
@@ -38,10 +45,17 @@ for spec in PAGE_SPECS:
     )
 
 page = st.navigation(sections)
-if not ready:
+on_health_page = page.url_path == "data_health"
+if not ready and not on_health_page:
     show_problem(
         "The demo warehouse could not be created",
         "LoopLens generates an embedded DuckDB demo warehouse on first start, and that failed.",
         "See the message above, free some disk space or set LOOPLENS_WAREHOUSE_URL.",
     )
-page.run()
+elif problem is not None and not on_health_page:
+    show_problem(problem.title, problem.detail, problem.fix)
+    st.page_link(
+        "pages/data_health.py", label="Open Data health", icon=":material/health_and_safety:"
+    )
+else:
+    page.run()

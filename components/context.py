@@ -6,11 +6,15 @@ DuckDB). Pages call :func:`warehouse` and :func:`current_filters`; ``app.py`` se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
+from data.errors import Problem, diagnose
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters
 
@@ -55,3 +59,37 @@ def current_filters() -> Filters:
 def show_problem(title: str, detail: str, fix: str) -> None:
     """A specific, actionable error box (never a traceback)."""
     st.error(f"**{title}**\n\n{detail}\n\n**What to do:** {fix}", icon=":material/error:")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _probe(url: str) -> Problem | None:
+    """``None`` if the warehouse answers ``SELECT 1``, else the diagnosis (cached 30 s)."""
+    try:
+        with warehouse().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure becomes a diagnosis, never a traceback
+        return diagnose(exc, url)
+    return None
+
+
+def connection_problem() -> Problem | None:
+    """Why the warehouse cannot be reached right now, or None when it can."""
+    return _probe(warehouse_config().url)
+
+
+@contextmanager
+def warehouse_errors(what: str) -> Iterator[None]:
+    """Turn a failing warehouse query into a specific message and stop the page.
+
+    ``what`` names the work in progress, e.g. "loading channel performance".
+    """
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        problem = diagnose(exc, warehouse_config().url)
+        show_problem(
+            f"The warehouse failed while {what}: {problem.title}",
+            problem.detail,
+            problem.fix + " The **Data health** page checks every table and column.",
+        )
+        st.stop()

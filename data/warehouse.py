@@ -52,7 +52,7 @@ class WarehouseConfig:
     def dialect(self) -> str:
         try:
             return make_url(self.url).get_backend_name()
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             return "unknown"
 
 
@@ -93,9 +93,9 @@ def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (also for unparsable URLs)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: non-numeric port
         # Unparsable: still hide anything that looks like user:password@host.
-        return re.sub(r"([^\s:/@]+):([^\s@]*)@", r"\1:***@", url)
+        return re.sub(r"((?:^|(?<=://)|(?<=\s))[^\s:/@]+):([^\s@/]*)@", r"\1:***@", url)
     return parsed.render_as_string(hide_password=True)
 
 
