@@ -24,7 +24,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Float,
+    Double,
     Integer,
     MetaData,
     String,
@@ -168,7 +168,7 @@ touchpoints = Table(
     Column("channel", String(32), nullable=False),
     Column("campaign_id", Integer, nullable=True, comment="NULL for unattributed touches"),
     Column("event_type", String(32), nullable=False),
-    Column("value", Float, nullable=True, comment="USD for purchase events, else NULL"),
+    Column("value", Double, nullable=True, comment="USD for purchase events, else NULL"),
     comment="one row per behavioural event",
 )
 
@@ -178,7 +178,7 @@ daily_spend = Table(
     Column("spend_date", Date, primary_key=True),
     Column("campaign_id", Integer, primary_key=True, autoincrement=False),
     Column("channel", String(32), nullable=False),
-    Column("spend", Float, nullable=False, comment="USD"),
+    Column("spend", Double, nullable=False, comment="USD"),
     Column("impressions", BigInteger, nullable=False),
     Column("clicks", BigInteger, nullable=False),
     comment="one row per campaign per day (ad-platform reporting grain)",
@@ -190,7 +190,7 @@ orders = Table(
     Column("order_id", BigInteger, primary_key=True, autoincrement=False),
     Column("customer_id", BigInteger, nullable=False),
     Column("ordered_at", DateTime, nullable=False),
-    Column("revenue", Float, nullable=False, comment="USD, net of discounts"),
+    Column("revenue", Double, nullable=False, comment="USD, net of discounts"),
     comment="one row per order",
 )
 
@@ -238,7 +238,7 @@ experiment_variants = Table(
     Column("experiment_id", String(64), primary_key=True),
     Column("variant", String(64), primary_key=True),
     Column("is_control", Boolean, nullable=False),
-    Column("expected_share", Float, nullable=False, comment="planned traffic share, 0-1"),
+    Column("expected_share", Double, nullable=False, comment="planned traffic share, 0-1"),
     comment="one row per variant of an experiment",
 )
 

@@ -1,0 +1,247 @@
+"""The experiment metric catalog: declarative, typed definitions (no SQL here).
+
+Every metric is measured **per unit** (``customer_id``) over a window relative to the unit's
+first ``experiment_assignments.assigned_at``:
+
+``MetricKind`` (binomial: y in {0, 1}; mean: any y, 0 without events; ratio: Σy / Σx) is the
+stats engine's own enum (``metrics.stats.common``), re-exported here.
+
+- outcome window: ``assigned_at <= t < assigned_at + window_days`` (14 days by default),
+- pre-period (CUPED covariate): ``assigned_at - pre_period_days <= t < assigned_at`` (28 days).
+
+A metric is built from ``Measure`` values: *what* to aggregate (an ``EventSource``: a table, an
+optional ``event_type`` filter, an optional value column) and *how* (``Aggregation``).
+``metrics.experiment_sql`` compiles these definitions to SQL; builders there ``match`` on
+``MetricKind`` / ``Aggregation`` with ``assert_never`` so a new kind fails type-checking until
+every builder handles it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from data.schema import EventType
+from metrics.stats.common import MetricKind  # the one vocabulary shared with the stats engine
+
+__all__ = [
+    "EXPERIMENT_METRICS",
+    "Aggregation",
+    "EventSource",
+    "ExperimentMetric",
+    "Measure",
+    "MetricKind",
+    "SourceTable",
+    "UnknownMetricError",
+    "get_metric",
+    "validate_metric",
+]
+
+DEFAULT_WINDOW_DAYS = 14
+DEFAULT_PRE_PERIOD_DAYS = 28
+
+
+class Aggregation(StrEnum):
+    """How a unit's in-window events become one number."""
+
+    ANY = "any"  # 1 if at least one matching event, else 0
+    COUNT = "count"  # number of matching events
+    SUM = "sum"  # sum of the value column over matching events (NULL values count as 0)
+
+
+class SourceTable(StrEnum):
+    """Contract tables an experiment metric may read (an allow-list of identifiers)."""
+
+    ORDERS = "orders"
+    TOUCHPOINTS = "touchpoints"
+
+
+TIME_COLUMNS: dict[SourceTable, str] = {
+    SourceTable.ORDERS: "ordered_at",
+    SourceTable.TOUCHPOINTS: "occurred_at",
+}
+"""The event-time column of each source table."""
+
+VALUE_COLUMNS: dict[SourceTable, frozenset[str]] = {
+    SourceTable.ORDERS: frozenset({"revenue"}),
+    SourceTable.TOUCHPOINTS: frozenset({"value"}),
+}
+"""Columns a ``SUM`` aggregation may read, per source table."""
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """Rows of one contract table, optionally restricted to one touchpoint ``event_type``."""
+
+    table: SourceTable
+    event_type: EventType | None = None
+    value_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_type is not None and self.table is not SourceTable.TOUCHPOINTS:
+            raise ValueError("event_type filters apply to touchpoints only")
+        if self.value_column is not None and self.value_column not in VALUE_COLUMNS[self.table]:
+            allowed = ", ".join(sorted(VALUE_COLUMNS[self.table]))
+            raise ValueError(f"{self.table}.{self.value_column} is not a value column ({allowed})")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One per-unit number: ``aggregation`` over the matching rows of ``source``."""
+
+    source: EventSource
+    aggregation: Aggregation
+
+    def __post_init__(self) -> None:
+        if self.aggregation is Aggregation.SUM and self.source.value_column is None:
+            raise ValueError("a SUM measure needs a value column")
+
+
+@dataclass(frozen=True)
+class ExperimentMetric:
+    """A declarative experiment metric.
+
+    ``numerator`` defines y (for binomial metrics its aggregation must be ``ANY``);
+    ``denominator`` defines x and is required for (and only for) ratio metrics;
+    ``covariate`` defines c, measured over the pre-period, for CUPED (None: CUPED unavailable).
+    ``unit`` names what y measures ("fraction of units", "USD per unit", "clicks per
+    impression") for display.
+    """
+
+    name: str
+    label: str
+    description: str
+    kind: MetricKind
+    higher_is_better: bool
+    numerator: Measure
+    denominator: Measure | None = None
+    covariate: Measure | None = None
+    window_days: int = DEFAULT_WINDOW_DAYS
+    pre_period_days: int = DEFAULT_PRE_PERIOD_DAYS
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        problems = validate_metric(self)
+        if problems:
+            raise ValueError(f"metric {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def supports_cuped(self) -> bool:
+        return self.covariate is not None
+
+    @property
+    def measures(self) -> tuple[Measure, ...]:
+        """Every measure the metric reads (numerator, denominator, covariate)."""
+        return tuple(m for m in (self.numerator, self.denominator, self.covariate) if m)
+
+
+def validate_metric(metric: ExperimentMetric) -> list[str]:
+    """All problems with a metric definition (empty list when valid)."""
+    problems: list[str] = []
+    if not metric.name.isidentifier():
+        problems.append("name must be a snake_case identifier")
+    if metric.window_days <= 0:
+        problems.append("window_days must be positive")
+    if metric.pre_period_days <= 0:
+        problems.append("pre_period_days must be positive")
+    if metric.kind is MetricKind.RATIO and metric.denominator is None:
+        problems.append("a ratio metric needs a denominator")
+    if metric.kind is not MetricKind.RATIO and metric.denominator is not None:
+        problems.append("only ratio metrics have a denominator")
+    if metric.kind is MetricKind.BINOMIAL and metric.numerator.aggregation is not Aggregation.ANY:
+        problems.append("a binomial metric's numerator must use the ANY aggregation")
+    if metric.kind is MetricKind.RATIO and metric.covariate is not None:
+        problems.append("CUPED on ratio metrics is not supported (single covariate only)")
+    return problems
+
+
+def _touch(event_type: EventType, aggregation: Aggregation = Aggregation.ANY) -> Measure:
+    return Measure(EventSource(SourceTable.TOUCHPOINTS, event_type), aggregation)
+
+
+_ANY_ORDER = Measure(EventSource(SourceTable.ORDERS), Aggregation.ANY)
+_REVENUE = Measure(EventSource(SourceTable.ORDERS, value_column="revenue"), Aggregation.SUM)
+
+EXPERIMENT_METRICS: dict[str, ExperimentMetric] = {
+    m.name: m
+    for m in (
+        ExperimentMetric(
+            name="purchase_conversion",
+            label="Purchase conversion",
+            description="Share of units with at least one order within 14 days of assignment.",
+            kind=MetricKind.BINOMIAL,
+            higher_is_better=True,
+            numerator=_ANY_ORDER,
+            covariate=_ANY_ORDER,
+            unit="fraction of units",
+        ),
+        ExperimentMetric(
+            name="signup_conversion",
+            label="Signup conversion",
+            description="Share of units with a signup touchpoint within 14 days of assignment.",
+            kind=MetricKind.BINOMIAL,
+            higher_is_better=True,
+            numerator=_touch(EventType.SIGNUP),
+            covariate=_touch(EventType.SIGNUP),
+            unit="fraction of units",
+        ),
+        ExperimentMetric(
+            name="revenue_per_user",
+            label="Revenue per user",
+            description=(
+                "Order revenue (USD) per unit within 14 days of assignment, 0 without orders; "
+                "CUPED covariate: the unit's order revenue in the 28 days before assignment."
+            ),
+            kind=MetricKind.MEAN,
+            higher_is_better=True,
+            numerator=_REVENUE,
+            covariate=_REVENUE,
+            unit="USD per unit",
+        ),
+        ExperimentMetric(
+            name="support_contact_rate",
+            label="Support contact rate",
+            description=(
+                "Share of units with a support contact within 14 days of assignment "
+                "(a guardrail: lower is better)."
+            ),
+            kind=MetricKind.BINOMIAL,
+            higher_is_better=False,
+            numerator=_touch(EventType.SUPPORT_CONTACT),
+            covariate=_touch(EventType.SUPPORT_CONTACT),
+            unit="fraction of units",
+        ),
+        ExperimentMetric(
+            name="click_through_rate",
+            label="Click-through rate",
+            description=(
+                "Clicks / impressions over all units' first 14 days after assignment "
+                "(units with 0 impressions stay in both sums)."
+            ),
+            kind=MetricKind.RATIO,
+            higher_is_better=True,
+            numerator=_touch(EventType.CLICK, Aggregation.COUNT),
+            denominator=_touch(EventType.IMPRESSION, Aggregation.COUNT),
+            unit="clicks per impression",
+        ),
+    )
+}
+"""Every experiment metric by name (see ``/docs`` and the demo manifest for the contract)."""
+
+
+class UnknownMetricError(LookupError):
+    """A metric name that is not in ``EXPERIMENT_METRICS``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown metric"
+
+
+def get_metric(name: str) -> ExperimentMetric:
+    """The catalog metric called ``name``; ``UnknownMetricError`` lists the known names."""
+    try:
+        return EXPERIMENT_METRICS[name]
+    except KeyError:
+        known = ", ".join(sorted(EXPERIMENT_METRICS))
+        raise UnknownMetricError(
+            f"unknown experiment metric {name!r}; known metrics: {known}"
+        ) from None

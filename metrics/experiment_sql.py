@@ -1,0 +1,533 @@
+"""Per-variant sufficient statistics of an experiment metric, computed in the warehouse.
+
+One query per metric. Its shape::
+
+    units     first assignment of each unit (customer_id) in the experiment
+    agg_<t>   per unit, sums over the unit's rows of source table t within its windows
+    per_unit  units LEFT JOIN agg_*  ->  y (outcome), x (ratio denominator), c (CUPED covariate)
+    [capped]  y winsorised at a percentile of y over the experiment's units (mean metrics)
+    SELECT variant [, slice] [, day], COUNT(*), Σy, Σy², Σx, Σx², Σxy, Σc, Σc², Σyc
+    GROUP BY variant [, slice] [, day]
+
+Definitions (see ``metrics.experiment_metrics``):
+
+- **Unit and assignment.** A unit with several assignment rows in one experiment counts once,
+  with its *first* row (earliest ``assigned_at``; ties broken by variant name). Its later rows
+  are ignored, including rows for another variant.
+- **Windows.** Outcome: ``assigned_at <= t < assigned_at + window_days``; covariate pre-period:
+  ``assigned_at - pre_period_days <= t < assigned_at``. Units without events get y = 0
+  (x = 0, c = 0). NULL values in a summed column count as 0.
+- **As of.** With ``as_of`` (a timestamp), only units assigned before it and outcome events
+  before it count: the analysis as it looked at that moment.
+- **Winsorisation** (mean metrics only): y is capped at the ``p``-quantile of y over all the
+  experiment's units (both arms), with linear interpolation between order statistics (the
+  definition of ``percentile_cont`` and of pandas/numpy's default quantile). It is computed
+  with ``ROW_NUMBER``/``COUNT`` window functions on *every* dialect (SQLite has no
+  ``percentile_cont``, Trino has only ``approx_percentile``), so all warehouses agree exactly.
+  The covariate is not capped.
+
+Every value is a bound parameter; identifiers come only from the catalog and the allow-list
+``SLICE_COLUMNS``. Only aggregates leave the warehouse (one row per variant × slice × day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+import pandas as pd
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import CTE, ColumnElement
+
+from data.schema import (
+    customers,
+    experiment_assignments,
+    experiment_variants,
+    orders,
+    touchpoints,
+)
+from data.sqlfuncs import add_days, trunc_to
+from metrics.experiment_metrics import (
+    TIME_COLUMNS,
+    Aggregation,
+    ExperimentMetric,
+    Measure,
+    MetricKind,
+    SourceTable,
+)
+from metrics.stats.sufficient import VariantStats
+
+SLICE_COLUMNS: tuple[str, ...] = ("acquisition_channel", "segment", "region", "persona")
+"""Customer dimensions results may be sliced by (an allow-list of identifiers)."""
+
+UNKNOWN_SLICE = "(unknown)"
+"""Slice label for units without a ``customers`` row."""
+
+_TABLES = {SourceTable.ORDERS: orders, SourceTable.TOUCHPOINTS: touchpoints}
+
+STAT_COLUMNS: tuple[str, ...] = (
+    "units",
+    "sum",
+    "sum_sq",
+    "denom_sum",
+    "denom_sum_sq",
+    "cross_sum",
+    "cov_sum",
+    "cov_sum_sq",
+    "cov_cross_sum",
+)
+"""Result columns, named like the ``VariantStats`` fields (absent ones are omitted)."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One per-unit sum to compute from a source table: a measure over one window."""
+
+    label: str
+    measure: Measure
+    pre_period: bool
+
+
+# --- query building -----------------------------------------------------------------------
+
+
+def _check_options(
+    metric: ExperimentMetric,
+    slice_by: str | None,
+    covariate: bool,
+    winsorize_pct: float | None,
+) -> None:
+    if slice_by is not None and slice_by not in SLICE_COLUMNS:
+        raise ValueError(f"cannot slice by {slice_by!r}; use one of {', '.join(SLICE_COLUMNS)}")
+    if covariate and metric.covariate is None:
+        raise ValueError(f"metric {metric.name!r} has no CUPED covariate")
+    if winsorize_pct is not None:
+        if metric.kind is not MetricKind.MEAN:
+            raise ValueError(f"winsorisation applies to mean metrics, not {metric.kind} metrics")
+        if not 0.0 < winsorize_pct < 1.0:
+            raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
+
+
+def first_assignments_cte(experiment_id: str, as_of: dt.datetime | None = None) -> CTE:
+    """CTE ``units(customer_id, variant, assigned_at)``: each unit's first assignment row."""
+    a = experiment_assignments
+    ranked = select(
+        a.c.customer_id,
+        a.c.variant,
+        a.c.assigned_at,
+        func.row_number()
+        .over(partition_by=a.c.customer_id, order_by=(a.c.assigned_at, a.c.variant))
+        .label("rn"),
+    ).where(a.c.experiment_id == bindparam("experiment_id", experiment_id))
+    if as_of is not None:
+        ranked = ranked.where(a.c.assigned_at < as_of)
+    sub = ranked.subquery("ranked")
+    return (
+        select(sub.c.customer_id, sub.c.variant, sub.c.assigned_at)
+        .where(sub.c.rn == 1)
+        .cte("units")
+    )
+
+
+def _value(measure: Measure, table: Any) -> ColumnElement[Any]:
+    match measure.aggregation:
+        case Aggregation.ANY | Aggregation.COUNT:
+            return literal(1)
+        case Aggregation.SUM:
+            assert measure.source.value_column is not None
+            return func.coalesce(table.c[measure.source.value_column], 0.0)
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _table_aggregate(
+    units: CTE,
+    source: SourceTable,
+    items: Sequence[_Item],
+    metric: ExperimentMetric,
+    as_of: dt.datetime | None,
+) -> CTE:
+    """CTE ``agg_<table>(customer_id, <item labels>)``: per-unit sums over windowed rows."""
+    t = _TABLES[source]
+    ts = t.c[TIME_COLUMNS[source]]
+    start = units.c.assigned_at
+    end = add_days(units.c.assigned_at, metric.window_days)
+    pre_start = add_days(units.c.assigned_at, -metric.pre_period_days)
+    in_window = and_(ts >= start, ts < end)
+    if as_of is not None:
+        in_window = and_(in_window, ts < as_of)
+    in_pre = and_(ts >= pre_start, ts < start)
+
+    columns = []
+    for item in items:
+        cond = in_pre if item.pre_period else in_window
+        event_type = item.measure.source.event_type
+        if event_type is not None:
+            cond = and_(cond, t.c.event_type == bindparam(None, str(event_type)))
+        columns.append(func.sum(case((cond, _value(item.measure, t)), else_=0)).label(item.label))
+
+    join_on = and_(
+        t.c.customer_id == units.c.customer_id,
+        ts >= (pre_start if any(i.pre_period for i in items) else start),
+        ts < end,
+    )
+    event_types = {i.measure.source.event_type for i in items}
+    if None not in event_types:
+        join_on = and_(join_on, t.c.event_type.in_(sorted(str(e) for e in event_types)))
+    return (
+        select(units.c.customer_id, *columns)
+        .select_from(units.join(t, join_on))
+        .group_by(units.c.customer_id)
+        .cte(f"agg_{source.value}")
+    )
+
+
+def _finish(measure: Measure, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The per-unit value of a measure from its (possibly NULL) per-unit sum."""
+    total = func.coalesce(column, 0)
+    match measure.aggregation:
+        case Aggregation.ANY:
+            return case((total > 0, 1), else_=0)
+        case Aggregation.COUNT | Aggregation.SUM:
+            return total
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _winsorised(per_unit: CTE, pct: float) -> CTE:
+    """CTE like ``per_unit`` with ``y`` capped at its ``pct``-quantile over all rows.
+
+    The quantile uses linear interpolation: with 0-based ranks r over n rows and
+    h = (n - 1) * pct, it is ``y[floor(h)] * (1 - frac) + y[floor(h) + 1] * frac``. The two rows
+    are picked with range conditions on r (no FLOOR/CAST, whose rounding differs between
+    dialects). The one-row ``cap`` CTE is cross-joined, so the cap is computed once.
+    """
+    ranked = select(
+        per_unit.c.y,
+        (func.row_number().over(order_by=per_unit.c.y) - 1).label("r"),
+        func.count().over().label("n"),
+    ).subquery("ranked_y")
+    r, y = ranked.c.r, ranked.c.y
+    h = (ranked.c.n - 1) * bindparam("winsorize_pct", pct, type_=Float)
+    cap = (
+        select(
+            func.sum(
+                case(
+                    (and_(r <= h, r + 1 > h), y * (1 - (h - r))),
+                    (and_(r - 1 <= h, r > h), y * (h - (r - 1))),
+                    else_=0.0,
+                )
+            ).label("cap")
+        )
+        .select_from(ranked)
+        .cte("cap")
+    )
+    others = [c for c in per_unit.c if c.name != "y"]
+    capped_y = case((per_unit.c.y > cap.c.cap, cap.c.cap), else_=per_unit.c.y).label("y")
+    return select(*others, capped_y).select_from(per_unit.join(cap, true())).cte("capped")
+
+
+def variant_stats_query(
+    experiment_id: str,
+    metric: ExperimentMetric,
+    *,
+    slice_by: str | None = None,
+    by_day: bool = False,
+    covariate: bool = False,
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> Select[Any]:
+    """Sufficient statistics per variant [× ``slice``] [× ``day`` of assignment].
+
+    Columns: ``variant``, optional ``slice`` (value of ``customers.<slice_by>``, NULL when the
+    unit has no customers row), optional ``day`` (assignment day, a timestamp at midnight; ISO
+    text on SQLite), then ``units`` and the sums named in ``STAT_COLUMNS``: Σy, Σy²; for ratio
+    metrics Σx, Σx², Σxy; with ``covariate`` Σc, Σc², Σyc. Variants without units are absent.
+    """
+    _check_options(metric, slice_by, covariate, winsorize_pct)
+    units = first_assignments_cte(experiment_id, as_of)
+
+    # What each source table must provide per unit.
+    wanted: list[tuple[str, Measure, bool]] = [("y", metric.numerator, False)]
+    if metric.denominator is not None:
+        wanted.append(("x", metric.denominator, False))
+    if covariate and metric.covariate is not None:
+        wanted.append(("c", metric.covariate, True))
+    by_table: dict[SourceTable, list[_Item]] = {}
+    for label, measure, pre in wanted:
+        by_table.setdefault(measure.source.table, []).append(_Item(label, measure, pre))
+    aggs = {
+        source: _table_aggregate(units, source, items, metric, as_of)
+        for source, items in by_table.items()
+    }
+    column_of = {
+        item.label: aggs[source].c[item.label]
+        for source, items in by_table.items()
+        for item in items
+    }
+
+    frm: Any = units
+    for agg in aggs.values():
+        frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
+    group_exprs: list[ColumnElement[Any]] = []
+    if slice_by is not None:
+        frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
+        group_exprs.append(customers.c[slice_by].label("slice"))
+    if by_day:
+        group_exprs.append(trunc_to("day", units.c.assigned_at).label("day"))
+
+    unit_cols: list[ColumnElement[Any]] = []
+    match metric.kind:
+        case MetricKind.BINOMIAL | MetricKind.MEAN:
+            unit_cols.append(_finish(metric.numerator, column_of["y"]).label("y"))
+        case MetricKind.RATIO:
+            assert metric.denominator is not None
+            unit_cols.append(_finish(metric.numerator, column_of["y"]).label("y"))
+            unit_cols.append(_finish(metric.denominator, column_of["x"]).label("x"))
+        case _ as unreachable:
+            assert_never(unreachable)
+    if "c" in column_of and metric.covariate is not None:
+        unit_cols.append(_finish(metric.covariate, column_of["c"]).label("c"))
+
+    per_unit = (
+        select(units.c.customer_id, units.c.variant, *group_exprs, *unit_cols)
+        .select_from(frm)
+        .cte("per_unit")
+    )
+    base = _winsorised(per_unit, winsorize_pct) if winsorize_pct is not None else per_unit
+
+    y = base.c.y
+    keys = [base.c.variant] + [base.c[e.name] for e in group_exprs]
+    stats: list[ColumnElement[Any]] = [
+        func.count().label("units"),
+        func.sum(y).label("sum"),
+        func.sum(y * y).label("sum_sq"),
+    ]
+    if "x" in base.c:
+        x = base.c.x
+        stats += [
+            func.sum(x).label("denom_sum"),
+            func.sum(x * x).label("denom_sum_sq"),
+            func.sum(x * y).label("cross_sum"),
+        ]
+    if "c" in base.c:
+        c = base.c.c
+        stats += [
+            func.sum(c).label("cov_sum"),
+            func.sum(c * c).label("cov_sum_sq"),
+            func.sum(y * c).label("cov_cross_sum"),
+        ]
+    return select(*keys, *stats).group_by(*keys).order_by(*keys)
+
+
+def declared_variants_query(experiment_id: str) -> Select[Any]:
+    """``variant, is_control, expected_share`` of an experiment, control first."""
+    v = experiment_variants
+    return (
+        select(v.c.variant, v.c.is_control, v.c.expected_share)
+        .where(v.c.experiment_id == bindparam("experiment_id", experiment_id))
+        .order_by(v.c.is_control.desc(), v.c.variant)
+    )
+
+
+def daily_assignments_query(experiment_id: str, as_of: dt.datetime | None = None) -> Select[Any]:
+    """Units per assignment ``day`` and ``variant`` (first assignments only)."""
+    units = first_assignments_cte(experiment_id, as_of)
+    day = trunc_to("day", units.c.assigned_at).label("day")
+    return (
+        select(day, units.c.variant, func.count().label("units"))
+        .group_by(day, units.c.variant)
+        .order_by(day, units.c.variant)
+    )
+
+
+def assignment_counts_query(experiment_id: str, as_of: dt.datetime | None = None) -> Select[Any]:
+    """Units per ``variant`` (first assignments only): the counts an SRM check uses."""
+    units = first_assignments_cte(experiment_id, as_of)
+    return (
+        select(units.c.variant, func.count().label("units"))
+        .group_by(units.c.variant)
+        .order_by(units.c.variant)
+    )
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+
+def _declared_variants(conn: Connection, experiment_id: str) -> list[str]:
+    return [row.variant for row in conn.execute(declared_variants_query(experiment_id))]
+
+
+def _to_stats(
+    variant: str, row: Any | None, metric: ExperimentMetric, covariate: bool
+) -> VariantStats:
+    """A ``VariantStats`` from a result row (None: a variant without units)."""
+    m = row._mapping if row is not None and hasattr(row, "_mapping") else row
+
+    def val(name: str) -> float:
+        return float(m[name] or 0.0) if m is not None else 0.0
+
+    ratio = metric.kind is MetricKind.RATIO
+    return VariantStats(
+        variant=variant,
+        units=int(m["units"]) if m is not None else 0,
+        sum=val("sum"),
+        sum_sq=val("sum_sq"),
+        denom_sum=val("denom_sum") if ratio else None,
+        denom_sum_sq=val("denom_sum_sq") if ratio else None,
+        cross_sum=val("cross_sum") if ratio else None,
+        cov_sum=val("cov_sum") if covariate else None,
+        cov_sum_sq=val("cov_sum_sq") if covariate else None,
+        cov_cross_sum=val("cov_cross_sum") if covariate else None,
+    )
+
+
+def _ordered(declared: list[str], present: Sequence[str]) -> list[str]:
+    """Declared variants (control first), then undeclared ones found in assignments."""
+    return declared + sorted(v for v in set(present) if v not in declared)
+
+
+def fetch_variant_stats(
+    engine: Engine,
+    experiment_id: str,
+    metric: ExperimentMetric,
+    *,
+    covariate: bool = False,
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> list[VariantStats]:
+    """One ``VariantStats`` per variant: declared variants first (control first), with zeros
+    for a variant without units, then any undeclared variant found in the assignments."""
+    stmt = variant_stats_query(
+        experiment_id, metric, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
+    )
+    with engine.connect() as conn:
+        rows = {row.variant: row for row in conn.execute(stmt)}
+        declared = _declared_variants(conn, experiment_id)
+    return [_to_stats(v, rows.get(v), metric, covariate) for v in _ordered(declared, list(rows))]
+
+
+def fetch_sliced_stats(
+    engine: Engine,
+    experiment_id: str,
+    metric: ExperimentMetric,
+    slice_by: str,
+    *,
+    covariate: bool = False,
+    as_of: dt.datetime | None = None,
+) -> dict[str, list[VariantStats]]:
+    """``{slice value: [VariantStats per variant]}`` for one customer dimension.
+
+    Slice values are sorted; units without a customers row form ``UNKNOWN_SLICE``. Every slice
+    lists every variant (zeros where a variant has no units in that slice).
+    """
+    stmt = variant_stats_query(
+        experiment_id, metric, slice_by=slice_by, covariate=covariate, as_of=as_of
+    )
+    with engine.connect() as conn:
+        rows = list(conn.execute(stmt))
+        declared = _declared_variants(conn, experiment_id)
+    by_slice: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        label = UNKNOWN_SLICE if row.slice is None else str(row.slice)
+        by_slice.setdefault(label, {})[row.variant] = row
+    variants = _ordered(declared, [row.variant for row in rows])
+    return {
+        label: [_to_stats(v, by_slice[label].get(v), metric, covariate) for v in variants]
+        for label in sorted(by_slice)
+    }
+
+
+def _day_column(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values.astype(str), format="ISO8601").dt.normalize()
+
+
+def fetch_daily_stats(
+    engine: Engine,
+    experiment_id: str,
+    metric: ExperimentMetric,
+    *,
+    covariate: bool = False,
+    as_of: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """Cumulative sufficient statistics by assignment day.
+
+    One row per (``day``, ``variant``) for every day from the first to the last assignment day:
+    the statistics of all units assigned on or before ``day`` (each with its full outcome
+    window, or up to ``as_of``). Columns: ``day`` (datetime64), ``variant``, then the
+    ``STAT_COLUMNS`` the metric has. Empty frame when the experiment has no units.
+    """
+    stmt = variant_stats_query(experiment_id, metric, by_day=True, covariate=covariate, as_of=as_of)
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        declared = _declared_variants(conn, experiment_id)
+    stat_cols = [c for c in STAT_COLUMNS if c in frame.columns]
+    if frame.empty:
+        return pd.DataFrame(columns=["day", "variant", *stat_cols])
+    frame["day"] = _day_column(frame["day"])
+    frame[stat_cols] = frame[stat_cols].astype(float)
+    variants = _ordered(declared, frame["variant"].tolist())
+    days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
+    full = (
+        frame.set_index(["day", "variant"])[stat_cols]
+        .reindex(pd.MultiIndex.from_product([days, variants], names=["day", "variant"]))
+        .fillna(0.0)
+    )
+    cumulative = full.groupby(level="variant", sort=False).cumsum().reset_index()
+    cumulative["units"] = cumulative["units"].astype(int)
+    return cumulative
+
+
+def fetch_daily_assignments(
+    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+) -> pd.DataFrame:
+    """Units per assignment day and variant (the traffic split over time).
+
+    Columns: ``day`` (datetime64), ``variant``, ``units`` (assigned that day),
+    ``cumulative_units``. Days without assignments in a variant have 0.
+    """
+    with engine.connect() as conn:
+        result = conn.execute(daily_assignments_query(experiment_id, as_of))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        declared = _declared_variants(conn, experiment_id)
+    if frame.empty:
+        return pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+    frame["day"] = _day_column(frame["day"])
+    variants = _ordered(declared, frame["variant"].tolist())
+    days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
+    full = (
+        frame.set_index(["day", "variant"])["units"]
+        .reindex(pd.MultiIndex.from_product([days, variants], names=["day", "variant"]))
+        .fillna(0)
+        .astype(int)
+        .reset_index()
+    )
+    full["cumulative_units"] = full.groupby("variant", sort=False)["units"].cumsum()
+    return full
+
+
+def fetch_assignment_counts(
+    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+) -> dict[str, int]:
+    """Units per variant (declared variants first, 0 for a variant without units)."""
+    with engine.connect() as conn:
+        counts = {
+            row.variant: int(row.units)
+            for row in conn.execute(assignment_counts_query(experiment_id, as_of))
+        }
+        declared = _declared_variants(conn, experiment_id)
+    return {v: counts.get(v, 0) for v in _ordered(declared, list(counts))}

@@ -1,0 +1,107 @@
+"""``python -m metrics.experiments`` end to end.
+
+Text output, exit codes and stderr go through a real subprocess (each costs ~2 s of imports, so
+the module is marked slow); the JSON variants call ``main()`` in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+from sqlalchemy import create_engine
+
+from metrics import experiments
+from tests import test_experiment_sql as fixture
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "metrics.experiments", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LOOPLENS_DEBUG": "", **(env or {})},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("cli") / "w.duckdb"
+    engine = create_engine(f"duckdb:///{path}")
+    fixture.load_rows(engine, fixture.ROWS)
+    engine.dispose()
+    return f"duckdb:///{path}"
+
+
+def test_list(url: str, capsys) -> None:
+    res = run("--url", url, "list")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["id", "status", "days"]
+    assert [ln.split()[0] for ln in lines[1:]] == [fixture.OTHER, fixture.EXP]
+    assert experiments.main(["--url", url, "list", "--json"]) == 0
+    ids = [e["experiment_id"] for e in json.loads(capsys.readouterr().out)]
+    assert ids == [fixture.OTHER, fixture.EXP]
+
+
+def test_analyze_text_and_json(url: str, capsys) -> None:
+    res = run("analyze", "--url", url, "--experiment", fixture.EXP, "--metric",
+              "purchase_conversion")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "purchase_conversion" in res.stdout and "Recommendation:" in res.stdout
+    # The fixture's split (~57/43/0 vs 45/45/10) is a sample ratio mismatch.
+    assert "SRM: MISMATCH" in res.stdout and "Recommendation: INVALID" in res.stdout
+    assert experiments.main(["analyze", "--url", url, "--experiment", fixture.EXP, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["experiment_id"] == fixture.EXP and data["control"] == "control"
+    assert [m["name"] for m in data["metrics"]] == [
+        "purchase_conversion", "revenue_per_user", "click_through_rate", "support_contact_rate"
+    ]  # fmt: skip
+    assert data["recommendation"]["kind"] == "invalid"
+    units = fixture.reference_units(fixture.ROWS, "purchase_conversion")
+    ctrl = next(s for s in data["metrics"][0]["stats"] if s["variant"] == "control")
+    assert ctrl["units"] == int((units.variant == "control").sum())
+    assert ctrl["sum"] == pytest.approx(units.y[units.variant == "control"].sum())
+
+
+def test_unknown_experiment_exits_2(url: str) -> None:
+    res = run("analyze", "--url", url, "--experiment", "exp_nope")
+    assert res.returncode == 2
+    assert res.stdout == "" and "Traceback" not in res.stderr
+    assert "unknown experiment 'exp_nope'" in res.stderr and fixture.EXP in res.stderr
+
+
+def test_unreachable_warehouse_exits_2(tmp_path: Path) -> None:
+    res = run("--url", f"duckdb:///{tmp_path / 'missing.duckdb'}", "list")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "cannot read the warehouse" in res.stderr
+
+
+def test_summary_csv(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "checkout.csv"
+    csv.write_text("variant,units,conversions\ncontrol,10000,400\ntreatment,10000,480\n")
+    assert experiments.main(["analyze", "--summary", str(csv), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["metrics"][0]["results"][0]
+    # Independent reference: the pooled two-proportion z test.
+    p = 880 / 20000
+    z = (0.048 - 0.04) / (p * (1 - p) * 2 / 10000) ** 0.5
+    assert r["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+    assert r["relative_lift"] == pytest.approx(0.2)
+    text = run("analyze", "--summary", str(csv))
+    assert "Recommendation: SHIP (treatment)" in text.stdout
+
+
+def test_malformed_summary_names_row_and_column(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("variant,units,conversions\ncontrol,10000,400\ntreatment,lots,480\n")
+    res = run("analyze", "--summary", str(csv))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "row 3" in res.stderr and "'units'" in res.stderr
