@@ -1,0 +1,167 @@
+"""Experiment benchmarks: one experiment with many assignments, and stats-only cost.
+
+``build_big_experiment`` writes a synthetic warehouse with one two-arm experiment of
+``assignments`` units straight from DuckDB SQL (``range``), with purchases (~5% of units, more in
+treatment), revenue with a pre-period covariate and support contacts. It exists only to time the
+analysis at 10M assignments; the planted-truth demo lives in ``data.demo``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+from sqlalchemy import create_engine
+
+from bench.report import Table
+from data.schema import create_contract
+
+EXPERIMENT_ID = "bench_big"
+START = "2026-01-01"
+
+
+def build_big_experiment(path: Path, assignments: int, seed: int = 1) -> float:
+    """Create the synthetic warehouse at ``path``; returns seconds taken."""
+    t0 = time.perf_counter()
+    path.unlink(missing_ok=True)
+    engine = create_engine(f"duckdb:///{path}")
+    create_contract(engine)
+    engine.dispose()
+    con = duckdb.connect(str(path))
+    con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
+    con.execute(
+        """
+        INSERT INTO experiments VALUES (?, 'Benchmark experiment', 'Bigger is slower', 'evolve',
+            'purchase_conversion', 'revenue_per_user', 'support_contact_rate',
+            TIMESTAMP '2026-01-01', NULL, 'running')
+        """,
+        [EXPERIMENT_ID],
+    )
+    con.execute(
+        "INSERT INTO experiment_variants VALUES (?, 'control', TRUE, 0.5), "
+        "(?, 'treatment', FALSE, 0.5)",
+        [EXPERIMENT_ID, EXPERIMENT_ID],
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE units AS
+        SELECT i AS customer_id,
+               CASE WHEN random() < 0.5 THEN 'control' ELSE 'treatment' END AS variant,
+               TIMESTAMP '{START}'
+                 + to_seconds(CAST(random() * 28 * 86400 AS BIGINT)) AS assigned_at
+        FROM range({assignments}) t(i)
+        """
+    )
+    con.execute(
+        "INSERT INTO experiment_assignments SELECT ?, customer_id, variant, assigned_at FROM units",
+        [EXPERIMENT_ID],
+    )
+    con.execute(
+        """
+        INSERT INTO orders
+        SELECT row_number() OVER () AS order_id, customer_id,
+               assigned_at + to_seconds(CAST(random() * 13 * 86400 AS BIGINT)),
+               exp(3.5 + 1.2 * sqrt(-2 * ln(random())) * cos(2 * pi() * random()))
+        FROM units
+        WHERE random() < CASE WHEN variant = 'treatment' THEN 0.055 ELSE 0.05 END
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO touchpoints
+        SELECT row_number() OVER (), customer_id,
+               assigned_at + to_seconds(CAST(random() * 13 * 86400 AS BIGINT)),
+               'email', NULL, 'support_contact', NULL
+        FROM units WHERE random() < 0.03
+        """
+    )
+    con.close()
+    return time.perf_counter() - t0
+
+
+def bench_big_experiment(path: Path, assignments: int, repeat: int = 2) -> Table:
+    """SQL + stats time of ``analyze_experiment`` on ``assignments`` units."""
+    from metrics.analysis import analyze_experiment
+    from metrics.experiment_metrics import get_metric
+    from metrics.experiment_sql import fetch_variant_stats
+
+    build_s = build_big_experiment(path, assignments)
+    engine = create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    table = Table(
+        f"Experiment analysis at {assignments:,} assignments (warehouse built in {build_s:.1f} s)",
+        ["what", "run", "s"],
+    )
+    for i in range(repeat):
+        run = "cold" if i == 0 else f"warm {i}"
+        t0 = time.perf_counter()
+        analysis = analyze_experiment(engine, EXPERIMENT_ID, cuped=True)
+        table.add(
+            "analyze_experiment (3 metrics, CUPED, SQL + stats)", run, time.perf_counter() - t0
+        )
+    for name in ("purchase_conversion", "revenue_per_user"):
+        t0 = time.perf_counter()
+        fetch_variant_stats(engine, EXPERIMENT_ID, get_metric(name), covariate=True)
+        table.add(f"sufficient-statistics SQL only: {name}", "warm", time.perf_counter() - t0)
+    engine.dispose()
+    table.add(f"recommendation: {analysis.recommendation.kind}", "-", 0.0)
+    return table
+
+
+def bench_stats_only(repeat: int = 2000) -> Table:
+    """Pure statistics cost per metric × variant comparison (no SQL)."""
+    from metrics.stats.engine import analyze_metric
+    from metrics.stats.sufficient import VariantStats
+
+    control = VariantStats("control", 500_000, 25_000, 25_000)
+    treatment = VariantStats("treatment", 500_000, 27_500, 27_500)
+    rng = np.random.default_rng(0)
+    y = rng.lognormal(3, 1, 1000)
+    mean_c = VariantStats("control", 1000, y.sum(), (y * y).sum(), cov_sum=y.sum(),
+                          cov_sum_sq=(y * y).sum(), cov_cross_sum=(y * y).sum())  # fmt: skip
+    mean_t = VariantStats("treatment", 1000, y.sum() * 1.05, (y * y).sum() * 1.1, cov_sum=y.sum(),
+                          cov_sum_sq=(y * y).sum(), cov_cross_sum=(y * y).sum() * 1.05)  # fmt: skip
+    table = Table("Statistics only (per metric × variant comparison)", ["engine", "kind", "µs"])
+    cases = [("binomial", control, treatment, False), ("mean", mean_c, mean_t, True)]
+    for engine in ("frequentist", "bayesian", "sequential"):
+        for kind, c, t, cuped in cases:
+            t0 = time.perf_counter()
+            for _ in range(repeat):
+                analyze_metric(c, t, kind, engine=engine, cuped=cuped)
+            table.add(
+                engine,
+                kind + (" + CUPED" if cuped else ""),
+                (time.perf_counter() - t0) / repeat * 1e6,
+            )
+    return table
+
+
+def bench_simulations(n_sims: int = 20_000) -> Table:
+    """A/A peeking and coverage simulations at a larger size than the CI tests use."""
+    from metrics.stats.simulate import (
+        simulate_aa_peeking,
+        simulate_ci_coverage,
+        simulate_sequential_coverage,
+    )
+
+    table = Table(
+        f"Error rates by simulation ({n_sims:,} runs, α = 0.05)", ["quantity", "rate", "MC s.e."]
+    )
+    peek = simulate_aa_peeking(n_sims=n_sims, looks=30, seed=1)
+    for label, rate in (
+        ("A/A false positives, fixed horizon", peek.fixed_horizon_rate),
+        ("A/A false positives, naive test peeked daily (30 looks)", peek.naive_peeking_rate),
+        ("A/A false positives, sequential peeked daily (30 looks)", peek.sequential_rate),
+    ):
+        table.add(label, rate, peek.mc_se(rate))
+    cov = simulate_ci_coverage(n_sims=n_sims, seed=2)
+    se = (0.95 * 0.05 / n_sims) ** 0.5
+    table.add("coverage of the 95% absolute-lift interval", cov.absolute_coverage, se)
+    table.add("coverage of the 95% relative-lift interval", cov.relative_coverage, se)
+    table.add(
+        "coverage of the 95% confidence sequence at every look",
+        simulate_sequential_coverage(n_sims=n_sims // 4, seed=3),
+        se,
+    )
+    return table

@@ -1,0 +1,29 @@
+"""The one CSV download button every chart and table on every page uses."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """UTF-8 CSV without the index (what the button serves)."""
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def csv_download(df: pd.DataFrame, name: str, key: str, *, label: str = "Download CSV") -> None:
+    """A small download button for ``df`` as ``<name>.csv``; ``key`` must be unique per page.
+
+    Clicking it does not rerun the page (``on_click="ignore"``).
+    """
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "data"
+    st.download_button(
+        label,
+        csv_bytes(df),
+        file_name=f"{safe}.csv",
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+        type="tertiary",
+    )

@@ -1,0 +1,132 @@
+"""KPI tiles (value, period-over-period delta, target progress, weekly sparkline) and the
+cached KPI fetchers every page can share.
+
+Cached fetchers key on the warehouse URL and the frozen ``Filters``; the engine is passed as
+``_engine`` and not hashed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from metrics import kpi_sql
+from metrics.filters import Filters
+from metrics.kpis import KPIS, Direction, Kpi, Unit, format_value
+
+TTL = 600
+
+
+def warehouse_key(engine: Engine) -> str:
+    """A cache key for the engine's warehouse (password hidden)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_kpi(_engine: Engine, url: str, name: str, filters: Filters, grain: str) -> pd.DataFrame:
+    """``metrics.kpi_sql.fetch_kpi``, cached (``url`` = :func:`warehouse_key`)."""
+    return kpi_sql.fetch_kpi(_engine, name, filters, grain)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_totals(
+    _engine: Engine, url: str, names: tuple[str, ...], filters: Filters
+) -> pd.DataFrame:
+    """``metrics.kpi_sql.fetch_kpi_totals`` (current + previous period), cached."""
+    return kpi_sql.fetch_kpi_totals(_engine, names, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_experiment_activity(_engine: Engine, url: str, filters: Filters) -> dict[str, int]:
+    return kpi_sql.fetch_experiment_activity(_engine, filters)
+
+
+def _finite(x: object) -> float | None:
+    if x is None:
+        return None
+    try:
+        f = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def delta_text(kpi: Kpi, current: float | None, previous: float | None) -> str | None:
+    """Signed change vs the previous period: percentage points for percent KPIs, points for
+    NPS, relative % otherwise; None when it cannot be computed."""
+    cur, prev = _finite(current), _finite(previous)
+    if cur is None or prev is None:
+        return None
+    unit = Unit(kpi.unit)
+    if unit is Unit.PERCENT:
+        return f"{(cur - prev) * 100:+.1f} pp"
+    if unit is Unit.POINTS:
+        return f"{cur - prev:+.0f} pts"
+    if prev == 0:
+        return None
+    return f"{(cur - prev) / abs(prev) * 100:+.1f}%"
+
+
+def target_progress(kpi: Kpi, current: float | None) -> float | None:
+    """Fraction of the target reached (0–1, clipped); lower-is-better KPIs: target ÷ value."""
+    cur = _finite(current)
+    if kpi.target is None or cur is None or kpi.target == 0:
+        return None
+    if Direction(kpi.direction) is Direction.LOWER:
+        frac = kpi.target / cur if cur > 0 else 1.0
+    else:
+        frac = cur / kpi.target
+    return min(max(frac, 0.0), 1.0)
+
+
+def kpi_tile(
+    kpi: Kpi,
+    current: float | None,
+    previous: float | None,
+    *,
+    spark: Sequence[float] | None = None,
+    days: int | None = None,
+) -> None:
+    """One bordered tile: value, delta coloured by the KPI's good direction, definition in the
+    help tooltip, weekly sparkline, and progress vs the target when one is set."""
+    description = f"vs previous {days} days" if days else "vs previous period"
+    st.metric(
+        kpi.label,
+        format_value(kpi, _finite(current)),
+        delta=delta_text(kpi, current, previous),
+        delta_color="normal" if Direction(kpi.direction) is Direction.HIGHER else "inverse",
+        help=f"**How is this computed?** {kpi.definition}",
+        border=True,
+        chart_data=[v for v in (spark or []) if _finite(v) is not None] or None,
+        chart_type="line",
+        delta_description=description,
+    )
+    progress = target_progress(kpi, current)
+    if progress is not None:
+        st.progress(progress, text=f"Target {format_value(kpi, kpi.target)}: {progress:.0%}")
+
+
+def kpi_tiles(
+    totals: pd.DataFrame,
+    sparks: Mapping[str, Sequence[float]] | None = None,
+    *,
+    days: int | None = None,
+    per_row: int = 4,
+) -> None:
+    """A grid of tiles for the rows of ``fetch_kpi_totals`` (in order)."""
+    rows = list(totals.itertuples())
+    for start in range(0, len(rows), per_row):
+        cols = st.columns(per_row)
+        for col, row in zip(cols, rows[start : start + per_row], strict=False):
+            with col:
+                kpi_tile(
+                    KPIS[row.kpi],
+                    row.current,
+                    row.previous,
+                    spark=(sparks or {}).get(row.kpi),
+                    days=days,
+                )

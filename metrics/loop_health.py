@@ -1,0 +1,374 @@
+"""Loop health: a status per marketing loop, and plain-language highlights. Pure functions.
+
+How a loop's status is decided
+------------------------------
+Each loop is judged on a few *signals*. Each signal is graded ``healthy``, ``watch``,
+``at risk`` or ``no data`` against fixed thresholds (constants in ``metrics/loop_health.py``).
+The loop takes the **worst graded signal**; it is ``no data`` only when every signal is ``no data``.
+
+- **Express** (brand): NPS — healthy ≥ +20, at risk < 0, else watch. CSAT (share 4–5 of 5) —
+  healthy ≥ 80 %, at risk < 70 %. Brand-pull share (new customers arriving direct, organic
+  search — a proxy for branded search — or by referral) — healthy ≥ 30 %, at risk < 15 %.
+- **Tailor** (1:1): lift of personalised over generic campaign conversion (distinct converters ÷
+  distinct customers touched by a campaign of each kind), relative to generic — healthy ≥ +5 %,
+  at risk < 0, else watch; no data when either kind touched fewer than 30 customers.
+- **Amplify** (channels): ROAS — healthy ≥ 3×, at risk < 1×. CLV:CAC — healthy ≥ 3×, at risk
+  < 1×. CAC change vs the previous period — healthy below +10 %, watch from +10 %, at risk from
+  +25 %. The owned/earned vs paid share is shown but not graded.
+- **Evolve** (experiments): healthy when at least one experiment is running; watch when none
+  is running but one concluded in the period (the pipeline ran dry); at risk when none ran or
+  concluded; no data when the experiments table is empty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pandas as pd
+
+from data.schema import PAID_CHANNELS, Channel, LoopStage
+from metrics.kpis import KPIS, Kpi, Unit, format_value, is_good_change
+
+STATUS_RULES = (__doc__ or "").split("------------------------------\n")[-1]
+"""The rules above, as Markdown for the page's expander."""
+
+
+class Status(StrEnum):
+    HEALTHY = "healthy"
+    WATCH = "watch"
+    AT_RISK = "at risk"
+    NO_DATA = "no data"
+
+
+_SEVERITY = {Status.HEALTHY: 0, Status.WATCH: 1, Status.AT_RISK: 2}
+
+NPS_HEALTHY, NPS_AT_RISK = 20.0, 0.0
+CSAT_HEALTHY, CSAT_AT_RISK = 0.80, 0.70
+BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK = 0.30, 0.15
+LIFT_HEALTHY, LIFT_AT_RISK = 0.05, 0.0
+MIN_REACH = 30
+ROAS_HEALTHY, ROAS_AT_RISK = 3.0, 1.0
+CLV_CAC_HEALTHY, CLV_CAC_AT_RISK = 3.0, 1.0
+CAC_RISE_WATCH, CAC_RISE_AT_RISK = 0.10, 0.25
+MIN_HIGHLIGHT_CHANGE = 0.05
+MIN_MIX_SHIFT = 0.02
+
+BRAND_CHANNELS: frozenset[str] = frozenset(
+    {Channel.DIRECT, Channel.ORGANIC_SEARCH, Channel.REFERRAL}
+)
+"""New customers arriving by these channels signal brand pull (organic search ≈ branded)."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One graded figure behind a loop's status."""
+
+    name: str
+    value: float | None
+    display: str
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoopHealth:
+    loop: LoopStage
+    status: Status
+    signals: tuple[Signal, ...]
+
+    @property
+    def worst(self) -> Signal | None:
+        graded = [s for s in self.signals if s.status is not Status.NO_DATA]
+        return max(graded, key=lambda s: _SEVERITY[s.status]) if graded else None
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def grade_higher(value: float | None, healthy_at: float, at_risk_below: float) -> Status:
+    """Higher is better: healthy ≥ ``healthy_at``, at risk < ``at_risk_below``, else watch."""
+    if _missing(value):
+        return Status.NO_DATA
+    if value >= healthy_at:
+        return Status.HEALTHY
+    if value < at_risk_below:
+        return Status.AT_RISK
+    return Status.WATCH
+
+
+def combine(signals: Iterable[Signal]) -> Status:
+    """The worst graded status; ``no data`` only if no signal is graded."""
+    graded = [s.status for s in signals if s.status is not Status.NO_DATA]
+    if not graded:
+        return Status.NO_DATA
+    return max(graded, key=_SEVERITY.__getitem__)
+
+
+def channel_shares(df: pd.DataFrame, key: str = "channel", value: str = "value") -> pd.Series:
+    """Each key's share of the total (fractions summing to 1); empty when the total is 0."""
+    if df.empty or key not in df:
+        return pd.Series(dtype=float)
+    s = df.set_index(key)[value].fillna(0.0).astype(float)
+    tot = s.sum()
+    return s / tot if tot > 0 else pd.Series(dtype=float)
+
+
+def share_of(shares: pd.Series, channels: Iterable[str]) -> float | None:
+    """Summed share of the given channels; None when there is no mix."""
+    if shares.empty:
+        return None
+    wanted = {str(c) for c in channels}
+    return float(shares[[k in wanted for k in shares.index.astype(str)]].sum())
+
+
+def _pct(x: float | None) -> str:
+    return "–" if _missing(x) else f"{x * 100:.1f}%"
+
+
+def _signal(name: str, value: float | None, display: str, status: Status, rule: str) -> Signal:
+    reason = "no data in this period" if status is Status.NO_DATA else f"{display} ({rule})"
+    return Signal(name, None if _missing(value) else value, display, status, reason)
+
+
+def express_health(
+    nps: float | None, csat: float | None, new_by_channel: pd.DataFrame
+) -> LoopHealth:
+    """Express: NPS, CSAT and the brand-pull share of new customers (``channel, value`` frame)."""
+    brand = share_of(channel_shares(new_by_channel), BRAND_CHANNELS)
+    signals = (
+        _signal(
+            "NPS",
+            nps,
+            format_value(KPIS["nps"], nps),
+            grade_higher(nps, NPS_HEALTHY, NPS_AT_RISK),
+            f"healthy ≥ +{NPS_HEALTHY:.0f}, at risk < {NPS_AT_RISK:.0f}",
+        ),
+        _signal(
+            "CSAT",
+            csat,
+            _pct(csat),
+            grade_higher(csat, CSAT_HEALTHY, CSAT_AT_RISK),
+            f"healthy ≥ {CSAT_HEALTHY:.0%}, at risk < {CSAT_AT_RISK:.0%}",
+        ),
+        _signal(
+            "Brand-pull share of new customers",
+            brand,
+            _pct(brand),
+            grade_higher(brand, BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK),
+            f"direct + organic search + referral; healthy ≥ {BRAND_SHARE_HEALTHY:.0%}",
+        ),
+    )
+    return LoopHealth(LoopStage.EXPRESS, combine(signals), signals)
+
+
+@dataclass(frozen=True)
+class TailorLift:
+    """Personalised vs generic campaign conversion; lift relative to generic (a fraction)."""
+
+    personalised: float | None
+    generic: float | None
+    personalised_reach: float
+    generic_reach: float
+
+    @property
+    def lift(self) -> float | None:
+        if _missing(self.personalised) or _missing(self.generic) or not self.generic:
+            return None
+        return self.personalised / self.generic - 1.0
+
+
+def tailor_lift(by_personalised: pd.DataFrame) -> TailorLift:
+    """From ``campaign_conversion_rate`` by ``is_personalised`` (value, denominator columns)."""
+
+    def pick(flag: bool) -> tuple[float | None, float]:
+        rows = by_personalised[by_personalised["is_personalised"] == flag]  # noqa: E712
+        if rows.empty:
+            return None, 0.0
+        v, n = rows["value"].iloc[0], rows["denominator"].iloc[0]
+        return (None if pd.isna(v) else float(v)), (0.0 if pd.isna(n) else float(n))
+
+    if by_personalised.empty:
+        return TailorLift(None, None, 0.0, 0.0)
+    p, pn = pick(True)
+    g, gn = pick(False)
+    return TailorLift(p, g, pn, gn)
+
+
+def tailor_health(lift: TailorLift) -> LoopHealth:
+    """Tailor: personalised-over-generic conversion lift (no data below ``MIN_REACH`` each)."""
+    value = lift.lift
+    if min(lift.personalised_reach, lift.generic_reach) < MIN_REACH:
+        value = None
+    status = grade_higher(value, LIFT_HEALTHY, LIFT_AT_RISK)
+    shown = "–" if value is None else f"{value * 100:+.1f}%"
+    signals = (
+        _signal(
+            "Personalised vs generic conversion lift",
+            value,
+            f"{shown} ({_pct(lift.personalised)} vs {_pct(lift.generic)})",
+            status,
+            f"healthy ≥ +{LIFT_HEALTHY:.0%}, at risk < 0; needs ≥ {MIN_REACH} customers per kind",
+        ),
+    )
+    return LoopHealth(LoopStage.TAILOR, combine(signals), signals)
+
+
+def amplify_health(
+    roas: float | None, clv_cac: float | None, cac: float | None, cac_previous: float | None
+) -> LoopHealth:
+    """Amplify: ROAS, CLV:CAC and the change in CAC vs the previous period."""
+    change = None
+    if not (_missing(cac) or _missing(cac_previous)) and cac_previous:
+        change = cac / cac_previous - 1.0
+    if change is None:
+        cac_status = Status.NO_DATA
+    elif change >= CAC_RISE_AT_RISK:
+        cac_status = Status.AT_RISK
+    elif change >= CAC_RISE_WATCH:
+        cac_status = Status.WATCH
+    else:
+        cac_status = Status.HEALTHY
+    signals = (
+        _signal(
+            "ROAS (paid)",
+            roas,
+            format_value(KPIS["roas"], roas),
+            grade_higher(roas, ROAS_HEALTHY, ROAS_AT_RISK),
+            f"healthy ≥ {ROAS_HEALTHY:.0f}×, at risk < {ROAS_AT_RISK:.0f}×",
+        ),
+        _signal(
+            "CLV:CAC",
+            clv_cac,
+            format_value(KPIS["clv_cac"], clv_cac),
+            grade_higher(clv_cac, CLV_CAC_HEALTHY, CLV_CAC_AT_RISK),
+            f"healthy ≥ {CLV_CAC_HEALTHY:.0f}×, at risk < {CLV_CAC_AT_RISK:.0f}×",
+        ),
+        _signal(
+            "CAC change vs previous period",
+            change,
+            "–" if change is None else f"{change * 100:+.1f}%",
+            cac_status,
+            f"watch from +{CAC_RISE_WATCH:.0%}, at risk from +{CAC_RISE_AT_RISK:.0%}",
+        ),
+    )
+    return LoopHealth(LoopStage.AMPLIFY, combine(signals), signals)
+
+
+def evolve_health(activity: Mapping[str, int]) -> LoopHealth:
+    """Evolve: experiment activity (``running``, ``concluded``, ``total`` counts)."""
+    running, concluded, total = activity["running"], activity["concluded"], activity["total"]
+    if total == 0:
+        status = Status.NO_DATA
+    elif running >= 1:
+        status = Status.HEALTHY
+    elif concluded >= 1:
+        status = Status.WATCH
+    else:
+        status = Status.AT_RISK
+    signals = (
+        _signal(
+            "Experiments running / concluded",
+            float(running),
+            f"{running} running, {concluded} concluded",
+            status,
+            "healthy when ≥ 1 is running",
+        ),
+    )
+    return LoopHealth(LoopStage.EVOLVE, status, signals)
+
+
+# --- highlights -----------------------------------------------------------------------------
+
+_MIX_KPIS = frozenset({"cac", "new_customers", "conversion_rate", "roas"})
+
+
+def _channel_name(channel: str) -> str:
+    return str(channel).replace("_", " ")
+
+
+def biggest_mix_shift(now: pd.Series, before: pd.Series) -> tuple[str, float, float] | None:
+    """(channel, share before, share now) for the largest absolute share change, if any."""
+    if now.empty or before.empty:
+        return None
+    idx = now.index.union(before.index)
+    diff = now.reindex(idx, fill_value=0.0) - before.reindex(idx, fill_value=0.0)
+    top = diff.abs().idxmax()
+    if abs(diff[top]) < MIN_MIX_SHIFT:
+        return None
+    return str(top), float(before.get(top, 0.0)), float(now.get(top, 0.0))
+
+
+def _move_size(kpi: Kpi, current: float, previous: float, change: float) -> str:
+    unit = Unit(kpi.unit)
+    if unit is Unit.PERCENT:
+        return f"{abs(current - previous) * 100:.1f} pp"
+    if unit is Unit.POINTS:
+        return f"{abs(current - previous):.0f} points"
+    return f"{abs(change) * 100:.0f}%"
+
+
+def highlights(
+    totals: pd.DataFrame,
+    mix_now: pd.Series,
+    mix_before: pd.Series,
+    loops: Sequence[LoopHealth],
+    days: int,
+    max_items: int = 5,
+) -> list[str]:
+    """3–5 plain-language sentences: biggest KPI moves (with the channel-mix shift that goes
+    with acquisition KPIs), loops at risk, and a steady-state note when little moved.
+
+    ``totals`` has ``kpi, current, previous, change`` (``fetch_kpi_totals``); ``mix_*`` are
+    new-customer shares by channel now and in the previous period.
+    """
+    out: list[str] = []
+    shift = biggest_mix_shift(mix_now, mix_before)
+    moves = totals.dropna(subset=["change"])
+    moves = moves[moves["change"].abs() >= MIN_HIGHLIGHT_CHANGE]
+    moves = moves.reindex(moves["change"].abs().sort_values(ascending=False).index)
+    for row in moves.head(3).itertuples():
+        kpi = KPIS[row.kpi]
+        verb = "rose" if row.change > 0 else "fell"
+        good = "good" if is_good_change(kpi, row.change) else "bad"
+        text = (
+            f"{kpi.label} {verb} {_move_size(kpi, row.current, row.previous, row.change)} vs "
+            f"the previous {days} days ({format_value(kpi, row.previous)} → "
+            f"{format_value(kpi, row.current)}; {good})"
+        )
+        if row.kpi in _MIX_KPIS and shift is not None:
+            ch, a, b = shift
+            grew = "grew" if b > a else "shrank"
+            text += (
+                f", as {_channel_name(ch)}'s share of new customers {grew} from "
+                f"{a * 100:.0f}% to {b * 100:.0f}%"
+            )
+            shift = None  # explain the mix once
+        out.append(text + ".")
+    for loop in loops:
+        if loop.status is Status.AT_RISK and loop.worst is not None:
+            out.append(
+                f"{loop.loop.value.title()} loop is at risk: {loop.worst.name} is "
+                f"{loop.worst.display}."
+            )
+    if len(out) < 3:
+        if moves.empty:
+            out.append(
+                f"Steady period: no headline KPI moved more than "
+                f"{MIN_HIGHLIGHT_CHANGE:.0%} vs the previous {days} days."
+            )
+        if not mix_now.empty:
+            top = mix_now.idxmax()
+            paid = share_of(mix_now, PAID_CHANNELS) or 0.0
+            out.append(
+                f"{_channel_name(top).capitalize()} brought the most new customers "
+                f"({mix_now[top] * 100:.0f}%); paid channels brought {paid * 100:.0f}%."
+            )
+    if len(out) < 3:
+        healthy = [lp.loop.value.title() for lp in loops if lp.status is Status.HEALTHY]
+        if healthy:
+            out.append(f"Healthy loops: {', '.join(healthy)}.")
+    return out[:max_items]

@@ -1,0 +1,274 @@
+"""Loop health (the default page): headline KPI tiles, a status per loop with the figures
+behind it, and plain-language highlights. Thin: queries live in metrics.kpi_sql, rules in
+metrics.loop_health, widgets in components."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components.charts import bar_chart
+from components.context import current_filters, show_problem, warehouse
+from components.downloads import csv_download
+from components.kpi_tiles import (
+    cached_experiment_activity,
+    cached_kpi,
+    cached_totals,
+    kpi_tiles,
+    warehouse_key,
+)
+from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
+from data.schema import PAID_CHANNELS, LoopStage
+from metrics import kpi_sql
+from metrics import loop_health as lh
+from metrics.kpis import KPIS, Unit
+
+TILE_KPIS = (
+    "new_customers",
+    "revenue",
+    "cac",
+    "roas",
+    "conversion_rate",
+    "clv_cac",
+    "nps",
+    "churn_rate",
+)
+EXTRA_KPIS = ("csat", "reach", "paid_spend")
+BADGE_COLORS = {
+    lh.Status.HEALTHY: "green",
+    lh.Status.WATCH: "orange",
+    lh.Status.AT_RISK: "red",
+    lh.Status.NO_DATA: "gray",
+}
+LOOP_TITLES = {
+    LoopStage.EXPRESS: "Express · brand",
+    LoopStage.TAILOR: "Tailor · 1:1 personalisation",
+    LoopStage.AMPLIFY: "Amplify · channels",
+    LoopStage.EVOLVE: "Evolve · experiments",
+}
+
+filters = current_filters()
+engine = warehouse()
+url = warehouse_key(engine)
+prev = filters.previous_period()
+
+
+def _value(totals: pd.DataFrame, name: str, column: str = "current") -> float | None:
+    row = totals[totals.kpi == name]
+    if row.empty or pd.isna(row[column].iloc[0]):
+        return None
+    return float(row[column].iloc[0])
+
+
+def _signals_table(health: lh.LoopHealth) -> None:
+    table = pd.DataFrame(
+        [(s.name, s.display, s.status.value, s.reason) for s in health.signals],
+        columns=["Signal", "Value", "Status", "Why"],
+    )
+    st.dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
+    csv_download(table, f"{health.loop.value}_health", key=f"dl_{health.loop.value}_signals")
+
+
+def _loop_header(health: lh.LoopHealth) -> None:
+    left, right = st.columns([3, 1])
+    left.markdown(
+        f"<span style='color:{LOOP_COLORS[health.loop]}; font-weight:700; font-size:1.1rem'>"
+        f"{LOOP_TITLES[health.loop]}</span>",
+        unsafe_allow_html=True,
+    )
+    with right:
+        st.badge(health.status.value, color=BADGE_COLORS[health.status])
+
+
+st.title("Loop health")
+st.caption(
+    f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y} ({filters.days} days), compared with "
+    f"the previous {filters.days} days ({prev.start:%d %b} – {prev.end:%d %b %Y}). "
+    "Hover a tile's (?) for how it is computed."
+)
+
+try:
+    totals = cached_totals(engine, url, TILE_KPIS + EXTRA_KPIS, filters)
+except SQLAlchemyError as exc:
+    show_problem(
+        "The warehouse could not be queried",
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Open **Data health** to check that every contract table exists and has data.",
+    )
+    st.stop()
+
+activity_counts = ("new_customers", "revenue", "reach", "paid_spend")
+if all((_value(totals, n) or 0) == 0 for n in activity_counts):
+    st.info(
+        "**No data for these filters.** There are no new customers, orders, touchpoints or "
+        f"spend between {filters.start} and {filters.end} for the selected channels, segments "
+        "and regions. Widen the date range or clear some filters in the sidebar.",
+        icon=":material/filter_alt_off:",
+    )
+    st.stop()
+
+# --- tiles ----------------------------------------------------------------------------------
+sparks = {n: cached_kpi(engine, url, n, filters, "week")["value"].tolist() for n in TILE_KPIS}
+tiles = totals[totals.kpi.isin(TILE_KPIS)]
+kpi_tiles(tiles, sparks, days=filters.days)
+notes = sorted({note for n in TILE_KPIS for note in kpi_sql.ignored_filters(n, filters)})
+tiles_csv = tiles.assign(definition=[KPIS[n].definition for n in tiles.kpi])
+foot_left, foot_right = st.columns([4, 1])
+with foot_left:
+    st.caption(
+        "Sparklines: weekly values (weeks start Monday). " + (" ".join(notes) if notes else "")
+    )
+with foot_right:
+    csv_download(tiles_csv, "kpi_totals", key="dl_kpi_totals")
+
+# --- loop data ------------------------------------------------------------------------------
+new_by_channel = cached_kpi(engine, url, "new_customers", filters, "channel")
+new_by_channel_prev = cached_kpi(engine, url, "new_customers", prev, "channel")
+by_personalised = cached_kpi(engine, url, "campaign_conversion_rate", filters, "is_personalised")
+reach_by_channel = cached_kpi(engine, url, "reach", filters, "channel")
+cac_by_channel = cached_kpi(engine, url, "cac", filters, "channel")
+roas_by_channel = cached_kpi(engine, url, "roas", filters, "channel")
+activity = cached_experiment_activity(engine, url, filters)
+
+lift = lh.tailor_lift(by_personalised)
+loops = [
+    lh.express_health(_value(totals, "nps"), _value(totals, "csat"), new_by_channel),
+    lh.tailor_health(lift),
+    lh.amplify_health(
+        _value(totals, "roas"),
+        _value(totals, "clv_cac"),
+        _value(totals, "cac"),
+        _value(totals, "cac", "previous"),
+    ),
+    lh.evolve_health(activity),
+]
+mix_now = lh.channel_shares(new_by_channel)
+mix_before = lh.channel_shares(new_by_channel_prev)
+
+# --- highlights -----------------------------------------------------------------------------
+with st.container(border=True):
+    st.markdown("**What changed**")
+    items = lh.highlights(
+        totals[totals.kpi.isin(TILE_KPIS)], mix_now, mix_before, loops, filters.days
+    )
+    st.markdown("\n".join(f"- {s}" for s in items))
+
+# --- loops ----------------------------------------------------------------------------------
+health = {h.loop: h for h in loops}
+row1 = st.columns(2)
+row2 = st.columns(2)
+
+with row1[0].container(border=True):
+    h = health[LoopStage.EXPRESS]
+    _loop_header(h)
+    _signals_table(h)
+    share = mix_now.rename("share").rename_axis("channel").reset_index()
+    if share.empty:
+        st.info("No new customers in this period.")
+    else:
+        share = share.sort_values("share", ascending=False)
+        st.plotly_chart(
+            bar_chart(
+                share,
+                "channel",
+                "share",
+                title="Share of new customers by channel (brand pull in colour)",
+                color_map=CHANNEL_COLORS,
+                highlight=sorted(lh.BRAND_CHANNELS),
+                unit=Unit.PERCENT,
+                y_title="share of new customers",
+                horizontal=True,
+                height=300,
+            ),
+            key="ch_express_mix",
+        )
+        csv_download(share, "new_customer_share_by_channel", key="dl_express_mix")
+
+with row1[1].container(border=True):
+    h = health[LoopStage.TAILOR]
+    _loop_header(h)
+    _signals_table(h)
+    conv = by_personalised.dropna(subset=["is_personalised"]).copy()
+    if conv.empty:
+        st.info("No campaign touches in this period: nothing to compare.")
+    else:
+        conv["campaigns"] = conv["is_personalised"].map({True: "Personalised", False: "Generic"})
+        conv = conv.sort_values("campaigns", ascending=False)
+        st.plotly_chart(
+            bar_chart(
+                conv,
+                "campaigns",
+                "value",
+                title="Campaign conversion: personalised vs generic",
+                color_map={"Personalised": VARIANT_COLORS[2], "Generic": "#7F7F7F"},
+                unit=Unit.PERCENT,
+                y_title="converters ÷ customers touched",
+                height=300,
+            ),
+            key="ch_tailor_conv",
+        )
+        shown = conv.rename(columns={"numerator": "converters", "denominator": "touched"})
+        csv_download(
+            shown[["campaigns", "converters", "touched", "value"]],
+            "personalised_vs_generic_conversion",
+            key="dl_tailor_conv",
+        )
+
+with row2[0].container(border=True):
+    h = health[LoopStage.AMPLIFY]
+    _loop_header(h)
+    _signals_table(h)
+    paid = lh.share_of(mix_now, PAID_CHANNELS)
+    owned = None if paid is None else 1.0 - paid
+    st.caption(
+        "Owned/earned channels brought "
+        + ("–" if owned is None else f"{owned * 100:.0f}%")
+        + " of new customers; paid channels "
+        + ("–" if owned is None else f"{(1 - owned) * 100:.0f}%")
+        + "."
+    )
+    tab_reach, tab_cac, tab_roas = st.tabs(
+        ["Reach by channel", "CAC by channel", "ROAS by channel"]
+    )
+    for tab, frame, name, title in (
+        (tab_reach, reach_by_channel, "reach", "Customers reached by channel"),
+        (tab_cac, cac_by_channel, "cac", "CAC by channel (channel spend ÷ its new customers)"),
+        (tab_roas, roas_by_channel, "roas", "ROAS by paid channel"),
+    ):
+        with tab:
+            data = frame.dropna(subset=["value"])
+            if name != "reach":
+                data = data[data["channel"].isin(PAID_CHANNELS)]
+            if data.empty:
+                st.info(f"No {KPIS[name].label} by channel for these filters.")
+                continue
+            data = data.sort_values("value", ascending=False)
+            st.plotly_chart(
+                bar_chart(
+                    data,
+                    "channel",
+                    "value",
+                    title=title,
+                    color_map=CHANNEL_COLORS,
+                    unit=KPIS[name].unit,
+                    y_title=KPIS[name].label,
+                    horizontal=True,
+                    height=280,
+                ),
+                key=f"ch_amplify_{name}",
+            )
+            csv_download(data, f"{name}_by_channel", key=f"dl_amplify_{name}")
+
+with row2[1].container(border=True):
+    h = health[LoopStage.EVOLVE]
+    _loop_header(h)
+    _signals_table(h)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Running", activity["running"], help="Status 'running', started before the end.")
+    c2.metric("Concluded", activity["concluded"], help="Status 'concluded', ended in the period.")
+    c3.metric("Started", activity["started"], help="Started within the period.")
+    csv_download(pd.DataFrame([activity]), "experiment_activity", key="dl_evolve_activity")
+
+with st.expander("How is each loop's status decided?", icon=":material/help:"):
+    st.markdown(lh.STATUS_RULES)
