@@ -4,7 +4,12 @@ Prints tables; never asserts on time (machines here are shared and noisy: compar
 within one run). Sections:
 
 - ``generate``: demo warehouse generation throughput (events/s) at ``--customers``;
-- ``health``: data-health query latency on that warehouse.
+- ``health``: data-health query latency on that warehouse;
+- ``experiment``: ``analyze_experiment`` (SQL + stats) on a synthetic experiment with
+  ``--assignments`` units (default 10M);
+- ``stats``: pure statistics time per metric × variant comparison;
+- ``simulate``: A/A false-positive rates (fixed horizon, naive peeking, sequential) and interval
+  coverage, by simulation at ``--sims`` runs.
 
 Usage: ``python -m bench --customers 1000000 [--out PATH] [--only generate,health] [--reuse]``
 """
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from bench.report import Table
 
-SECTIONS = ("generate", "health")
+SECTIONS = ("generate", "health", "experiment", "stats", "simulate")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +34,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse", action="store_true", help="reuse --out if it exists")
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     p.add_argument("--repeat", type=int, default=3, help="repetitions for latency figures")
+    p.add_argument(
+        "--assignments", type=int, default=10_000_000, help="units in the big experiment"
+    )
+    p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
     return p.parse_args(argv)
 
 
@@ -73,7 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
         return 2
-    runners = {"generate": bench_generate, "health": bench_health}
+    from bench import experiments
+
+    runners = {
+        "generate": bench_generate,
+        "health": bench_health,
+        "experiment": lambda a: experiments.bench_big_experiment(
+            a.out.with_name("looplens_bench_experiment.duckdb"), a.assignments
+        ),
+        "stats": lambda a: experiments.bench_stats_only(),
+        "simulate": lambda a: experiments.bench_simulations(a.sims),
+    }
     for name in SECTIONS:
         if name in wanted:
             print(runners[name](args).render(), flush=True)

@@ -17,6 +17,12 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _align(value: str, width: int) -> str:
+    """Numbers right-aligned, text left-aligned."""
+    numeric = value.replace(",", "").replace(".", "", 1).lstrip("-").isdigit()
+    return value.rjust(width) if numeric else value.ljust(width)
+
+
 @dataclass
 class Table:
     title: str
