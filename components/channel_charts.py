@@ -1,0 +1,165 @@
+"""Channel page widgets: cached loaders and pure figure builders (one colour per channel)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from sqlalchemy import Engine
+
+from components.lifecycle_charts import legend_below
+from components.theme import CHANNEL_COLORS, NEUTRAL_COLOR, apply_theme
+from metrics import attribution as attr
+from metrics import channels as cm
+from metrics.filters import Filters
+
+TTL = 600
+MODEL_COLORS: dict[str, str] = {
+    "first_touch": "#0072B2",
+    "last_touch": "#D55E00",
+    "linear": "#009E73",
+    "time_decay": "#CC79A7",
+    "position_based": "#E69F00",
+}
+COLOR_MAP = {**CHANNEL_COLORS, attr.NO_TOUCH: "#BBBBBB", attr.NO_CAMPAIGN: "#DDDDDD"}
+
+
+def _label(value: str) -> str:
+    return str(value).replace("_", " ")
+
+
+# --- cached loaders -------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_performance(
+    _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    model: str,
+    by: str,
+) -> pd.DataFrame:
+    return cm.performance(_engine, filters, options, model=model, by=by)  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_timeseries(
+    _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    model: str,
+    grain: str,
+) -> pd.DataFrame:
+    return cm.timeseries(_engine, filters, options, model=model, grain=grain)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_attribution(
+    _engine: Engine, url: str, filters: Filters, options: attr.AttributionOptions
+) -> pd.DataFrame:
+    return attr.attribute(_engine, filters, options)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_dark_funnel(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return cm.dark_funnel(_engine, filters)
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def timeseries_figure(ts: pd.DataFrame, metric: str, grain: str) -> go.Figure:
+    """One line per channel for the picked metric of :data:`metrics.channels.METRICS`."""
+    info = cm.METRICS[metric]
+    fig = px.line(
+        ts,
+        x="period",
+        y=metric,
+        color="key",
+        markers=True,
+        color_discrete_map=COLOR_MAP,
+        labels={"period": grain.capitalize(), metric: info.label, "key": "Channel"},
+    )
+    _axis_format(fig, info.unit)
+    return legend_below(apply_theme(fig, title=f"{info.label} per {grain}", height=420))
+
+
+def _axis_format(fig: go.Figure, unit: str) -> None:
+    if unit == "percent":
+        fig.update_yaxes(tickformat=".1%")
+    elif unit == "usd":
+        fig.update_yaxes(tickprefix="$", tickformat=",.2f")
+    elif unit == "ratio":
+        fig.update_yaxes(ticksuffix="×")
+
+
+def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
+    """Campaigns: spend (x) vs ROAS (y); bubble area = attributed revenue; colour = channel."""
+    data = campaigns[campaigns["spend"] > 0].copy()
+    fig = px.scatter(
+        data,
+        x="spend",
+        y="roas",
+        size="revenue",
+        size_max=40,
+        color="channel",
+        color_discrete_map=COLOR_MAP,
+        hover_name="campaign",
+        hover_data={"spend": ":$,.0f", "revenue": ":$,.0f", "roas": ":.2f", "channel": False},
+        labels={"spend": "Spend (USD)", "roas": "ROAS (revenue ÷ spend)", "channel": "Channel"},
+    )
+    fig.add_hline(y=1.0, line_dash="dot", line_color=NEUTRAL_COLOR, annotation_text="break-even")
+    fig.update_xaxes(tickprefix="$", tickformat=",.0f")
+    return legend_below(apply_theme(fig, title="Spend vs ROAS by campaign", height=480))
+
+
+def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:
+    """Credit per channel under each model, side by side (grouped bars)."""
+    fig = go.Figure()
+    for m in attr.MODELS:
+        fig.add_trace(
+            go.Bar(
+                name=attr.MODEL_LABELS[m],
+                x=[_label(k) for k in table["key"]],
+                y=table[m],
+                marker_color=MODEL_COLORS[m],
+                hovertemplate="%{x}: %{y:,.1f}<extra>" + attr.MODEL_LABELS[m] + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    if value == "revenue":
+        fig.update_yaxes(tickprefix="$", tickformat=",.0f", title_text="Attributed revenue")
+    else:
+        fig.update_yaxes(title_text="Attributed orders")
+    title = "revenue" if value == "revenue" else "conversions"
+    return legend_below(apply_theme(fig, title=f"Attributed {title} by model", height=420))
+
+
+def dark_funnel_figure(xt: cm.CrossTab) -> go.Figure:
+    """Heatmap of row shares (tracked rows × self-reported columns), counts in the cells."""
+    share = xt.row_share
+    counts = xt.counts.reindex(index=share.index, columns=share.columns).fillna(0).astype(int)
+    text = [
+        [f"{s:.0%}<br>({c:,})" if pd.notna(s) else "" for s, c in zip(rs, rc, strict=True)]
+        for rs, rc in zip(share.to_numpy(), counts.to_numpy(), strict=True)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=share.to_numpy(),
+            x=[_label(c) for c in share.columns],
+            y=[_label(r) for r in share.index],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="Row %", tickformat=".0%"),
+            hovertemplate="Tracked %{y}, say %{x}: %{z:.1%}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="Self-reported source", side="bottom")
+    fig.update_yaxes(title_text="Tracked acquisition channel", autorange="reversed")
+    return apply_theme(fig, title="Self-reported vs tracked source (row % of answers)", height=460)

@@ -1,0 +1,272 @@
+"""Lifecycle page widgets: cached loaders, pure figure builders and a CSV download button.
+
+Figure builders take the small frames from :mod:`metrics.lifecycle` and return themed Plotly
+figures (one colour per stage from :mod:`components.theme`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from sqlalchemy import Engine
+
+from components.theme import (
+    BAD_COLOR,
+    GOOD_COLOR,
+    NEUTRAL_COLOR,
+    STAGE_COLORS,
+    apply_theme,
+    stage_color,
+)
+from metrics import lifecycle as lm
+from metrics.filters import Filters
+
+TTL = 600
+KIND_COLORS: dict[str, str] = {
+    "forward": GOOD_COLOR,
+    "backward": BAD_COLOR,
+    "to dormant": NEUTRAL_COLOR,
+    "reactivation": "#0072B2",
+    "same": "#DDDDDD",
+}
+
+
+def _label(stage: str) -> str:
+    return str(stage).replace("_", " ").capitalize()
+
+
+def legend_below(fig: go.Figure) -> go.Figure:
+    """Horizontal legend under the plot, so it never overlaps the title."""
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0, title_text="")
+    )
+    return fig
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+
+def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
+    """A CSV download of ``df`` (the shared helper when present, else ``st.download_button``)."""
+    try:
+        from components.downloads import csv_download
+    except ImportError:
+        csv_download = None
+    if csv_download is not None:
+        csv_download(df, name, key)
+        return
+    st.download_button(
+        "Download CSV",
+        df.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+    )
+
+
+# --- cached loaders (engine not hashed; Filters and options are the cache key) --------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_volumes(_engine: Engine, url: str, filters: Filters, grain: str) -> pd.DataFrame:
+    return lm.stage_volumes(_engine, filters, grain)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_distribution(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.stage_distribution(_engine, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_conversion(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.stage_conversion(_engine, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_time_in_stage(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.median_time_in_stage(_engine, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_transitions(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.transitions(_engine, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_stage_kpis(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.stage_kpis(_engine, filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_campaign_comparison(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    return lm.campaign_stage_comparison(_engine, filters)
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def volume_figure(volumes: pd.DataFrame, grain: str) -> go.Figure:
+    """Stage entries per period, one line per stage."""
+    fig = px.line(
+        volumes,
+        x="period",
+        y="entries",
+        color="stage",
+        markers=True,
+        color_discrete_map=STAGE_COLORS,
+        category_orders={"stage": list(lm.STAGE_ORDER)},
+        labels={"period": grain.capitalize(), "entries": "Stage entries", "stage": "Stage"},
+    )
+    return legend_below(apply_theme(fig, title=f"Stage entries per {grain}", height=400))
+
+
+def distribution_figure(dist: pd.DataFrame, as_of: str) -> go.Figure:
+    """Customers by latest stage (horizontal bars, stage order top to bottom)."""
+    fig = go.Figure(
+        go.Bar(
+            x=dist["customers"],
+            y=[_label(s) for s in dist["stage"]],
+            orientation="h",
+            marker_color=[stage_color(s) for s in dist["stage"]],
+            text=[
+                f"{c:,} ({s:.0%})" for c, s in zip(dist["customers"], dist["share"], strict=True)
+            ],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,} customers<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="Customers")
+    return apply_theme(fig, title=f"Current stage as of {as_of}")
+
+
+def conversion_figure(conv: pd.DataFrame) -> go.Figure:
+    """Stage-to-stage conversion rate (share of entrants of k who later reach k+1)."""
+    names = [
+        f"{_label(a)} → {_label(b)}" for a, b in zip(conv["stage"], conv["next_stage"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=conv["rate"],
+            marker_color=[stage_color(s) for s in conv["next_stage"]],
+            text=[f"{r:.0%}" for r in conv["rate"].fillna(0)],
+            textposition="outside",
+            customdata=conv[["converted", "entered"]].to_numpy(),
+            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})"
+            "<extra></extra>",
+        )
+    )
+    fig.update_yaxes(tickformat=".0%", title_text="Converted")
+    return apply_theme(fig, title="Stage-to-stage conversion")
+
+
+def time_in_stage_figure(tis: pd.DataFrame) -> go.Figure:
+    """Median days in stage per stage (completed stays)."""
+    fig = go.Figure(
+        go.Bar(
+            x=[_label(s) for s in tis["stage"]],
+            y=tis["median_days"],
+            marker_color=[stage_color(s) for s in tis["stage"]],
+            text=[f"{d:.1f} d" for d in tis["median_days"]],
+            textposition="outside",
+            customdata=tis[["stays"]].to_numpy(),
+            hovertemplate="%{x}: median %{y:.1f} days over %{customdata[0]:,} stays<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title_text="Median days")
+    return apply_theme(fig, title="Median time in stage")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _side(trans: pd.DataFrame, column: str) -> tuple[list[str], list[float]]:
+    """Stages with flow on one side, in stage order, and their node centres (0-1, top down)."""
+    sizes = trans.groupby(column)["moves"].sum()
+    stages = [s for s in lm.STAGE_ORDER if sizes.get(s, 0) > 0]
+    total = float(sizes.sum()) or 1.0
+    gap = 0.12 / max(len(stages) - 1, 1)
+    ys, cum = [], 0.0
+    for i, s in enumerate(stages):
+        size = float(sizes[s]) / total * 0.86
+        ys.append(min(max(0.01 + cum + size / 2 + i * gap, 0.01), 0.99))
+        cum += size
+    return stages, ys
+
+
+def sankey_figure(trans: pd.DataFrame) -> go.Figure:
+    """Stage transitions as a two-column Sankey (from-stage left, to-stage right).
+
+    Nodes keep the stage order top to bottom; links are coloured by kind (forward / backward /
+    to dormant / reactivation).
+    """
+    lefts, left_y = _side(trans, "from_stage")
+    rights, right_y = _side(trans, "to_stage")
+    left = {s: i for i, s in enumerate(lefts)}
+    right = {s: i + len(lefts) for i, s in enumerate(rights)}
+    labels = [f"{_label(s)} (from)" for s in lefts] + [f"{_label(s)} (to)" for s in rights]
+    colors = [stage_color(s) for s in [*lefts, *rights]]
+    xs = [0.001] * len(lefts) + [0.999] * len(rights)
+    ys = left_y + right_y
+    fig = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node=dict(label=labels, color=colors, pad=14, thickness=16, x=xs, y=ys),
+            link=dict(
+                source=[left[s] for s in trans["from_stage"]],
+                target=[right[s] for s in trans["to_stage"]],
+                value=trans["moves"].tolist(),
+                color=[_rgba(KIND_COLORS.get(k, NEUTRAL_COLOR), 0.45) for k in trans["kind"]],
+                customdata=trans["kind"].tolist(),
+                hovertemplate="%{source.label} → %{target.label}<br>%{value:,} moves"
+                " (%{customdata})<extra></extra>",
+            ),
+        )
+    )
+    # A legend for link kinds (Sankey has none of its own).
+    for kind in lm.KINDS:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(size=12, color=KIND_COLORS[kind], symbol="square"),
+                name=kind,
+                showlegend=True,
+            )
+        )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0.0),
+        margin=dict(l=16, r=16, t=48, b=48),
+    )
+    return apply_theme(fig, title="Stage transitions in the period", height=560)
+
+
+def campaign_comparison_figure(comp: pd.DataFrame) -> go.Figure:
+    """Conversion rate by campaign target stage, personalised vs generic."""
+    fig = px.bar(
+        comp,
+        x="target_stage",
+        y="conversion_rate",
+        color="approach",
+        barmode="group",
+        color_discrete_map={"personalised": "#009E73", "generic": NEUTRAL_COLOR},
+        category_orders={"target_stage": list(lm.STAGE_ORDER)},
+        hover_data={"reached": ":,", "conversions": ":,", "spend": ":$,.0f"},
+        labels={
+            "target_stage": "Campaign target stage",
+            "conversion_rate": "Conversion rate",
+            "approach": "",
+        },
+    )
+    fig.update_yaxes(tickformat=".0%")
+    return legend_below(apply_theme(fig, title="Campaign conversion by target stage"))

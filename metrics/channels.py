@@ -1,0 +1,250 @@
+"""Channel and campaign performance, and the dark funnel (self-reported vs tracked source).
+
+Sources and definitions
+-----------------------
+- ``spend``, ``impressions``, ``clicks``: ad-platform reporting (``daily_spend``), so channels
+  without media spend (organic, email, community, referral, direct) show 0 there. Spend is
+  reported per campaign and day, not per customer: segment/region filters do not apply to it.
+- ``conversions`` and ``revenue``: orders in the period attributed to the channel/campaign with
+  the chosen model (:mod:`metrics.attribution`; fractional for multi-touch models).
+- ``ctr`` = clicks ÷ impressions; ``cpc`` = spend ÷ clicks (USD); ``cvr`` = conversions ÷ clicks;
+  ``cpa`` = spend ÷ conversions (USD; the acquisition cost per attributed order, our CAC proxy);
+  ``roas`` = revenue ÷ spend. A ratio with a zero denominator is NaN (shown as blank), never 0;
+  so is CPA without media spend (owned/earned channels have no media cost to divide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, Select, String, cast, func, select
+
+from data.schema import customers, daily_spend
+from data.sqlfuncs import GRAINS, trunc_to
+from metrics import attribution as attr
+from metrics.filters import Filters
+
+NO_ANSWER = "(no answer)"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    label: str
+    unit: str  # "usd" | "count" | "percent" (fraction) | "ratio"
+
+
+METRICS: dict[str, MetricInfo] = {
+    "spend": MetricInfo("Spend (USD)", "usd"),
+    "impressions": MetricInfo("Impressions", "count"),
+    "clicks": MetricInfo("Clicks", "count"),
+    "ctr": MetricInfo("CTR", "percent"),
+    "cpc": MetricInfo("CPC (USD)", "usd"),
+    "conversions": MetricInfo("Conversions (attributed orders)", "count"),
+    "cvr": MetricInfo("CVR (conversions ÷ clicks)", "percent"),
+    "cpa": MetricInfo("CPA (USD per attributed order)", "usd"),
+    "revenue": MetricInfo("Revenue (attributed, USD)", "usd"),
+    "roas": MetricInfo("ROAS", "ratio"),
+}
+"""Every metric the channel table and the time-series picker offer."""
+
+
+def media_stmt(filters: Filters, *, by: attr.By = "channel", grain: str | None = None) -> Select:
+    """Spend, impressions and clicks per channel or campaign (``key``) [and ``period``]."""
+    if grain is not None and grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    key = (
+        daily_spend.c.channel if by == "channel" else cast(daily_spend.c.campaign_id, String)
+    ).label("key")
+    group = [key]
+    if grain is not None:
+        group.insert(0, trunc_to(grain, daily_spend.c.spend_date).label("period"))
+    return (
+        select(
+            *group,
+            func.sum(daily_spend.c.spend).label("spend"),
+            func.sum(daily_spend.c.impressions).label("impressions"),
+            func.sum(daily_spend.c.clicks).label("clicks"),
+        )
+        .where(
+            filters.date_condition(daily_spend.c.spend_date),
+            filters.dimension_condition(channel=daily_spend.c.channel),
+        )
+        .group_by(*group)
+    )
+
+
+def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``ctr, cpc, cvr, cpa, roas`` (see the module docstring) to a frame of totals."""
+    out = df.copy()
+
+    def div(a: str, b: str) -> pd.Series:
+        den = out[b].astype(float)
+        return out[a].astype(float) / den.where(den > 0)
+
+    out["ctr"] = div("clicks", "impressions")
+    out["cpc"] = div("spend", "clicks")
+    out["cvr"] = div("conversions", "clicks")
+    out["cpa"] = div("spend", "conversions").where(out["spend"] > 0)
+    out["roas"] = div("revenue", "spend")
+    return out
+
+
+def _media(engine: Engine, filters: Filters, by: attr.By, grain: str | None) -> pd.DataFrame:
+    with engine.connect() as conn:
+        df = pd.read_sql(media_stmt(filters, by=by, grain=grain), conn)
+    df["key"] = df["key"].astype(str)
+    for col in ("spend", "impressions", "clicks"):
+        df[col] = df[col].astype(float)
+    return df
+
+
+def performance(
+    engine: Engine,
+    filters: Filters,
+    options: attr.AttributionOptions = attr.DEFAULT_OPTIONS,
+    *,
+    model: str = "last_touch",
+    by: attr.By = "channel",
+) -> pd.DataFrame:
+    """One row per channel (``by="channel"``) or campaign with every metric of :data:`METRICS`.
+
+    Campaign rows also carry ``campaign`` (name) and ``channel``. Rows for ``(no touch)`` /
+    ``(no campaign)`` hold the orders no campaign/channel touch explains (no spend).
+    """
+    if model not in attr.MODELS:
+        raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
+    media = _media(engine, filters, by, None)
+    credit = attr.attribute(engine, filters, options, by=by)
+    credit = credit[credit["model"] == model].drop(columns="model")
+    out = media.merge(credit[["key", "conversions", "revenue"]], on="key", how="outer").fillna(
+        {"spend": 0.0, "impressions": 0.0, "clicks": 0.0, "conversions": 0.0, "revenue": 0.0}
+    )
+    if by == "campaign":
+        names = credit[["key", "campaign", "channel"]].drop_duplicates("key")
+        out = out.merge(names, on="key", how="left")
+        out = _fill_campaign_names(engine, out)
+    out = add_ratios(out).sort_values(["revenue", "spend"], ascending=False)
+    lead = ["key"] + (["campaign", "channel"] if by == "campaign" else [])
+    return out[[*lead, *METRICS]].reset_index(drop=True)
+
+
+def _fill_campaign_names(engine: Engine, out: pd.DataFrame) -> pd.DataFrame:
+    missing = out["campaign"].isna()
+    if not missing.any():
+        return out
+    names = attr.campaign_names(engine).set_index("key")
+    keys = out.loc[missing, "key"]
+    out.loc[missing, "campaign"] = keys.map(names["campaign"]).fillna(keys).to_numpy()
+    out.loc[missing, "channel"] = keys.map(names["channel"]).to_numpy()
+    return out
+
+
+def timeseries(
+    engine: Engine,
+    filters: Filters,
+    options: attr.AttributionOptions = attr.DEFAULT_OPTIONS,
+    *,
+    model: str = "last_touch",
+    grain: str = "week",
+) -> pd.DataFrame:
+    """``period, key`` (channel) and every metric of :data:`METRICS`, per period and channel."""
+    if model not in attr.MODELS:
+        raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
+    media = _media(engine, filters, "channel", grain)
+    media["period"] = pd.to_datetime(media["period"]).astype("datetime64[us]")
+    credit = attr.attribute_over_time(engine, filters, options, grain=grain)
+    credit = credit[credit["model"] == model][["period", "key", "conversions", "revenue"]]
+    out = media.merge(credit, on=["period", "key"], how="outer").fillna(0.0)
+    out = add_ratios(out).sort_values(["period", "key"])
+    return out[["period", "key", *METRICS]].reset_index(drop=True)
+
+
+# --- dark funnel ----------------------------------------------------------------------------------
+
+
+def dark_funnel_stmt(filters: Filters) -> Select:
+    """Customers first seen in the period by ``tracked`` acquisition channel and
+    ``self_reported`` source (NULL answers become ``(no answer)``): ``tracked, self_reported,
+    customers``. The channel filter applies to the tracked channel."""
+    reported = func.coalesce(customers.c.self_reported_source, NO_ANSWER)
+    return (
+        select(
+            customers.c.acquisition_channel.label("tracked"),
+            reported.label("self_reported"),
+            func.count().label("customers"),
+        )
+        .where(
+            filters.time_condition(customers.c.first_seen_at),
+            filters.dimension_condition(
+                channel=customers.c.acquisition_channel,
+                segment=customers.c.segment,
+                region=customers.c.region,
+            ),
+        )
+        .group_by(customers.c.acquisition_channel, reported)
+    )
+
+
+def dark_funnel(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Long counts: ``tracked, self_reported, customers``."""
+    with engine.connect() as conn:
+        df = pd.read_sql(dark_funnel_stmt(filters), conn)
+    df["customers"] = df["customers"].astype(int)
+    return df
+
+
+@dataclass(frozen=True)
+class CrossTab:
+    """Counts (tracked rows × self-reported columns, incl. ``(no answer)``) and row shares among
+    customers who answered (0-1; each row sums to 1; ``(no answer)`` is left out of shares)."""
+
+    counts: pd.DataFrame
+    row_share: pd.DataFrame
+
+
+def crosstab(long: pd.DataFrame) -> CrossTab:
+    """Pivot :func:`dark_funnel` output into counts and row shares."""
+    if long.empty:
+        empty = pd.DataFrame()
+        return CrossTab(empty, empty)
+    counts = long.pivot_table(
+        index="tracked", columns="self_reported", values="customers", aggfunc="sum", fill_value=0
+    ).astype(int)
+    answered = counts.drop(columns=[NO_ANSWER], errors="ignore")
+    totals = answered.sum(axis=1)
+    share = answered.div(totals.where(totals > 0), axis=0)
+    return CrossTab(counts, share)
+
+
+def disagreements(long: pd.DataFrame, *, min_answers: int = 10, n: int = 10) -> pd.DataFrame:
+    """Where self-reported source and tracked channel disagree most.
+
+    One row per (tracked, self_reported) pair with different values, ranked by ``share`` =
+    customers ÷ customers of that tracked channel who answered; pairs whose tracked channel has
+    fewer than ``min_answers`` answers are dropped. ``summary`` is a sentence for the page.
+    """
+    cols = ["tracked", "self_reported", "customers", "answered", "share", "summary"]
+    if long.empty:
+        return pd.DataFrame(columns=cols)
+    ans = long[long["self_reported"] != NO_ANSWER].copy()
+    ans["answered"] = ans.groupby("tracked")["customers"].transform("sum")
+    ans = ans[(ans["self_reported"] != ans["tracked"]) & (ans["answered"] >= min_answers)]
+    ans["share"] = ans["customers"] / ans["answered"]
+    ans = ans.sort_values(["share", "customers"], ascending=False).head(n)
+    ans["summary"] = [
+        f"{s:.0%} of customers tracked as {t.replace('_', ' ')} say they heard about us via "
+        f"{r.replace('_', ' ')}"
+        for s, t, r in zip(ans["share"], ans["tracked"], ans["self_reported"], strict=True)
+    ]
+    return ans[cols].reset_index(drop=True)
+
+
+def agreement_rate(long: pd.DataFrame) -> float:
+    """Share of answering customers whose self-reported source equals the tracked channel."""
+    ans = long[long["self_reported"] != NO_ANSWER]
+    total = ans["customers"].sum()
+    if not total:
+        return float(np.nan)
+    return float(ans.loc[ans["self_reported"] == ans["tracked"], "customers"].sum() / total)

@@ -1,0 +1,481 @@
+"""Lifecycle queries: stage volumes, distribution, conversion, time in stage, non-linear flow.
+
+All aggregation happens in SQL over ``lifecycle_changes`` (one row per stage change). Filters:
+the date range applies to ``changed_at``; segment and region to the customer; the channel filter
+to the customer's tracked ``acquisition_channel`` (stage changes carry no channel).
+
+Stage order is :data:`data.schema.FUNNEL_STAGES`; ``dormant`` is outside the order. A transition
+``from -> to`` (``from`` not NULL) is classified as
+
+- ``to dormant``   when ``to`` is dormant,
+- ``reactivation`` when ``from`` is dormant,
+- ``forward``      when ``to`` is later in the order than ``from``,
+- ``backward``     when it is earlier (``same`` if equal, which well-formed data never has).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import (
+    Double,
+    Engine,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    select,
+)
+from sqlalchemy.sql.expression import ColumnElement
+
+from data.schema import (
+    FUNNEL_STAGES,
+    EventType,
+    Stage,
+    campaigns,
+    customers,
+    daily_spend,
+    lifecycle_changes,
+    touchpoints,
+)
+from data.sqlfuncs import GRAINS, days_between, trunc_to
+from metrics.filters import Filters
+from metrics.kpi_sql import fetch_kpi_totals
+from metrics.kpis import KPIS, format_value
+
+lc = lifecycle_changes
+STAGE_ORDER: tuple[str, ...] = (*(s.value for s in FUNNEL_STAGES), Stage.DORMANT.value)
+KINDS: tuple[str, ...] = ("forward", "backward", "to dormant", "reactivation")
+PERCENTILE_DIALECTS = frozenset({"postgresql", "duckdb"})
+
+
+def _customer_condition(filters: Filters) -> ColumnElement[bool]:
+    return filters.dimension_condition(
+        channel=customers.c.acquisition_channel,
+        segment=customers.c.segment,
+        region=customers.c.region,
+    )
+
+
+def _changes_with_customers():  # noqa: ANN202 - a SQLAlchemy Join
+    return lc.join(customers, customers.c.customer_id == lc.c.customer_id)
+
+
+def stage_rank(stage: ColumnElement) -> ColumnElement[int]:
+    """Position of a funnel stage (1 = awareness ... 6 = loyalty); NULL for dormant/unknown."""
+    return case(*((stage == s.value, i) for i, s in enumerate(FUNNEL_STAGES, 1)), else_=None)
+
+
+def transition_kind(from_stage: ColumnElement, to_stage: ColumnElement) -> ColumnElement[str]:
+    """SQL CASE classifying a transition (see the module docstring)."""
+    return case(
+        (to_stage == Stage.DORMANT.value, "to dormant"),
+        (from_stage == Stage.DORMANT.value, "reactivation"),
+        (stage_rank(to_stage) > stage_rank(from_stage), "forward"),
+        (stage_rank(to_stage) < stage_rank(from_stage), "backward"),
+        else_="same",
+    )
+
+
+# --- volumes and distribution -------------------------------------------------------------------
+
+
+def stage_volume_stmt(filters: Filters, grain: str = "week") -> Select:
+    """Entries per stage per period: ``period, stage, entries, customers``."""
+    if grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    period = trunc_to(grain, lc.c.changed_at).label("period")
+    return (
+        select(
+            period,
+            lc.c.to_stage.label("stage"),
+            func.count().label("entries"),
+            func.count(lc.c.customer_id.distinct()).label("customers"),
+        )
+        .select_from(_changes_with_customers())
+        .where(filters.time_condition(lc.c.changed_at), _customer_condition(filters))
+        .group_by(period, lc.c.to_stage)
+        .order_by(period, lc.c.to_stage)
+    )
+
+
+def stage_volumes(engine: Engine, filters: Filters, grain: str = "week") -> pd.DataFrame:
+    """Stage entries per period (``period`` is the period start, a timestamp)."""
+    df = _read(engine, stage_volume_stmt(filters, grain))
+    df["period"] = pd.to_datetime(df["period"])
+    return df
+
+
+def stage_distribution_stmt(filters: Filters) -> Select:
+    """Customers by their latest stage as of the end of the filter period: ``stage, customers``.
+
+    Only changes before the end of the period count (ties at the same instant: the later stage in
+    :data:`STAGE_ORDER` wins, so the result is deterministic).
+    """
+    latest = (
+        select(
+            lc.c.customer_id,
+            lc.c.to_stage,
+            func.row_number()
+            .over(
+                partition_by=lc.c.customer_id,
+                order_by=(lc.c.changed_at.desc(), lc.c.to_stage.desc()),
+            )
+            .label("rn"),
+        )
+        .select_from(_changes_with_customers())
+        .where(lc.c.changed_at < filters.end_ts, _customer_condition(filters))
+        .subquery("latest")
+    )
+    return (
+        select(latest.c.to_stage.label("stage"), func.count().label("customers"))
+        .where(latest.c.rn == 1)
+        .group_by(latest.c.to_stage)
+    )
+
+
+def stage_distribution(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """``stage, customers, share`` (share of all customers with a stage), in stage order."""
+    df = _read(engine, stage_distribution_stmt(filters))
+    df["customers"] = df["customers"].astype(int)
+    total = df["customers"].sum()
+    df["share"] = df["customers"] / total if total else 0.0
+    return _in_stage_order(df)
+
+
+# --- conversion and time in stage ---------------------------------------------------------------
+
+
+def stage_conversion_stmt(filters: Filters) -> Select:
+    """Per funnel stage k (not the last): customers who entered k in the period (``entered``) and
+    how many of them entered k+1 after their first entry into k in the period, no later than the
+    end of the period (``converted``)."""
+    pairs = zip(FUNNEL_STAGES[:-1], FUNNEL_STAGES[1:], strict=True)
+    next_stage = case(
+        *((lc.c.to_stage == a.value, b.value) for a, b in pairs),
+        else_=None,
+    )
+    entries = (
+        select(
+            lc.c.customer_id,
+            lc.c.to_stage.label("stage"),
+            next_stage.label("next_stage"),
+            func.min(lc.c.changed_at).label("first_at"),
+        )
+        .select_from(_changes_with_customers())
+        .where(
+            filters.time_condition(lc.c.changed_at),
+            lc.c.to_stage.in_([s.value for s in FUNNEL_STAGES[:-1]]),
+            _customer_condition(filters),
+        )
+        .group_by(lc.c.customer_id, lc.c.to_stage)
+        .cte("entries")
+    )
+    later = lc.alias("later")
+    joined = entries.outerjoin(
+        later,
+        and_(
+            later.c.customer_id == entries.c.customer_id,
+            later.c.to_stage == entries.c.next_stage,
+            later.c.changed_at > entries.c.first_at,
+            later.c.changed_at < filters.end_ts,
+        ),
+    )
+    return (
+        select(
+            entries.c.stage,
+            entries.c.next_stage,
+            func.count(entries.c.customer_id.distinct()).label("entered"),
+            func.count(later.c.customer_id.distinct()).label("converted"),
+        )
+        .select_from(joined)
+        .group_by(entries.c.stage, entries.c.next_stage)
+    )
+
+
+def stage_conversion(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """``stage, next_stage, entered, converted, rate`` (rate = converted / entered, 0-1)."""
+    df = _read(engine, stage_conversion_stmt(filters))
+    df["entered"] = df["entered"].astype(int)
+    df["converted"] = df["converted"].astype(int)
+    df["rate"] = (df["converted"] / df["entered"].where(df["entered"] > 0)).astype(float)
+    return _in_stage_order(df)
+
+
+def time_in_stage_stmt(filters: Filters, dialect: str) -> Select:
+    """Median days in stage per stage: ``stage, stays, median_days``.
+
+    A *stay* starts with an entry into a stage in the period and ends at the customer's next stage
+    change; only stays that ended before the end of the period count (stays still open are
+    right-censored and left out, which biases the median of long stays downwards).
+
+    On PostgreSQL and DuckDB the median is ``percentile_cont(0.5)``; on other dialects (SQLite,
+    Trino, ...) it is the same exact median computed with window functions: the mean of the one
+    or two middle values (``ROW_NUMBER`` / ``COUNT`` over the stage).
+    """
+    nxt = func.lead(lc.c.changed_at).over(
+        partition_by=lc.c.customer_id, order_by=(lc.c.changed_at, lc.c.to_stage)
+    )
+    stays = (
+        select(
+            lc.c.to_stage.label("stage"),
+            lc.c.changed_at.label("entered_at"),
+            nxt.label("left_at"),
+        )
+        .select_from(_changes_with_customers())
+        .where(lc.c.changed_at < filters.end_ts, _customer_condition(filters))
+        .cte("stays")
+    )
+    done = (
+        select(
+            stays.c.stage,
+            cast(days_between(stays.c.entered_at, stays.c.left_at), Double).label("days"),
+        )
+        .where(
+            filters.time_condition(stays.c.entered_at),
+            stays.c.left_at.is_not(None),
+            stays.c.left_at < filters.end_ts,
+        )
+        .cte("done")
+    )
+    if dialect in PERCENTILE_DIALECTS:
+        return select(
+            done.c.stage,
+            func.count().label("stays"),
+            func.percentile_cont(0.5).within_group(done.c.days).label("median_days"),
+        ).group_by(done.c.stage)
+    ranked = select(
+        done.c.stage,
+        done.c.days,
+        func.row_number().over(partition_by=done.c.stage, order_by=done.c.days).label("rn"),
+        func.count().over(partition_by=done.c.stage).label("n"),
+    ).subquery("ranked")
+    middle = and_(2 * ranked.c.rn >= ranked.c.n, 2 * ranked.c.rn <= ranked.c.n + 2)
+    return select(
+        ranked.c.stage,
+        func.max(ranked.c.n).label("stays"),
+        func.avg(case((middle, ranked.c.days), else_=None)).label("median_days"),
+    ).group_by(ranked.c.stage)
+
+
+def median_time_in_stage(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """``stage, stays, median_days`` (days, fractional) in stage order; see the statement."""
+    df = _read(engine, time_in_stage_stmt(filters, engine.dialect.name))
+    df["stays"] = df["stays"].astype(int)
+    df["median_days"] = df["median_days"].astype(float)
+    return _in_stage_order(df)
+
+
+# --- non-linear flow ----------------------------------------------------------------------------
+
+
+def transitions_stmt(filters: Filters) -> Select:
+    """Stage changes in the period with a known origin: ``from_stage, to_stage, kind, moves,
+    customers`` (first entries, whose ``from_stage`` is NULL, are not transitions)."""
+    kind = transition_kind(lc.c.from_stage, lc.c.to_stage).label("kind")
+    return (
+        select(
+            lc.c.from_stage,
+            lc.c.to_stage,
+            kind,
+            func.count().label("moves"),
+            func.count(lc.c.customer_id.distinct()).label("customers"),
+        )
+        .select_from(_changes_with_customers())
+        .where(
+            filters.time_condition(lc.c.changed_at),
+            lc.c.from_stage.is_not(None),
+            _customer_condition(filters),
+        )
+        .group_by(lc.c.from_stage, lc.c.to_stage, kind)
+        .order_by(func.count().desc())
+    )
+
+
+def transitions(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Transition counts in the period (see :func:`transitions_stmt`)."""
+    df = _read(engine, transitions_stmt(filters))
+    df["moves"] = df["moves"].astype(int)
+    df["customers"] = df["customers"].astype(int)
+    return df
+
+
+def biggest_backward_flows(trans: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` largest backward transitions with their share of all moves out of the origin."""
+    if trans.empty:
+        return pd.DataFrame(columns=["from_stage", "to_stage", "moves", "customers", "share_out"])
+    out_of = trans.groupby("from_stage")["moves"].sum()
+    back = trans[trans["kind"] == "backward"].copy()
+    back["share_out"] = back["moves"] / back["from_stage"].map(out_of)
+    back = back.sort_values(["moves", "from_stage", "to_stage"], ascending=[False, True, True])
+    return (
+        back[["from_stage", "to_stage", "moves", "customers", "share_out"]]
+        .head(n)
+        .reset_index(drop=True)
+    )
+
+
+def flow_summary(trans: pd.DataFrame) -> pd.DataFrame:
+    """Moves per kind (``kind, moves, share``) in :data:`KINDS` order."""
+    moves = trans.groupby("kind")["moves"].sum() if not trans.empty else pd.Series(dtype=int)
+    out = pd.DataFrame({"kind": list(KINDS)})
+    out["moves"] = out["kind"].map(moves).fillna(0).astype(int)
+    total = out["moves"].sum()
+    out["share"] = out["moves"] / total if total else 0.0
+    return out
+
+
+# --- campaigns by target stage -----------------------------------------------------------------
+
+CLICK_EVENTS: tuple[str, ...] = (EventType.CLICK.value, EventType.EMAIL_CLICK.value)
+
+
+def campaign_touch_stmt(filters: Filters) -> Select:
+    """Campaign touchpoints in the period per ``target_stage, is_personalised``.
+
+    ``campaigns`` (distinct campaigns touching), ``touches`` (touchpoints of any event type),
+    ``reached`` (distinct customers), ``clicks`` (click / email_click events), ``conversions``
+    (purchase events carrying the campaign), ``converters`` (distinct customers with one).
+    Channel filter: the campaign's channel; segment/region: the touched customer.
+    """
+    tp = touchpoints
+    is_click = tp.c.event_type.in_(CLICK_EVENTS)
+    is_purchase = tp.c.event_type == EventType.PURCHASE.value
+    return (
+        select(
+            campaigns.c.target_stage,
+            campaigns.c.is_personalised,
+            func.count(tp.c.campaign_id.distinct()).label("campaigns"),
+            func.count().label("touches"),
+            func.count(tp.c.customer_id.distinct()).label("reached"),
+            func.sum(case((is_click, 1), else_=0)).label("clicks"),
+            func.sum(case((is_purchase, 1), else_=0)).label("conversions"),
+            func.count(case((is_purchase, tp.c.customer_id), else_=None).distinct()).label(
+                "converters"
+            ),
+        )
+        .select_from(
+            tp.join(campaigns, campaigns.c.campaign_id == tp.c.campaign_id).join(
+                customers, customers.c.customer_id == tp.c.customer_id
+            )
+        )
+        .where(
+            filters.time_condition(tp.c.occurred_at),
+            filters.dimension_condition(
+                channel=campaigns.c.channel,
+                segment=customers.c.segment,
+                region=customers.c.region,
+            ),
+        )
+        .group_by(campaigns.c.target_stage, campaigns.c.is_personalised)
+    )
+
+
+def campaign_spend_stmt(filters: Filters) -> Select:
+    """Media spend (USD) in the period per ``target_stage, is_personalised``.
+
+    Spend is reported per campaign and day, not per customer: segment/region do not apply.
+    """
+    return (
+        select(
+            campaigns.c.target_stage,
+            campaigns.c.is_personalised,
+            func.sum(daily_spend.c.spend).label("spend"),
+        )
+        .select_from(
+            daily_spend.join(campaigns, campaigns.c.campaign_id == daily_spend.c.campaign_id)
+        )
+        .where(
+            filters.date_condition(daily_spend.c.spend_date),
+            filters.dimension_condition(channel=daily_spend.c.channel),
+        )
+        .group_by(campaigns.c.target_stage, campaigns.c.is_personalised)
+    )
+
+
+def campaign_stage_comparison(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Campaigns by target stage, personalised vs generic.
+
+    Columns: ``target_stage, approach`` ("personalised" | "generic"), the counts of
+    :func:`campaign_touch_stmt`, ``spend`` (USD), ``conversion_rate`` (converters ÷ reached,
+    0-1), ``ctr`` (clicks ÷ touches, 0-1) and ``cost_per_conversion`` (spend ÷ conversions, USD;
+    NaN without conversions or without media spend, e.g. owned email campaigns).
+    """
+    keys = ["target_stage", "is_personalised"]
+    touches = _read(engine, campaign_touch_stmt(filters))
+    spend = _read(engine, campaign_spend_stmt(filters))
+    for df in (touches, spend):
+        df["is_personalised"] = df["is_personalised"].astype(bool)
+    out = touches.merge(spend, on=keys, how="outer")
+    counts = ["campaigns", "touches", "reached", "clicks", "conversions", "converters"]
+    out[counts] = out[counts].fillna(0).astype(int)
+    out["spend"] = out["spend"].astype(float).fillna(0.0)
+    out["approach"] = out["is_personalised"].map({True: "personalised", False: "generic"})
+    out["conversion_rate"] = out["converters"] / out["reached"].where(out["reached"] > 0)
+    out["ctr"] = out["clicks"] / out["touches"].where(out["touches"] > 0)
+    has_cost = (out["conversions"] > 0) & (out["spend"] > 0)
+    out["cost_per_conversion"] = (out["spend"] / out["conversions"]).where(has_cost)
+    out = _in_stage_order(out.rename(columns={"target_stage": "stage"}), "stage")
+    out = out.rename(columns={"stage": "target_stage"})
+    cols = ["target_stage", "approach", *counts, "spend", "ctr", "conversion_rate"]
+    return out[[*cols, "cost_per_conversion"]].astype({"ctr": float, "conversion_rate": float})
+
+
+# --- stage-specific KPIs (from the KPI catalog) -------------------------------------------------
+
+STAGE_KPI_NAMES: dict[str, tuple[str, ...]] = {
+    Stage.AWARENESS.value: ("new_customers", "reach"),
+    Stage.ENGAGEMENT.value: ("email_open_rate", "email_click_rate"),
+    Stage.EVALUATION.value: (),
+    Stage.PURCHASE.value: ("conversion_rate", "aov"),
+    Stage.RETENTION.value: ("repeat_purchase_rate", "csat"),
+    Stage.LOYALTY.value: ("nps", "referral_rate"),
+    Stage.DORMANT.value: ("reactivation_rate",),
+}
+"""Catalog KPIs (:mod:`metrics.kpis`) shown beside each stage."""
+
+
+def stage_kpis(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """Catalog KPIs per stage: ``stage, kpi, label, definition, current, previous, change,
+    display`` (``display`` = the current value formatted for its unit; ``change`` relative to the
+    previous period of equal length, a fraction). One SQL statement for all KPIs."""
+    names = [n for ns in STAGE_KPI_NAMES.values() for n in ns if n in KPIS]
+    cols = ["stage", "kpi", "label", "definition", "current", "previous", "change", "display"]
+    if not names:
+        return pd.DataFrame(columns=cols)
+    totals = fetch_kpi_totals(engine, names, filters).set_index("kpi")
+    rows = []
+    for stage, ns in STAGE_KPI_NAMES.items():
+        for name in ns:
+            if name not in totals.index:
+                continue
+            kpi, t = KPIS[name], totals.loc[name]
+            rows.append(
+                (
+                    stage,
+                    name,
+                    kpi.label,
+                    kpi.definition,
+                    t["current"],
+                    t["previous"],
+                    t["change"],
+                    format_value(kpi, None if pd.isna(t["current"]) else float(t["current"])),
+                )
+            )
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _in_stage_order(df: pd.DataFrame, column: str = "stage") -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    rank = {s: i for i, s in enumerate(STAGE_ORDER)}
+    key = df[column].map(lambda s: rank.get(s, len(rank)))
+    return df.assign(_k=key).sort_values("_k").drop(columns="_k").reset_index(drop=True)
+
+
+def _read(engine: Engine, stmt: Select) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(stmt, conn)

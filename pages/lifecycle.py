@@ -1,0 +1,175 @@
+"""Lifecycle: stage volumes, where customers are now, conversion, time in stage, non-linear flow,
+stage KPIs and campaigns by target stage. Thin: queries live in metrics.lifecycle."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components import lifecycle_charts as lcc
+from components.context import current_filters, show_problem, warehouse, warehouse_config
+from metrics import lifecycle as lm
+
+filters = current_filters()
+engine = warehouse()
+url = warehouse_config().url
+
+st.title("Lifecycle")
+st.caption(
+    f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}. Segment and region filter the customer; "
+    "the channel filter keeps customers by their tracked acquisition channel."
+)
+grain = (
+    st.segmented_control("Time grain", ["week", "month"], default="week", key="lifecycle_grain")
+    or "week"
+)
+
+try:
+    volumes = lcc.load_volumes(engine, url, filters, grain)
+    dist = lcc.load_distribution(engine, url, filters)
+    trans = lcc.load_transitions(engine, url, filters)
+except SQLAlchemyError as exc:
+    show_problem(
+        "Lifecycle data could not be read",
+        f"The warehouse query failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Check that the lifecycle_changes and customers tables follow the warehouse contract.",
+    )
+    st.stop()
+
+if volumes.empty and dist.empty:
+    st.info(
+        "No lifecycle changes match these filters. Widen the date range or clear the channel, "
+        "segment or region selection in the sidebar.",
+        icon=":material/filter_alt_off:",
+    )
+    st.stop()
+
+# --- volumes and where customers are now -------------------------------------------------------
+left, right = st.columns([3, 2])
+with left:
+    if volumes.empty:
+        st.info("No stage entries in the period.")
+    else:
+        st.plotly_chart(lcc.volume_figure(volumes, grain), key="lc_volume_chart")
+        lcc.csv_button(volumes, "stage_entries", "dl_lc_volumes")
+with right:
+    if dist.empty:
+        st.info("No customer has a stage yet at the end of the period.")
+    else:
+        st.plotly_chart(
+            lcc.distribution_figure(dist, f"{filters.end:%d %b %Y}"), key="lc_dist_chart"
+        )
+        lcc.csv_button(dist, "current_stage_distribution", "dl_lc_dist")
+
+# --- stage KPIs --------------------------------------------------------------------------------
+st.subheader("Stage KPIs")
+kpis = lcc.load_stage_kpis(engine, url, filters)
+if kpis.empty:
+    st.info("No stage KPIs are available.")
+else:
+    stage_cols = st.columns(len(lm.STAGE_KPI_NAMES))
+    for col, stage in zip(stage_cols, lm.STAGE_KPI_NAMES, strict=True):
+        with col:
+            st.markdown(f"**{stage.capitalize()}**")
+            rows = kpis[kpis["stage"] == stage]
+            if rows.empty:
+                st.caption("Stage conversion below.")
+            for row in rows.itertuples():
+                delta = None if row.change != row.change else f"{row.change:+.0%}"
+                st.metric(row.label, row.display, delta=delta, help=row.definition)
+    st.caption("Changes are against the previous period of equal length.")
+    lcc.csv_button(kpis.drop(columns="display"), "stage_kpis", "dl_lc_kpis")
+
+# --- conversion and time in stage --------------------------------------------------------------
+st.subheader("Conversion and time in stage")
+conv = lcc.load_conversion(engine, url, filters)
+tis = lcc.load_time_in_stage(engine, url, filters)
+left, right = st.columns(2)
+with left:
+    if conv.empty:
+        st.info("No customer entered a funnel stage in the period.")
+    else:
+        st.plotly_chart(lcc.conversion_figure(conv), key="lc_conv_chart")
+        st.caption(
+            "Share of customers entering a stage in the period who later reach the next stage "
+            "by the end of the period."
+        )
+        lcc.csv_button(conv, "stage_conversion", "dl_lc_conv")
+with right:
+    if tis.empty:
+        st.info("No completed stays in the period.")
+    else:
+        st.plotly_chart(lcc.time_in_stage_figure(tis), key="lc_tis_chart")
+        st.caption(
+            "Median days from entering a stage (in the period) to the next stage change, over "
+            "stays that ended by the end of the period; open stays are left out. Exact median "
+            "(percentile_cont, or an equivalent window-function median on SQLite)."
+        )
+        lcc.csv_button(tis, "median_time_in_stage", "dl_lc_tis")
+
+# --- non-linear flow ---------------------------------------------------------------------------
+st.subheader("Non-linear flow")
+if trans.empty:
+    st.info("No stage transitions in the period (first entries are not transitions).")
+else:
+    summary = lm.flow_summary(trans)
+    for col, row in zip(st.columns(len(summary)), summary.itertuples(), strict=True):
+        col.metric(row.kind.capitalize(), f"{row.moves:,}", help=f"{row.share:.0%} of all moves")
+    st.plotly_chart(lcc.sankey_figure(trans), key="lc_sankey")
+    lcc.csv_button(trans, "stage_transitions", "dl_lc_trans")
+    st.markdown("**Biggest backward flows**")
+    back = lm.biggest_backward_flows(trans)
+    if back.empty:
+        st.info("No backward moves in the period.")
+    else:
+        st.dataframe(
+            back,
+            hide_index=True,
+            key="lc_back_table",
+            column_config={
+                "from_stage": "From",
+                "to_stage": "To",
+                "moves": st.column_config.NumberColumn("Moves", format="%d"),
+                "customers": st.column_config.NumberColumn("Customers", format="%d"),
+                "share_out": st.column_config.NumberColumn(
+                    "Share of moves out", format="percent", help="of all moves out of 'From'"
+                ),
+            },
+        )
+        lcc.csv_button(back, "backward_flows", "dl_lc_back")
+
+# --- campaigns by target stage -----------------------------------------------------------------
+st.subheader("Campaigns by target stage")
+comp = lcc.load_campaign_comparison(engine, url, filters)
+if comp.empty:
+    st.info("No campaign touchpoints or spend in the period for these filters.")
+else:
+    st.plotly_chart(lcc.campaign_comparison_figure(comp), key="lc_campaign_chart")
+    st.dataframe(
+        comp,
+        hide_index=True,
+        height=(len(comp) + 1) * 35 + 3,
+        key="lc_campaign_table",
+        column_config={
+            "target_stage": "Target stage",
+            "approach": "Approach",
+            "campaigns": st.column_config.NumberColumn("Campaigns", format="%d"),
+            "touches": st.column_config.NumberColumn("Touches", format="localized"),
+            "reached": st.column_config.NumberColumn("Customers reached", format="localized"),
+            "clicks": st.column_config.NumberColumn("Clicks", format="localized"),
+            "conversions": st.column_config.NumberColumn("Conversions", format="localized"),
+            "converters": st.column_config.NumberColumn("Converted customers", format="localized"),
+            "spend": st.column_config.NumberColumn("Spend", format="dollar"),
+            "ctr": st.column_config.NumberColumn("Click rate", format="percent"),
+            "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
+            "cost_per_conversion": st.column_config.NumberColumn(
+                "Cost / conversion", format="dollar"
+            ),
+        },
+    )
+    st.caption(
+        "Conversions = purchase events carrying the campaign; conversion rate = customers with "
+        "one ÷ customers reached; click rate = click events ÷ touches. Spend is not split by "
+        "segment or region; cost per conversion is blank without media spend."
+    )
+    lcc.csv_button(comp, "campaigns_by_target_stage", "dl_lc_campaigns")
