@@ -1,0 +1,636 @@
+"""The demo world: calendar, customers, campaigns, background journeys and ad spend.
+
+Everything is vectorised with numpy (no Python loop per customer or event; loops run over the
+9 channels or ~36 campaigns at most). Times are ``int64`` microseconds since the first day of
+the history (``Calendar.start``, midnight UTC); codes index into the tuples below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.schema import Channel, EventType, LoopStage, Region, Segment, Stage
+
+DAY_US = 86_400_000_000
+HISTORY_DAYS = 548  # ≈ 18 months
+NULL_ID = -1
+
+CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
+EVENTS: tuple[str, ...] = tuple(e.value for e in EventType)
+SEGMENTS: tuple[str, ...] = tuple(s.value for s in Segment)
+REGIONS: tuple[str, ...] = tuple(r.value for r in Region)
+PERSONAS: tuple[str, ...] = ("founder", "marketer", "engineer", "analyst", "exec")
+
+CH = {c: i for i, c in enumerate(CHANNELS)}
+EV = {e: i for i, e in enumerate(EVENTS)}
+
+# --- channel profiles (aligned with CHANNELS) --------------------------------------------------
+_CH_ORDER = [c.value for c in Channel]
+
+
+def _per_channel(values: dict[str, float]) -> np.ndarray:
+    return np.array([values[c] for c in _CH_ORDER], dtype=float)
+
+
+ACQUISITION_SHARE = _per_channel(
+    dict(paid_search=.16, organic_search=.20, paid_social=.14, organic_social=.07, email=.07,
+         video=.06, community=.08, referral=.07, direct=.15)
+)  # fmt: skip
+TOUCH_SHARE = _per_channel(
+    dict(paid_search=.12, organic_search=.18, paid_social=.14, organic_social=.08, email=.20,
+         video=.07, community=.06, referral=.03, direct=.12)
+)  # fmt: skip
+BUY_FACTOR = _per_channel(
+    dict(paid_search=1.45, organic_search=1.0, paid_social=.55, organic_social=.7, email=1.35,
+         video=.6, community=1.35, referral=1.6, direct=1.1)
+)  # fmt: skip
+SIGNUP_FACTOR = _per_channel(
+    dict(paid_search=1.3, organic_search=1.0, paid_social=.7, organic_social=.8, email=1.3,
+         video=.7, community=1.2, referral=1.4, direct=1.1)
+)  # fmt: skip
+CAMPAIGN_PROB = _per_channel(
+    dict(paid_search=1, organic_search=.3, paid_social=1, organic_social=.5, email=1, video=1,
+         community=.6, referral=.8, direct=0)
+)  # fmt: skip
+# Ad-platform economics for paid channels: cost per click (USD), click-through rate, cost per
+# acquired lead (USD, drives daily budgets).
+AD_ECONOMICS: dict[str, tuple[float, float, float]] = {
+    "paid_search": (3.80, 0.045, 140.0),
+    "paid_social": (1.10, 0.009, 55.0),
+    "video": (1.60, 0.005, 85.0),
+}
+# Background touch event mix per channel.
+EVENT_MIX: dict[str, dict[str, float]] = {
+    "paid_search": {"impression": .60, "click": .27, "visit": .13},
+    "organic_search": {"visit": .9, "click": .1},
+    "paid_social": {"impression": .86, "click": .07, "visit": .07},
+    "organic_social": {"impression": .60, "click": .20, "visit": .20},
+    "email": {"email_open": .68, "email_click": .32},
+    "video": {"impression": .90, "click": .04, "visit": .06},
+    "community": {"visit": .75, "click": .25},
+    "referral": {"visit": .8, "click": .2},
+    "direct": {"visit": 1.0},
+}  # fmt: skip
+FIRST_TOUCH_EVENT = {
+    "paid_search": "click", "organic_search": "visit", "paid_social": "click",
+    "organic_social": "click", "email": "email_click", "video": "click", "community": "visit",
+    "referral": "visit", "direct": "visit",
+}  # fmt: skip
+
+# --- segments ------------------------------------------------------------------------------------
+SEGMENT_SHARE = np.array([0.68, 0.24, 0.08])
+BUY_BASE = np.array([0.16, 0.19, 0.22])  # P(ever buys) before channel/personalisation factors
+EXTRA_ORDERS_MEAN = np.array([0.9, 1.6, 2.4])  # repeat orders after the first
+ORDER_MEDIAN_USD = np.array([150.0, 1100.0, 8000.0])  # lognormal median per segment
+ORDER_SIGMA = np.array([0.8, 0.9, 1.1])  # lognormal sigma per segment
+PERSONA_BY_SEGMENT = np.array(
+    [[.40, .30, .15, .10, .05],   # smb
+     [.10, .35, .20, .20, .15],   # mid_market
+     [.03, .25, .22, .25, .25]]   # enterprise
+)  # fmt: skip
+REGION_SHARE = np.array([0.45, 0.30, 0.17, 0.08])
+PERSONALISED_LIFT = 1.5  # relative P(buy) multiplier for customers acquired by 1:1 campaigns
+PERSONALISED_SIGNUP_LIFT = 1.2
+DORMANT_AFTER_DAYS = 60  # no activity for this long → dormant
+
+
+def mean_order_value() -> float:
+    """E[order revenue] in USD over the segment mix (lognormal means)."""
+    means = ORDER_MEDIAN_USD * np.exp(ORDER_SIGMA**2 / 2)
+    return float(SEGMENT_SHARE @ means)
+
+
+# --- calendar -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The history: ``days`` whole UTC days ending with ``end_date`` (inclusive)."""
+
+    end_date: dt.date
+    days: int = HISTORY_DAYS
+
+    @property
+    def start_date(self) -> dt.date:
+        return self.end_date - dt.timedelta(days=self.days - 1)
+
+    @property
+    def end_us(self) -> int:
+        """Exclusive end of the history in µs since the start (midnight after end_date)."""
+        return self.days * DAY_US
+
+    def day_us(self, days_before_end: float) -> int:
+        """Time in µs of midnight ``days_before_end`` days before the exclusive end."""
+        return int(round((self.days - days_before_end) * DAY_US))
+
+    def to_datetime64(self, us: np.ndarray) -> np.ndarray:
+        origin = np.datetime64(self.start_date, "us")
+        return origin + np.asarray(us, dtype=np.int64).astype("timedelta64[us]")
+
+    def to_datetime(self, us: int) -> dt.datetime:
+        return dt.datetime.combine(self.start_date, dt.time()) + dt.timedelta(microseconds=us)
+
+    def day_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(seasonal, growth) factor per day: yearly × weekly cycle and exponential growth."""
+        dates = np.arange(self.days) + np.datetime64(self.start_date, "D")
+        doy = (dates - dates.astype("datetime64[Y]")).astype(int)
+        dow = (dates.astype(int) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
+        yearly = 1 + 0.18 * np.cos(2 * np.pi * (doy - 40) / 365.25)  # busy Q1, quiet August
+        holidays = (doy >= 353) | (doy <= 1)
+        yearly = np.where(holidays, yearly * 0.55, yearly)
+        weekly = np.array([1.08, 1.10, 1.10, 1.05, 0.95, 0.45, 0.40])[dow]  # B2B weekdays
+        growth = np.exp(np.log(2.6) * np.arange(self.days) / self.days)
+        return yearly * weekly, growth
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+# (name, channel, target_stage, loop_stage, personalised, start_day, end_day | None, budget)
+# Days count from the first day of the history; None = still running.
+# fmt: off
+CAMPAIGN_SPECS: tuple[tuple, ...] = (
+    ("Brand search — always on", "paid_search", "evaluation", "express", False, 0, None, 1.0),
+    ("Competitor conquesting", "paid_search", "evaluation", "express", False, 30, 300, 0.6),
+    ("Dynamic search ads by industry", "paid_search", "evaluation", "tailor", True, 120, None, .8),
+    ("Pricing-page intent keywords", "paid_search", "purchase", "express", False, 200, 460, 0.5),
+    ("Persona landing pages (search)", "paid_search", "purchase", "tailor", True, 330, None, .6),
+    ("Holiday promo search", "paid_search", "purchase", "express", False, 300, 335, 0.7),
+    ("LinkedIn lookalike prospecting", "paid_social", "awareness", "express", False, 0, None, 1.),
+    ("Retargeting — product tour viewers", "paid_social", "evaluation", "tailor", True, 60,
+     None, 0.7),
+    ("Founder story carousel", "paid_social", "awareness", "express", False, 90, 210, 0.5),
+    ("Persona-tailored lead ads", "paid_social", "engagement", "tailor", True, 240, 480, 0.6),
+    ("Ad creative test — outcome vs feature copy", "paid_social", "engagement", "evolve", False,
+     345, 476, 0.5),
+    ("Customer-proof UGC ads", "paid_social", "engagement", "amplify", False, 380, None, 0.5),
+    ("Q4 budget-season retargeting", "paid_social", "purchase", "tailor", True, 280, 340, 0.6),
+    ("YouTube brand awareness", "video", "awareness", "express", False, 0, None, 1.0),
+    ("Webinar replay pre-roll", "video", "engagement", "express", False, 150, 330, 0.5),
+    ("Account-based video for enterprise", "video", "evaluation", "tailor", True, 260, None, .4),
+    ("Customer story mini-docs", "video", "awareness", "amplify", False, 400, None, 0.5),
+    ("Conference sponsorship video", "video", "awareness", "express", False, 200, 240, 0.6),
+    ("Weekly newsletter", "email", "engagement", "express", False, 0, None, 1.0),
+    ("Onboarding drip", "email", "evaluation", "tailor", True, 0, None, 0.8),
+    ("Trial nudges by persona", "email", "purchase", "tailor", True, 100, None, 0.6),
+    ("Generic trial reminder", "email", "purchase", "express", False, 0, 300, 0.6),
+    ("Win-back — we miss you", "email", "retention", "evolve", True, 150, None, 0.3),
+    ("Product update digest", "email", "retention", "evolve", False, 60, None, 0.5),
+    ("Expansion offers for power users", "email", "loyalty", "evolve", True, 300, None, 0.3),
+    ("Annual plan upgrade nudges", "email", "loyalty", "evolve", True, 350, None, 0.3),
+    ("Review request after purchase", "email", "loyalty", "amplify", False, 90, None, 0.3),
+    ("Founder-led LinkedIn posts", "organic_social", "awareness", "amplify", False, 0, None, 1.),
+    ("Customer spotlight series", "organic_social", "engagement", "amplify", False, 180, None, .7),
+    ("Slack community AMAs", "community", "engagement", "amplify", False, 40, None, 1.0),
+    ("Growth loops meetup tour", "community", "awareness", "amplify", False, 220, 400, 0.7),
+    ("Champions programme", "community", "loyalty", "amplify", True, 300, None, 0.5),
+    ("Give-a-month referral programme", "referral", "purchase", "amplify", False, 0, None, 1.0),
+    ("Personalised referral invites", "referral", "purchase", "amplify", True, 280, None, 0.8),
+    ("Loop marketing playbook (SEO hub)", "organic_search", "awareness", "express", False, 0,
+     None, 1.0),
+    ("Free KPI templates gallery", "organic_search", "engagement", "express", False, 200,
+     None, 0.8),
+)
+# fmt: on
+assert all(s[2] in {st.value for st in Stage} for s in CAMPAIGN_SPECS)
+assert all(s[3] in {ls.value for ls in LoopStage} for s in CAMPAIGN_SPECS)
+
+
+@dataclass(frozen=True)
+class Campaigns:
+    """The campaign table as arrays; ``campaign_id`` is 1-based, row i has id i + 1."""
+
+    name: tuple[str, ...]
+    channel: np.ndarray  # channel code
+    target_stage: tuple[str, ...]
+    loop_stage: tuple[str, ...]
+    personalised: np.ndarray  # bool
+    start_day: np.ndarray  # first active day (index into the calendar)
+    end_day: np.ndarray  # last active day, inclusive
+    running: np.ndarray  # bool: end_date NULL
+    budget: np.ndarray
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(1, len(self.name) + 1)
+
+    def id_of(self, name: str) -> int:
+        return self.name.index(name) + 1
+
+
+def make_campaigns(cal: Calendar) -> Campaigns:
+    specs = CAMPAIGN_SPECS
+    scale = cal.days / HISTORY_DAYS
+    start = np.array([int(s[5] * scale) for s in specs])
+    end = np.array([cal.days - 1 if s[6] is None else int(s[6] * scale) for s in specs])
+    return Campaigns(
+        name=tuple(s[0] for s in specs),
+        channel=np.array([CH[s[1]] for s in specs], dtype=np.int8),
+        target_stage=tuple(s[2] for s in specs),
+        loop_stage=tuple(s[3] for s in specs),
+        personalised=np.array([s[4] for s in specs], dtype=bool),
+        start_day=start,
+        end_day=np.minimum(end, cal.days - 1),
+        running=np.array([s[6] is None for s in specs], dtype=bool),
+        budget=np.array([s[7] for s in specs], dtype=float),
+    )
+
+
+class CampaignPicker:
+    """Pick, per event, one campaign of the event's channel active on the event's day."""
+
+    def __init__(self, campaigns: Campaigns, days: int) -> None:
+        self._ids: dict[int, np.ndarray] = {}
+        self._weights: dict[int, np.ndarray] = {}
+        day = np.arange(days)[:, None]
+        for code in range(len(CHANNELS)):
+            idx = np.flatnonzero(campaigns.channel == code)
+            if idx.size == 0:
+                continue
+            active = (day >= campaigns.start_day[idx]) & (day <= campaigns.end_day[idx])
+            self._ids[code] = campaigns.ids[idx]
+            self._weights[code] = np.cumsum(active * campaigns.budget[idx], axis=1)
+
+    def pick(
+        self, rng: np.random.Generator, channel: np.ndarray, day: np.ndarray, *, tag: bool = True
+    ) -> np.ndarray:
+        """Campaign id per event (``NULL_ID`` when none is active or the touch is untagged).
+
+        With ``tag=True`` an event is tied to a campaign with its channel's CAMPAIGN_PROB.
+        """
+        out = np.full(channel.shape, NULL_ID, dtype=np.int64)
+        for code, ids in self._ids.items():
+            sel = np.flatnonzero(channel == code)
+            if sel.size == 0:
+                continue
+            cum = self._weights[code][day[sel]]
+            total = cum[:, -1]
+            u = rng.random(sel.size) * total
+            k = np.minimum((u[:, None] >= cum).sum(axis=1), ids.size - 1)
+            chosen = np.where(total > 0, ids[k], NULL_ID)
+            if tag:
+                chosen = np.where(rng.random(sel.size) < CAMPAIGN_PROB[code], chosen, NULL_ID)
+            out[sel] = chosen
+        return out
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
+    return rng.choice(len(probs), size=size, p=probs / probs.sum()).astype(np.int8)
+
+
+def conditional_categorical(
+    rng: np.random.Generator, table: np.ndarray, row: np.ndarray
+) -> np.ndarray:
+    """Sample column k with probability table[row, k] (few rows: one pass per row value)."""
+    out = np.empty(row.shape, dtype=np.int8)
+    for r in range(table.shape[0]):
+        sel = np.flatnonzero(row == r)
+        out[sel] = categorical(rng, table[r], sel.size)
+    return out
+
+
+def days_to_us(days: np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(days) * DAY_US).astype(np.int64)
+
+
+def group_rank(group: np.ndarray) -> np.ndarray:
+    """0-based rank of each element within runs of equal, contiguous ``group`` values."""
+    n = group.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    return np.arange(n) - np.repeat(starts, lengths)
+
+
+def order_revenue(rng: np.random.Generator, segment: np.ndarray) -> np.ndarray:
+    """Heavy-tailed order value in USD by segment (lognormal; enterprise ≫ smb)."""
+    mu = np.log(ORDER_MEDIAN_USD)[segment]
+    return np.round(rng.lognormal(mu, ORDER_SIGMA[segment]), 2)
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Customers:
+    first_seen: np.ndarray  # µs, ascending (customer_id = index + 1)
+    acquisition: np.ndarray  # channel code of the first touch
+    campaign: np.ndarray  # campaign id of the first touch (NULL_ID if none)
+    personalised: np.ndarray  # bool: acquired by a personalised campaign
+    self_reported: np.ndarray  # channel code, -1 = NULL
+    segment: np.ndarray
+    persona: np.ndarray
+    region: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.first_seen.size
+
+
+def make_customers(
+    rng: np.random.Generator, n: int, cal: Calendar, campaigns: Campaigns, picker: CampaignPicker
+) -> Customers:
+    seasonal, growth = cal.day_factors()
+    weights = seasonal * growth
+    day = np.sort(rng.choice(cal.days, size=n, p=weights / weights.sum()))
+    hour = np.clip(rng.normal(14.5, 3.5, n), 0, 23.999)  # business hours, UTC
+    first_seen = day.astype(np.int64) * DAY_US + days_to_us(hour / 24)
+    first_seen = np.sort(first_seen)
+    day = first_seen // DAY_US
+
+    acquisition = categorical(rng, ACQUISITION_SHARE, n)
+    campaign = picker.pick(rng, acquisition, day)
+    personalised = np.zeros(n, dtype=bool)
+    has = campaign != NULL_ID
+    personalised[has] = campaigns.personalised[campaign[has] - 1]
+
+    segment = categorical(rng, SEGMENT_SHARE, n)
+    persona = conditional_categorical(rng, PERSONA_BY_SEGMENT, segment)
+    region = categorical(rng, REGION_SHARE, n)
+    return Customers(
+        first_seen=first_seen,
+        acquisition=acquisition,
+        campaign=campaign,
+        personalised=personalised,
+        self_reported=self_reported_source(rng, acquisition),
+        segment=segment,
+        persona=persona,
+        region=region,
+    )
+
+
+def self_reported_source(rng: np.random.Generator, tracked: np.ndarray) -> np.ndarray:
+    """The dark funnel: 'how did you hear about us' often differs from the tracked first touch.
+
+    Many customers tracked as direct/organic search heard about us from a podcast, a friend or
+    the community; some leave the question blank (-1 = NULL).
+    """
+    n = tracked.size
+    u = rng.random(n)
+    out = tracked.astype(np.int8).copy()
+    dark_targets = np.zeros(len(CHANNELS))
+    for c, p in dict(community=0.3, referral=0.3, video=0.15, organic_social=0.25).items():
+        dark_targets[CH[c]] = p
+    social_targets = np.zeros(len(CHANNELS))
+    for c, p in dict(organic_social=0.5, community=0.3, referral=0.2).items():
+        social_targets[CH[c]] = p
+    dark = np.isin(tracked, [CH["direct"], CH["organic_search"]])
+    social = tracked == CH["paid_social"]
+    other = ~(dark | social)
+    switch_dark = dark & (u < 0.55)
+    switch_social = social & (u < 0.20)
+    switch_other = other & (u < 0.08)
+    out[switch_dark] = categorical(rng, dark_targets, int(switch_dark.sum()))
+    out[switch_social] = categorical(rng, social_targets, int(switch_social.sum()))
+    out[switch_other] = categorical(rng, TOUCH_SHARE, int(switch_other.sum()))
+    blank = np.where(dark, u > 0.80, np.where(social, u > 0.88, u > 0.88))
+    out[blank] = -1
+    return out
+
+
+# --- background journeys ------------------------------------------------------------------------
+
+
+@dataclass
+class EventRows:
+    """Touchpoint rows as arrays (``value`` NaN = NULL, ``campaign`` NULL_ID = NULL)."""
+
+    cust: np.ndarray
+    t: np.ndarray
+    channel: np.ndarray
+    campaign: np.ndarray
+    event: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[EventRows]) -> EventRows:
+        return EventRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in _EV_FIELDS))
+
+    def take(self, idx: np.ndarray) -> EventRows:
+        return EventRows(*(getattr(self, f)[idx] for f in _EV_FIELDS))
+
+    def __len__(self) -> int:
+        return self.cust.size
+
+
+_EV_FIELDS = ("cust", "t", "channel", "campaign", "event")
+
+
+@dataclass
+class OrderRows:
+    """Orders (each also becomes a purchase touchpoint on ``channel``/``campaign``)."""
+
+    cust: np.ndarray
+    t: np.ndarray
+    revenue: np.ndarray
+    channel: np.ndarray
+    campaign: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[OrderRows]) -> OrderRows:
+        return OrderRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in _OR_FIELDS))
+
+    def take(self, idx: np.ndarray) -> OrderRows:
+        return OrderRows(*(getattr(self, f)[idx] for f in _OR_FIELDS))
+
+    def __len__(self) -> int:
+        return self.cust.size
+
+
+_OR_FIELDS = ("cust", "t", "revenue", "channel", "campaign")
+
+
+def _event_types(rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
+    out = np.empty(channel.shape, dtype=np.int8)
+    for code, name in enumerate(CHANNELS):
+        sel = np.flatnonzero(channel == code)
+        mix = EVENT_MIX[name]
+        codes = np.array([EV[e] for e in mix], dtype=np.int8)
+        out[sel] = codes[categorical(rng, np.array(list(mix.values())), sel.size)]
+    return out
+
+
+def _conversion_channel(
+    rng: np.random.Generator, cust: np.ndarray, customers: Customers, picker: CampaignPicker
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channel and campaign of a conversion touch: the acquisition touch 55% of the time."""
+    n = cust.size
+    own = rng.random(n) < 0.55
+    other = np.array([CH["direct"], CH["email"], CH["organic_search"]], dtype=np.int8)
+    channel = np.where(
+        own, customers.acquisition[cust], other[categorical(rng, np.array([0.5, 0.3, 0.2]), n)]
+    ).astype(np.int8)
+    campaign = np.where(own, customers.campaign[cust], NULL_ID)
+    return channel, campaign
+
+
+def background(
+    rng: np.random.Generator,
+    customers: Customers,
+    cal: Calendar,
+    picker: CampaignPicker,
+    campaigns: Campaigns,
+    touches_per_customer: float,
+) -> tuple[EventRows, OrderRows]:
+    """Touchpoints and orders of every customer's own journey (before experiment windows).
+
+    Per customer: a first touch on the acquisition channel at ``first_seen``; signup / trial /
+    orders with channel- and personalisation-dependent probabilities; repeat orders by segment;
+    background touches spread over an active period and thinned by the seasonal/weekly cycle;
+    support contacts, reviews and referrals for buyers; and a win-back burst after a lapse for
+    some. Times here may still fall into experiment zones (moved later by the caller).
+    """
+    n = customers.n
+    f = customers.first_seen
+    seg = customers.segment
+    acq = customers.acquisition
+    pers = customers.personalised
+
+    p_buy = BUY_BASE[seg] * BUY_FACTOR[acq] * np.where(pers, PERSONALISED_LIFT, 1.0)
+    buys = rng.random(n) < np.minimum(p_buy, 0.9)
+    p_signup = 0.22 * SIGNUP_FACTOR[acq] * np.where(pers, PERSONALISED_SIGNUP_LIFT, 1.0)
+    signs = np.where(buys, rng.random(n) < 0.92, rng.random(n) < p_signup)
+    trials = signs & (rng.random(n) < 0.55)
+
+    t_signup = f + days_to_us(rng.gamma(1.5, 6.0, n) + 0.01)
+    t_trial = t_signup + days_to_us(rng.exponential(2.0, n) + 0.01)
+    ready = np.where(trials, t_trial, np.where(signs, t_signup, f))
+    t_first_order = ready + days_to_us(rng.gamma(2.0, 7.0, n) + 0.01)
+
+    # Orders: first + repeat orders (geometric count by segment), gaps ~ gamma(3, 12 days).
+    extra = np.where(buys, rng.geometric(1 / (1 + EXTRA_ORDERS_MEAN[seg])) - 1, 0)
+    n_orders = np.where(buys, 1 + extra, 0)
+    o_cust = np.repeat(np.arange(n), n_orders)
+    o_rank = group_rank(o_cust)
+    gaps = np.where(o_rank == 0, 0, days_to_us(rng.gamma(3.0, 12.0, o_cust.size)))
+    o_cum = np.cumsum(gaps)
+    group_start = np.repeat(o_cum[np.flatnonzero(o_rank == 0)], n_orders[n_orders > 0])
+    o_t = t_first_order[o_cust] + (o_cum - group_start)
+    last_order = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_order, o_cust, o_t)
+
+    # Active period: the journey plus a tail; lapse afterwards.
+    life_days = np.where(buys, 150.0, np.where(signs, 80.0, 40.0))
+    active_end = np.maximum(f + days_to_us(rng.exponential(life_days)), last_order)
+    active_end = np.maximum(active_end, np.where(signs, t_trial, f)) + days_to_us(
+        rng.exponential(15.0, n)
+    )
+
+    parts: list[EventRows] = []
+    # First touch.
+    first_ev = np.array([EV[FIRST_TOUCH_EVENT[c]] for c in CHANNELS], dtype=np.int8)[acq]
+    parts.append(EventRows(np.arange(n), f, acq.copy(), customers.campaign.copy(), first_ev))
+    # Signup and trial.
+    for mask, times, ev in ((signs, t_signup, "signup"), (trials, t_trial, "trial")):
+        idx = np.flatnonzero(mask)
+        ch, camp = _conversion_channel(rng, idx, customers, picker)
+        parts.append(EventRows(idx, times[idx], ch, camp, np.full(idx.size, EV[ev], np.int8)))
+
+    # Background touches, thinned by the seasonal and weekly cycle.
+    seasonal, _ = cal.day_factors()
+    accept = seasonal / seasonal.max()
+    engagement = np.where(buys, 1.6, np.where(signs, 1.2, 0.7)) * rng.lognormal(-0.12, 0.5, n)
+    lam = touches_per_customer * engagement / float(np.mean(accept))
+    k = rng.poisson(lam)
+    b_cust = np.repeat(np.arange(n), k)
+    span = (active_end - f)[b_cust].astype(float)
+    b_t = f[b_cust] + 1 + (rng.random(b_cust.size) * span).astype(np.int64)
+    day = np.clip(b_t // DAY_US, 0, cal.days - 1)
+    keep = rng.random(b_cust.size) < accept[day]
+    b_cust, b_t, day = b_cust[keep], b_t[keep], day[keep]
+    own = rng.random(b_cust.size) < 0.45
+    b_ch = np.where(own, acq[b_cust], categorical(rng, TOUCH_SHARE, b_cust.size)).astype(np.int8)
+    parts.append(EventRows(b_cust, b_t, b_ch, picker.pick(rng, b_ch, day),
+                           _event_types(rng, b_ch)))  # fmt: skip
+
+    # After-purchase touches: support contacts, reviews, referrals.
+    buyer_idx = np.flatnonzero(buys)
+    span_b = np.maximum(active_end - t_first_order, DAY_US)[buyer_idx]
+    for ev, ch, rate in (("support_contact", "direct", 0.5), ("review", "community", 0.15),
+                         ("referral", "referral", 0.25)):  # fmt: skip
+        rate_i = rate * (1 + extra[buyer_idx] * (0.5 if ev != "support_contact" else 0.2))
+        cnt = rng.poisson(rate_i)
+        c = np.repeat(buyer_idx, cnt)
+        t = t_first_order[c] + (rng.random(c.size) * np.repeat(span_b, cnt)).astype(np.int64)
+        parts.append(EventRows(c, t, np.full(c.size, CH[ch], np.int8),
+                               np.full(c.size, NULL_ID, np.int64),
+                               np.full(c.size, EV[ev], np.int8)))  # fmt: skip
+
+    # Win-back: some lapsed customers come back after a dormant spell.
+    winback_id = campaigns.id_of("Win-back — we miss you")
+    back = rng.random(n) < np.where(buys, 0.35, 0.15)
+    t_back = active_end + days_to_us(DORMANT_AFTER_DAYS + 5 + rng.exponential(60.0, n))
+    back &= t_back < cal.end_us
+    w_idx = np.flatnonzero(back)
+    parts.append(EventRows(w_idx, t_back[w_idx], np.full(w_idx.size, CH["email"], np.int8),
+                           np.full(w_idx.size, winback_id, np.int64),
+                           np.full(w_idx.size, EV["email_click"], np.int8)))  # fmt: skip
+    visits = rng.poisson(2.0, w_idx.size)
+    v_cust = np.repeat(w_idx, visits)
+    v_t = t_back[v_cust] + days_to_us(rng.uniform(0.01, 20.0, v_cust.size))
+    parts.append(EventRows(v_cust, v_t, np.full(v_cust.size, CH["direct"], np.int8),
+                           np.full(v_cust.size, NULL_ID, np.int64),
+                           np.full(v_cust.size, EV["visit"], np.int8)))  # fmt: skip
+    re_buy = w_idx[rng.random(w_idx.size) < np.where(buys[w_idx], 0.45, 0.2)]
+    rb_t = t_back[re_buy] + days_to_us(rng.exponential(3.0, re_buy.size) + 0.01)
+
+    orders = OrderRows(
+        cust=np.concatenate([o_cust, re_buy]),
+        t=np.concatenate([o_t, rb_t]),
+        revenue=order_revenue(rng, seg[np.concatenate([o_cust, re_buy])]),
+        channel=np.empty(0, np.int8),
+        campaign=np.empty(0, np.int64),
+    )
+    ch, camp = _conversion_channel(rng, o_cust, customers, picker)
+    orders.channel = np.concatenate([ch, np.full(re_buy.size, CH["email"], np.int8)])
+    orders.campaign = np.concatenate([camp, np.full(re_buy.size, winback_id, np.int64)])
+    return EventRows.concat(parts), orders
+
+
+# --- ad spend -----------------------------------------------------------------------------------
+
+
+def daily_spend(
+    rng: np.random.Generator, cal: Calendar, campaigns: Campaigns, n_customers: int
+) -> dict[str, np.ndarray]:
+    """One row per paid campaign per active day; spend follows expected paid acquisitions.
+
+    Channel budget per day = expected acquired leads × cost per lead; split over active campaigns
+    by budget weight. Impressions ~ Poisson(spend / CPM), clicks ~ Binomial(impressions, CTR),
+    with personalised ads getting a higher CTR (+30%) at a slightly higher CPC.
+    """
+    seasonal, growth = cal.day_factors()
+    density = seasonal * growth / (seasonal * growth).sum()
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in
+                                         ("day", "campaign_id", "channel", "spend", "imps",
+                                          "clicks")}  # fmt: skip
+    days = np.arange(cal.days)
+    for name, (cpc, ctr, cpa) in AD_ECONOMICS.items():
+        code = CH[name]
+        idx = np.flatnonzero(campaigns.channel == code)
+        active = (days[:, None] >= campaigns.start_day[idx]) & (
+            days[:, None] <= campaigns.end_day[idx]
+        )
+        w = active * campaigns.budget[idx]
+        share = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        budget = n_customers * ACQUISITION_SHARE[code] * density * cpa
+        d, j = np.nonzero(active)
+        spend = budget[d] * share[d, j] * rng.lognormal(-0.016, 0.18, d.size)
+        pers = campaigns.personalised[idx[j]]
+        camp_ctr = ctr * np.where(pers, 1.3, 1.0) * rng.lognormal(0, 0.08, d.size)
+        camp_cpc = cpc * np.where(pers, 1.1, 1.0)
+        imps = rng.poisson(spend / (camp_cpc * camp_ctr))
+        clicks = rng.binomial(imps, np.minimum(camp_ctr, 1.0))
+        cols["day"].append(d)
+        cols["campaign_id"].append(campaigns.ids[idx[j]])
+        cols["channel"].append(np.full(d.size, code, np.int8))
+        cols["spend"].append(np.round(spend, 2))
+        cols["imps"].append(imps)
+        cols["clicks"].append(clicks)
+    out = {k: np.concatenate(v) for k, v in cols.items()}
+    order = np.lexsort((out["campaign_id"], out["day"]))
+    return {k: v[order] for k, v in out.items()}

@@ -1,0 +1,119 @@
+"""Bulk-write the demo tables: DuckDB via Arrow, PostgreSQL via COPY, anything else executemany.
+
+Each table arrives as a pandas DataFrame with the contract's columns in contract order.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, inspect
+
+from data.schema import CONTRACT_TABLES, create_contract, metadata
+
+Tick = Callable[[str, int], None]  # table name, rows written so far
+
+COPY_CHUNK_ROWS = 500_000
+INSERT_CHUNK_ROWS = 20_000
+
+
+class TargetExistsError(RuntimeError):
+    """The target already holds a warehouse and overwriting was not requested."""
+
+
+def existing_contract_tables(engine: Engine) -> list[str]:
+    names = set(inspect(engine).get_table_names())
+    return [t.name for t in CONTRACT_TABLES if t.name in names]
+
+
+def write_duckdb(engine: Engine, frames: dict[str, pd.DataFrame], tick: Tick) -> None:
+    """Create the contract and insert every frame through DuckDB's Arrow scan."""
+    create_contract(engine)
+    raw = engine.raw_connection()
+    try:
+        con = raw.driver_connection
+        for name, df in frames.items():
+            arrow = pa.Table.from_pandas(df, preserve_index=False)
+            con.register("_looplens_src", arrow)
+            cols = ", ".join(f'"{c}"' for c in df.columns)
+            con.execute(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _looplens_src')
+            con.unregister("_looplens_src")
+            tick(name, len(df))
+        con.execute("CHECKPOINT")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _reset(conn: Connection, overwrite: bool) -> None:
+    existing = set(inspect(conn).get_table_names())
+    present = [t for t in CONTRACT_TABLES if t.name in existing]
+    if present and not overwrite:
+        names = ", ".join(t.name for t in present)
+        raise TargetExistsError(
+            f"the target already has contract tables ({names}); pass overwrite=True / --force "
+            "to replace them"
+        )
+    if present:
+        metadata.drop_all(conn, tables=present)
+    metadata.create_all(conn)
+
+
+def write_postgres(
+    engine: Engine, frames: dict[str, pd.DataFrame], tick: Tick, *, overwrite: bool
+) -> None:
+    """One transaction: (drop,) create, then COPY ... FROM STDIN (CSV) per table."""
+    with engine.begin() as conn:
+        _reset(conn, overwrite)
+        dbapi = conn.connection.driver_connection
+        with dbapi.cursor() as cur:
+            for name, df in frames.items():
+                cols = ", ".join(f'"{c}"' for c in df.columns)
+                sql = f'COPY "{name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+                with cur.copy(sql) as copy:
+                    for start in range(0, len(df), COPY_CHUNK_ROWS):
+                        buf = io.StringIO()
+                        df.iloc[start : start + COPY_CHUNK_ROWS].to_csv(
+                            buf, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f"
+                        )
+                        copy.write(buf.getvalue())
+                tick(name, len(df))
+
+
+def _python_values(series: pd.Series) -> list:
+    """Column values as plain Python objects with None for missing values."""
+    values = series.astype(object).tolist()
+    out = []
+    for v in values:
+        if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+        elif isinstance(v, pd.Timestamp):
+            out.append(v.to_pydatetime())
+        else:
+            out.append(v)
+    return out
+
+
+def write_generic(
+    engine: Engine, frames: dict[str, pd.DataFrame], tick: Tick, *, overwrite: bool
+) -> None:
+    """Portable path (SQLite and others): Core ``insert`` executemany in large batches."""
+    tables = {t.name: t for t in CONTRACT_TABLES}
+    with engine.begin() as conn:
+        _reset(conn, overwrite)
+        for name, df in frames.items():
+            cols = list(df.columns)
+            data = [_python_values(df[c]) for c in cols]
+            rows = len(df)
+            for start in range(0, rows, INSERT_CHUNK_ROWS):
+                stop = min(rows, start + INSERT_CHUNK_ROWS)
+                batch = [
+                    dict(zip(cols, vals, strict=True))
+                    for vals in zip(*(col[start:stop] for col in data), strict=True)
+                ]
+                conn.execute(tables[name].insert(), batch)
+            tick(name, rows)
