@@ -13,6 +13,7 @@ from components.bootstrap import ensure_demo_warehouse, latest_data_date
 from components.context import (
     FILTERS_KEY,
     connection_problem,
+    mark_frame,
     show_problem,
     warehouse,
     warehouse_config,
@@ -27,6 +28,7 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
+mark_frame()
 config = warehouse_config()
 ready = ensure_demo_warehouse(config)
 

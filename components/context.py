@@ -20,6 +20,28 @@ from metrics.filters import Filters
 
 FILTERS_KEY = "looplens_filters"
 CONFIG_KEY = "looplens_warehouse_config"
+FRAME_KEY = "looplens_frame_ran"
+
+
+def mark_frame() -> None:
+    """Called first thing by ``app.py``: the frame (filters, navigation) runs in this session."""
+    st.session_state[FRAME_KEY] = True
+
+
+def _require_frame() -> None:
+    """Make sure a page runs inside ``app.py``, also on a deep link to a page's URL.
+
+    Streamlit decides at the first session of a server process whether the app uses the legacy
+    ``pages/`` directory; until ``st.navigation`` has run once it treats a deep link such as
+    ``/lifecycle`` as a legacy page and runs that file *without* ``app.py``. Clearing the flag
+    and rerunning lets ``app.py`` run and ``st.navigation`` pick the same page by its URL.
+    """
+    if st.session_state.get(FRAME_KEY):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def _secrets_url() -> str | None:
@@ -33,6 +55,7 @@ def _secrets_url() -> str | None:
 
 def warehouse_config() -> WarehouseConfig:
     """The resolved warehouse location (secrets, env var or demo)."""
+    _require_frame()
     config = st.session_state.get(CONFIG_KEY)
     if config is None:
         config = resolve_config(_secrets_url())
@@ -50,6 +73,7 @@ def warehouse() -> Engine:
 
 def current_filters() -> Filters:
     """The global filters chosen in the sidebar (set by ``app.py`` on every run)."""
+    _require_frame()
     filters = st.session_state.get(FILTERS_KEY)
     if filters is None:
         raise RuntimeError("app.py did not set the global filters; run the app via app.py")

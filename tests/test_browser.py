@@ -105,11 +105,13 @@ def _wait_until_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait for the app to finish running (the status widget shows 'Running' while busy)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=timeout_ms,
-    )
-    page.wait_for_timeout(1_500)  # let Plotly draw
+    for _ in range(2):  # the status widget can blink off between two script phases
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
+            timeout=timeout_ms,
+        )
+        page.wait_for_timeout(1_000)
 
 
 def test_every_page_renders_without_exception(app_server: str) -> None:
