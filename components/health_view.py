@@ -14,7 +14,8 @@ from data.errors import diagnose
 from data.health import HealthReport, Status, TableHealth, check_warehouse, summary_rows
 from data.warehouse import WarehouseConfig
 
-STATUS_ICONS: dict[str, str] = {Status.OK: "✅", Status.WARNING: "⚠️", Status.ERROR: "❌"}
+# Plain symbols (not emoji): they render in every font, also in headless browsers.
+STATUS_ICONS: dict[str, str] = {Status.OK: "✓", Status.WARNING: "⚠", Status.ERROR: "✗"}
 PROBLEM_ICONS: dict[str, str] = {"error": ":material/error:", "warning": ":material/warning:"}
 SOURCE_LABELS: dict[str, str] = {
     "secrets": "`.streamlit/secrets.toml` ([connections.warehouse] url)",

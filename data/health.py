@@ -87,8 +87,8 @@ class Thresholds:
     future_days: float = 1.0
 
 
-FRESHNESS_EXEMPT: frozenset[str] = frozenset({"experiments"})
-"""Tables whose newest row may legitimately be old (a new experiment need not start weekly):
+FRESHNESS_EXEMPT: frozenset[str] = frozenset({"experiments", "experiment_assignments"})
+"""Tables whose newest row may legitimately be old (no experiment need be assigning units):
 their age is shown but never reported as a problem."""
 
 # Dialects whose information_schema.columns we query (one query for all tables).
