@@ -5,6 +5,8 @@ within one run). Sections:
 
 - ``generate``: demo warehouse generation throughput (events/s) at ``--customers``;
 - ``health``: data-health query latency on that warehouse;
+- ``pages``: each dashboard page's data fetch (cold) on that warehouse, pushed-down SQL vs
+  reading the rows into pandas (``--no-naive`` skips the slow half);
 - ``experiment``: ``analyze_experiment`` (SQL + stats) on a synthetic experiment with
   ``--assignments`` units (default 10M);
 - ``stats``: pure statistics time per metric × variant comparison;
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from bench.report import Table
 
-SECTIONS = ("generate", "health", "experiment", "stats", "simulate")
+SECTIONS = ("generate", "health", "pages", "experiment", "stats", "simulate")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -37,6 +39,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--assignments", type=int, default=10_000_000, help="units in the big experiment"
     )
+    p.add_argument("--no-naive", action="store_true", help="skip the naive page fetches")
     p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
     return p.parse_args(argv)
 
@@ -82,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
         return 2
-    from bench import experiments
+    from bench import experiments, pages
 
     runners = {
         "generate": bench_generate,
         "health": bench_health,
+        "pages": lambda a: pages.bench_pages(a.out, naive=not a.no_naive),
         "experiment": lambda a: experiments.bench_big_experiment(
             a.out.with_name("looplens_bench_experiment.duckdb"), a.assignments
         ),

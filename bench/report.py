@@ -39,7 +39,7 @@ class Table:
         line = "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))
         out = [f"\n## {self.title}", line, "-" * len(line)]
         out += [
-            "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in self.rows
+            "  ".join(_align(v, w) for v, w in zip(row, widths, strict=True)) for row in self.rows
         ]
         if not self.rows:
             out.append("(no rows)")
