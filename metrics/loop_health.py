@@ -15,9 +15,14 @@ The loop takes the **worst graded signal**; it is ``no data`` only when every si
 - **Amplify** (channels): ROAS — healthy ≥ 3×, at risk < 1×. CLV:CAC — healthy ≥ 3×, at risk
   < 1×. CAC change vs the previous period — healthy below +10 %, watch from +10 %, at risk from
   +25 %. The owned/earned vs paid share is shown but not graded.
-- **Evolve** (experiments): healthy when at least one experiment is running; watch when none
-  is running but one concluded in the period (the pipeline ran dry); at risk when none ran or
-  concluded; no data when the experiments table is empty.
+- **Evolve** (experiments): *pipeline* — healthy when at least one experiment is running;
+  watch when none is running but one concluded in the period (the pipeline ran dry); at risk
+  when none ran or concluded; no data when the experiments table is empty. *Learning captured*
+  (from the decision log) — share of concluded experiments with a recorded decision: healthy
+  ≥ 80 %, at risk < 40 %, else watch; no data when nothing has concluded or the log is
+  unavailable. Win rate, decisions that followed the recommendation and the cumulative
+  estimated impact of shipped changes are shown but not graded (a low win rate is normal in a
+  healthy testing culture).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from enum import StrEnum
 import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
+from metrics.evolve import EvolveSummary
 from metrics.kpis import KPIS, Kpi, Unit, format_value, is_good_change
 
 STATUS_RULES = (__doc__ or "").split("------------------------------\n")[-1]
@@ -71,6 +77,7 @@ class Signal:
     display: str
     status: Status
     reason: str
+    graded: bool = True  # False: shown for context, never changes the loop's status
 
 
 @dataclass(frozen=True)
@@ -258,8 +265,12 @@ def amplify_health(
     return LoopHealth(LoopStage.AMPLIFY, combine(signals), signals)
 
 
-def evolve_health(activity: Mapping[str, int]) -> LoopHealth:
-    """Evolve: experiment activity (``running``, ``concluded``, ``total`` counts)."""
+DECIDED_HEALTHY, DECIDED_AT_RISK = 0.80, 0.40
+
+
+def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = None) -> LoopHealth:
+    """Evolve: experiment activity (``running``, ``concluded``, ``total`` counts) and, when the
+    decision log is available, the learning it captured (``metrics.evolve.EvolveSummary``)."""
     running, concluded, total = activity["running"], activity["concluded"], activity["total"]
     if total == 0:
         status = Status.NO_DATA
@@ -278,7 +289,40 @@ def evolve_health(activity: Mapping[str, int]) -> LoopHealth:
             "healthy when ≥ 1 is running",
         ),
     )
-    return LoopHealth(LoopStage.EVOLVE, status, signals)
+    if summary is None:
+        return LoopHealth(LoopStage.EVOLVE, status, signals)
+    decided = summary.decided_share
+    signals += (
+        _signal(
+            "Concluded experiments with a decision",
+            decided,
+            "–" if decided is None else f"{decided:.0%}",
+            grade_higher(decided, DECIDED_HEALTHY, DECIDED_AT_RISK),
+            "healthy ≥ 80 %, at risk < 40 %",
+        ),
+        _info_signal(
+            "Win rate (shipped ÷ decided)",
+            summary.win_rate,
+            "–" if summary.win_rate is None else f"{summary.win_rate:.0%}",
+        ),
+        _info_signal(
+            "Decisions that followed the recommendation",
+            summary.followed_share,
+            "–" if summary.followed_share is None else f"{summary.followed_share:.0%}",
+        ),
+        _info_signal(
+            "Estimated impact of shipped changes (sum of relative lifts)",
+            summary.cumulative_estimated_impact,
+            f"{summary.cumulative_estimated_impact:+.1%} over {summary.shipped} shipped",
+        ),
+    )
+    return LoopHealth(LoopStage.EVOLVE, combine(signals), signals)
+
+
+def _info_signal(name: str, value: float | None, display: str) -> Signal:
+    """A figure shown beside the graded signals but not graded itself."""
+    value = None if _missing(value) else value
+    return Signal(name, value, display, Status.NO_DATA, "shown, not graded", graded=False)
 
 
 # --- highlights -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from components.charts import bar_chart
 from components.context import current_filters, show_problem, warehouse
 from components.downloads import csv_download
+from components.evolve_view import evolve_summary_or_none
 from components.kpi_tiles import (
     cached_experiment_activity,
     cached_kpi,
@@ -63,7 +64,10 @@ def _value(totals: pd.DataFrame, name: str, column: str = "current") -> float | 
 
 def _signals_table(health: lh.LoopHealth) -> None:
     table = pd.DataFrame(
-        [(s.name, s.display, s.status.value, s.reason) for s in health.signals],
+        [
+            (s.name, s.display, s.status.value if s.graded else "(context)", s.reason)
+            for s in health.signals
+        ],
         columns=["Signal", "Value", "Status", "Why"],
     )
     st.dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
@@ -130,6 +134,7 @@ reach_by_channel = cached_kpi(engine, url, "reach", filters, "channel")
 cac_by_channel = cached_kpi(engine, url, "cac", filters, "channel")
 roas_by_channel = cached_kpi(engine, url, "roas", filters, "channel")
 activity = cached_experiment_activity(engine, url, filters)
+evolve = evolve_summary_or_none(engine)
 
 lift = lh.tailor_lift(by_personalised)
 loops = [
@@ -141,7 +146,7 @@ loops = [
         _value(totals, "cac"),
         _value(totals, "cac", "previous"),
     ),
-    lh.evolve_health(activity),
+    lh.evolve_health(activity, evolve),
 ]
 mix_now = lh.channel_shares(new_by_channel)
 mix_before = lh.channel_shares(new_by_channel_prev)
@@ -268,6 +273,27 @@ with row2[1].container(border=True):
     c1.metric("Running", activity["running"], help="Status 'running', started before the end.")
     c2.metric("Concluded", activity["concluded"], help="Status 'concluded', ended in the period.")
     c3.metric("Started", activity["started"], help="Started within the period.")
+    if evolve is None:
+        st.caption("The decision log (app-state store) is unavailable: decisions are not graded.")
+    else:
+        d1, d2, d3 = st.columns(3)
+        d1.metric(
+            "Win rate",
+            "–" if evolve.win_rate is None else f"{evolve.win_rate:.0%}",
+            help="Shipped ÷ decided (ship, iterate or kill), latest decision per experiment.",
+        )
+        d2.metric(
+            "Followed the recommendation",
+            "–" if evolve.followed_share is None else f"{evolve.followed_share:.0%}",
+            help="Share of decisions that matched the engine's recommendation at the time.",
+        )
+        d3.metric(
+            "Estimated impact shipped",
+            f"{evolve.cumulative_estimated_impact:+.1%}",
+            help="Sum of the experiments' estimated relative lifts of shipped changes — the "
+            "experiments' estimates, not measured business impact (see the Evolve page).",
+        )
+        st.page_link("pages/evolve.py", label="Open Evolve", icon=":material/cycle:")
     csv_download(pd.DataFrame([activity]), "experiment_activity", key="dl_evolve_activity")
 
 with st.expander("How is each loop's status decided?", icon=":material/help:"):

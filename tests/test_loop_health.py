@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from data.schema import LoopStage
 from metrics import loop_health as lh
+from metrics.evolve import EvolveSummary
 from tests import kpi_fixture
 
 S = lh.Status
@@ -201,3 +202,24 @@ def test_overview_dates_are_the_fixture_period(fixture_db):
     rows = kpi_fixture.make_rows()
     assert max(rows["touchpoints"].occurred_at) < pd.Timestamp(dt.date(2024, 5, 1))
     assert min(rows["customers"].first_seen_at) >= pd.Timestamp(dt.date(2024, 1, 1))
+
+
+def _summary(decided_share: float | None) -> EvolveSummary:
+    return EvolveSummary(
+        running=2, concluded=5, started_last_90d=3, concluded_last_90d=2, win_rate=0.4,
+        decided_share=decided_share, followed_share=0.75, cumulative_estimated_impact=0.12,
+        shipped=2, decisions=5,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("decided_share", "expected"),
+    [(0.9, "healthy"), (0.8, "healthy"), (0.6, "watch"), (0.39, "at risk"), (None, "healthy")],
+)
+def test_evolve_grades_captured_learning(decided_share, expected) -> None:
+    activity = {"running": 2, "concluded": 1, "started": 1, "total": 8}
+    health = lh.evolve_health(activity, _summary(decided_share))
+    assert health.status.value == expected
+    context = [s for s in health.signals if not s.graded]
+    assert len(context) == 3  # win rate, followed share, estimated impact: shown, not graded
+    assert lh.evolve_health(activity, None).status.value == "healthy"

@@ -1,0 +1,318 @@
+"""The reusable experiment result view: verdict card, metrics table, forest plot, explanations.
+
+The ``render_*`` functions take an ``ExperimentAnalysis`` (from ``metrics.analysis``: the
+warehouse front end or ``analyze_summary`` for an uploaded summary) and never query anything,
+so the Quick-analysis page can reuse them. The cached loaders at the bottom are the only place
+the experiment pages reach the warehouse (through ``metrics`` functions; no SQL here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from components.experiment_charts import DIRECTION_COLORS, forest_plot
+from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
+from metrics import experiment_views as ev
+from metrics.analysis import ExperimentAnalysis, analyze_experiment
+from metrics.experiment_data import ExperimentInfo, list_experiments
+from metrics.experiment_metrics import get_metric
+from metrics.experiment_sql import fetch_daily_assignments, fetch_daily_stats, fetch_sliced_stats
+from metrics.stats.sufficient import VariantStats
+
+TTL = 600  # seconds
+
+HELP: dict[str, str] = {
+    "chance_to_win": (
+        "**Chance to win** is the posterior probability that the treatment's true mean beats "
+        "the control's, under the Bayesian model and its prior.\n\n"
+        "It is **not** the probability that shipping is the right decision, **not** a p-value "
+        "(and not 1 − p), and **not** the size of the win: a 95% chance to win can come with a "
+        "tiny lift. Read it with the interval and the expected loss."
+    ),
+    "p_value": (
+        "**p-value**: if there were truly no difference, the probability of a difference at "
+        "least this large. Small p (below alpha, usually 0.05) = the data are hard to explain "
+        "by chance alone. It is not the probability that the treatment is better. With a "
+        "multiple-testing correction the *adjusted* p-value is what is compared with alpha."
+    ),
+    "interval": (
+        "**Interval**: the range of lifts compatible with the data at the chosen level (95% by "
+        "default): a confidence interval (frequentist), credible interval (Bayesian) or "
+        "confidence sequence (sequential, valid at any peek). If it excludes 0 the result is "
+        "significant. Holm correction widens it to match the adjusted p-value."
+    ),
+    "power": (
+        "**Power**: the probability of detecting a true effect as large as the minimum "
+        "detectable effect (MDE, relative to control) with the data collected so far. Below "
+        "80%, 'no significant effect' mostly means 'not enough data yet'."
+    ),
+    "srm": (
+        "**Sample ratio mismatch (SRM)**: a chi-square test of the units per variant against "
+        "the designed split. p < 0.001 means assignment or logging is broken (e.g. a redirect "
+        "losing users in one arm): no result of the experiment can be trusted until it is fixed."
+    ),
+    "cuped": (
+        "**CUPED** subtracts what each unit's pre-experiment value (the 28 days before "
+        "assignment) predicts about its outcome. The lift estimate stays unbiased and its "
+        "variance shrinks by the *variance reduction* shown — the same as having that much more "
+        "traffic. Only metrics with a pre-period covariate support it."
+    ),
+    "sequential": (
+        "**Sequential** testing uses an always-valid p-value and a confidence sequence: you may "
+        "look at the results every day and stop when they are decisive without inflating false "
+        "positives. The price is a wider interval than a single fixed-horizon look."
+    ),
+    "correction": (
+        "**Multiple-testing correction**: comparing many metrics × variants (or slices) makes "
+        "some 'significant' by chance. Holm controls the chance of *any* false positive "
+        "(family-wise error); Benjamini–Hochberg controls the expected *share* of false "
+        "positives among the significant ones (more lenient). Guardrails are not corrected."
+    ),
+    "engine": (
+        "**Frequentist**: one test at the planned end (p-value, confidence interval). "
+        "**Bayesian**: posterior of the lift (chance to win, credible interval, expected loss). "
+        "**Sequential**: valid at every peek (always-valid p, confidence sequence)."
+    ),
+    "lift": (
+        "**Relative lift** = treatment ÷ control − 1 (fraction of control). **Absolute lift** "
+        "= treatment − control in the metric's units (percentage points for rates)."
+    ),
+}
+
+TONE_COLORS = {"good": GOOD_COLOR, "bad": BAD_COLOR, "warn": WARN_COLOR, "neutral": NEUTRAL_COLOR}
+TONE_ICONS = {
+    "good": ":material/rocket_launch:",
+    "bad": ":material/block:",
+    "warn": ":material/hourglass_top:",
+    "neutral": ":material/do_not_disturb_on:",
+}
+
+
+def glossary(*, key: str) -> None:
+    """A popover explaining every term used on the result view."""
+    with st.popover("What do these terms mean?", icon=":material/help:", key=key):
+        for name in (
+            "chance_to_win",
+            "p_value",
+            "interval",
+            "power",
+            "srm",
+            "cuped",
+            "sequential",
+            "correction",
+            "lift",
+        ):
+            st.markdown(HELP[name])
+
+
+def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
+    """The verdict card: recommendation, reasons in plain language, and the driving numbers."""
+    v = ev.verdict(analysis)
+    color = TONE_COLORS[v.tone]
+    with st.container(border=True):
+        head, badge = st.columns([4, 1])
+        subject = f" — {v.variant}" if v.variant and analysis.best_variant else ""
+        head.markdown(
+            f"<div style='font-size:1.6rem;font-weight:700;color:{color}'>"
+            f"Recommendation: {v.label}{subject}</div>",
+            unsafe_allow_html=True,
+        )
+        badge.badge(analysis.engine, icon=TONE_ICONS[v.tone], color="gray")
+        st.markdown("\n".join(f"- {reason}" for reason in v.reasons) or "- No reasons given.")
+        ev_help = HELP["chance_to_win"] if v.evidence_name == "Chance to win" else HELP["p_value"]
+        variant_note = f" ({v.variant})" if v.variant else ""
+        cells = (
+            (f"{v.metric_label} lift{variant_note}", v.lift, HELP["lift"]),
+            (f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
+            (v.evidence_name, v.evidence, ev_help),
+            ("Power reached", v.power, HELP["power"]),
+            ("Days to go", v.days_to_go, HELP["power"]),
+        )
+        for col, (label, value, help_text) in zip(
+            st.columns([1.2, 1.3, 1, 1.2, 1]), cells, strict=True
+        ):
+            col.markdown(
+                f"<div style='font-size:0.85rem;color:#555'>{label}</div>"
+                f"<div style='font-size:1.35rem;font-weight:600;line-height:1.3'>{value}</div>",
+                unsafe_allow_html=True,
+                help=help_text,
+            )
+        st.caption(f"Sample ratio check: {v.srm}.")
+    return v
+
+
+def _table(rows: pd.DataFrame, analysis: ExperimentAnalysis, relative: bool) -> pd.DataFrame:
+    """The displayed metrics table (text columns, readable headers)."""
+    bayes = analysis.engine == "bayesian"
+    out = pd.DataFrame(
+        {
+            "Role": rows["role"].str.title(),
+            "Metric": rows["label"],
+            "Variant": rows["variant"],
+            "Control": [
+                ev.fmt_value(x, k) for x, k in zip(rows["control_mean"], rows["kind"], strict=True)
+            ],
+            "Treatment": [
+                ev.fmt_value(x, k)
+                for x, k in zip(rows["treatment_mean"], rows["kind"], strict=True)
+            ],
+            ("Relative lift [interval]" if relative else "Absolute lift [interval]"): rows[
+                "lift_text"
+            ],
+        }
+    )
+    if bayes:
+        out["Chance to win"] = [ev.fmt_pct(x, signed=False) for x in rows["chance_to_win"]]
+    else:
+        out["p-value"] = [ev.fmt_p(x) for x in rows["p_value"]]
+        if analysis.correction:
+            out["Adjusted p"] = [ev.fmt_p(x) for x in rows["p_adjusted"]]
+    out["Power"] = [ev.fmt_pct(x, signed=False, digits=0) for x in rows["power"]]
+    if analysis.cuped:
+        out["CUPED variance reduction"] = [
+            ev.fmt_pct(x, signed=False, digits=0) for x in rows["variance_reduction"]
+        ]
+    out["Result"] = rows["direction"]
+    out["Note"] = rows["note"]
+    return out
+
+
+def render_metrics(
+    analysis: ExperimentAnalysis, *, relative: bool = True, key: str = "exp"
+) -> pd.DataFrame:
+    """Metrics table (primary, secondary, guardrails) and the forest plot; returns the rows."""
+    rows = ev.metric_rows(analysis, relative=relative)
+    if rows.empty:
+        st.info("This analysis has no metrics to show.")
+        return rows
+    shown = _table(rows, analysis, relative)
+    if not shown["Note"].astype(bool).any():
+        shown = shown.drop(columns="Note")
+    styled = shown.style.map(
+        lambda d: f"color: {DIRECTION_COLORS.get(d, NEUTRAL_COLOR)}; font-weight: 600",
+        subset=["Result"],
+    )
+    st.dataframe(styled, hide_index=True, width="stretch", key=f"{key}_metrics_table")
+    if analysis.cuped:
+        cut = rows.dropna(subset=["variance_reduction"])
+        if not cut.empty:
+            parts = [
+                f"{r.label} ({r.variant}) {r.variance_reduction:.0%}" for r in cut.itertuples()
+            ]
+            st.caption(
+                "CUPED variance reduction achieved (share of the lift's variance removed by the "
+                "pre-period covariate; 50% ≈ twice the traffic): " + ", ".join(parts) + "."
+            )
+        else:
+            st.caption("CUPED is on, but no metric here has a pre-period covariate.")
+    legend = " · ".join(
+        f"<span style='color:{c};font-weight:600'>■ {name}</span>"
+        for name, c in (
+            ("better", DIRECTION_COLORS["better"]),
+            ("worse", DIRECTION_COLORS["worse"]),
+            ("inconclusive", DIRECTION_COLORS["inconclusive"]),
+        )
+    )
+    st.plotly_chart(
+        forest_plot(
+            rows,
+            relative=relative,
+            title="Lift with its interval, per metric and variant (dashed line: no effect)",
+        ),
+        key=f"{key}_forest",
+    )
+    st.caption(
+        f"Colour: {legend} — significance at α = {analysis.alpha:g}"
+        + (
+            f" after {ev.CORRECTION_LABELS.get(_short(analysis.correction))}"
+            if analysis.correction
+            else ""
+        )
+        + ". Guardrails are never corrected.",
+        unsafe_allow_html=True,
+    )
+    return rows
+
+
+def _short(method: str | None) -> str | None:
+    return {"fdr_bh": "bh"}.get(method or "", method)
+
+
+def render_analysis(
+    analysis: ExperimentAnalysis, *, relative: bool = True, key: str = "exp"
+) -> pd.DataFrame:
+    """Verdict card, warnings, metrics table and forest plot (what Quick analysis reuses)."""
+    render_verdict(analysis)
+    for note in analysis.warnings:
+        st.warning(note, icon=":material/info:")
+    return render_metrics(analysis, relative=relative, key=key)
+
+
+def fmt_share_table(split: pd.DataFrame) -> pd.DataFrame:
+    """Units, observed and designed share per variant (for the SRM box)."""
+    if split.empty:
+        return pd.DataFrame(columns=["variant", "units", "observed", "designed"])
+    last = split.sort_values("day", kind="stable").groupby("variant", sort=False).tail(1)
+    return pd.DataFrame(
+        {
+            "variant": last["variant"],
+            "units": last["cumulative_units"].map(lambda n: f"{int(n):,}"),
+            "observed": last["cumulative_share"].map(lambda x: ev.fmt_pct(x, signed=False)),
+            "designed": last["expected_share"].map(
+                lambda x: ev.fmt_pct(x, signed=False) if math.isfinite(x) else "undeclared"
+            ),
+        }
+    )
+
+
+# --- cached loaders (warehouse via metrics; keyed on the warehouse URL) -------------------------
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_experiments(_engine: Engine, url: str) -> list[ExperimentInfo]:
+    """``list_experiments`` (``url``: the warehouse cache key, password hidden)."""
+    return list_experiments(_engine)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Analysing the experiment…")
+def cached_analysis(
+    _engine: Engine, url: str, experiment_id: str, options: ev.AnalysisOptions
+) -> ExperimentAnalysis:
+    """``analyze_experiment`` with ``options`` (engine, CUPED, correction, alpha)."""
+    return analyze_experiment(
+        _engine,
+        experiment_id,
+        engine_kind=options.engine,  # type: ignore[arg-type]
+        cuped=options.cuped,
+        correction=options.correction,
+        alpha=options.alpha,
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_daily_stats(
+    _engine: Engine, url: str, experiment_id: str, metric: str, covariate: bool
+) -> pd.DataFrame:
+    """Cumulative daily sufficient statistics of one metric."""
+    definition = get_metric(metric)
+    return fetch_daily_stats(
+        _engine, experiment_id, definition, covariate=covariate and definition.supports_cuped
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_daily_assignments(_engine: Engine, url: str, experiment_id: str) -> pd.DataFrame:
+    """Units per variant per assignment day."""
+    return fetch_daily_assignments(_engine, experiment_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cached_sliced_stats(
+    _engine: Engine, url: str, experiment_id: str, metric: str, slice_by: str
+) -> dict[str, list[VariantStats]]:
+    """Per-slice sufficient statistics of one metric."""
+    return fetch_sliced_stats(_engine, experiment_id, get_metric(metric), slice_by)

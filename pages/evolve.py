@@ -1,0 +1,230 @@
+"""Evolve: the test → measure → learn → adjust loop. Velocity, win rate, time to decision,
+followed recommendations, cumulative estimated impact, realised impact and the learnings library.
+Thin: definitions and queries live in metrics.evolve, widgets in components.evolve_view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components import evolve_view as ev
+from components.bootstrap import latest_data_date
+from components.context import current_filters, show_problem, warehouse
+from components.downloads import csv_download
+from components.kpi_tiles import warehouse_key
+from data.app_state import AppStateError
+from data.schema import LoopStage
+from metrics import evolve
+
+filters = current_filters()
+engine = warehouse()
+url = warehouse_key(engine)
+
+
+def _pct(x: float | None, signed: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:+.1%}" if signed else f"{x:.0%}"
+
+
+st.title("Evolve")
+st.caption(
+    "The loop: test, measure, learn, adjust. Experiments come from the warehouse; decisions "
+    "from the decision log (recorded on an experiment's page)."
+)
+
+try:
+    experiments = ev.cached_experiments(engine, url)
+except SQLAlchemyError as exc:
+    show_problem(
+        "The experiments could not be read",
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Open **Data health** to check the experiments table.",
+    )
+    st.stop()
+
+current: dict = {}
+history: list = []
+store_ok = True
+try:
+    store = ev.cached_store(ev.app_state_url())
+    current, history = evolve.load_history(store)
+except AppStateError as err:
+    store_ok = False
+    show_problem(err.title, err.detail, err.fix)
+
+concluded_ids = experiments.loc[experiments["status"] == "concluded", "experiment_id"]
+ttd = evolve.time_to_decision(history, experiments)
+impact = evolve.cumulative_impact(current)
+
+# --- headline -------------------------------------------------------------------------------
+c = st.columns(4)
+c[0].metric("Running", int((experiments["status"] == "running").sum()))
+c[1].metric("Concluded", len(concluded_ids))
+c[2].metric(
+    "Win rate",
+    _pct(evolve.win_rate(current)),
+    help="Decided experiments (ship, iterate or kill) whose current decision is ship.",
+)
+c[3].metric(
+    "Decided",
+    _pct(evolve.decided_share(current, concluded_ids)),
+    help="Concluded experiments with a ship, iterate or kill decision.",
+)
+c = st.columns(4)
+c[0].metric(
+    "Median time to decision",
+    "–" if ttd.empty else f"{ttd['days'].median():.0f} days",
+    help="Days from the experiment's end (its start while running) to its first decision.",
+)
+c[1].metric(
+    "Followed the recommendation",
+    _pct(evolve.followed_share(current)),
+    help="Share of current decisions that followed the engine's recommendation.",
+)
+c[2].metric(
+    "Shipped",
+    int(sum(d.decision == "ship" for d in current.values())),
+)
+c[3].metric(
+    "Cumulative estimated impact",
+    _pct(impact["expected_impact"].sum() if len(impact) else None, signed=True),
+    help="Sum of the shipped experiments' own estimated relative lifts (different KPIs); "
+    "an estimate, not a measured gain.",
+)
+if store_ok and not current:
+    st.info(
+        "**No decisions recorded yet.** Decide on a concluded experiment on its page (ship, "
+        "iterate, kill or extend) and win rate, time to decision, impact and the library fill in.",
+        icon=":material/rule:",
+    )
+
+# --- velocity -------------------------------------------------------------------------------
+st.subheader("Velocity")
+scope = st.segmented_control(
+    "Period", ["All history", "Sidebar dates"], default="All history", key="evolve_scope"
+)
+velocity = ev.cached_velocity(engine, url, filters if scope == "Sidebar dates" else None)
+if velocity.empty:
+    st.info("No experiment started or concluded in this period.")
+else:
+    st.plotly_chart(ev.velocity_figure(velocity), key="evolve_velocity_chart")
+    csv_download(velocity, "experiment_velocity", key="dl_evolve_velocity")
+
+# --- decisions ------------------------------------------------------------------------------
+if current:
+    st.subheader("Decisions")
+    left, right = st.columns([3, 2])
+    with left:
+        if impact.empty:
+            st.info("No ship decision carries an expected impact yet.")
+        else:
+            st.plotly_chart(ev.impact_figure(impact), key="evolve_impact_chart")
+            st.caption(
+                "Each step is one shipped change's **estimated** relative lift on its target "
+                "KPI, as the experiment estimated it. Summing lifts on different KPIs gives a "
+                "tally of expectations, not a measured gain: see realised impact below."
+            )
+            csv_download(impact, "cumulative_estimated_impact", key="dl_evolve_impact")
+    with right:
+        st.markdown("**Time to decision**")
+        if ttd.empty:
+            st.caption("No decided experiment is in the warehouse.")
+        else:
+            st.dataframe(
+                ttd[["experiment_id", "reference", "days"]],
+                hide_index=True,
+                width="stretch",
+                column_config={"days": st.column_config.NumberColumn(format="%.1f")},
+                key="evolve_ttd_table",
+            )
+            csv_download(ttd, "time_to_decision", key="dl_evolve_ttd")
+
+# --- realised impact ------------------------------------------------------------------------
+if current:
+    st.subheader("Realised impact")
+    shipped = evolve.shipped_with_rollout(current)
+    missing = sum(d.decision == "ship" for d in current.values()) - len(shipped)
+    window = st.slider("Days each side of rollout", 7, 90, 28, key="evolve_window")
+    data_end = latest_data_date(engine, url) or dt.date.today()
+    if not shipped:
+        st.info("No shipped decision has both a target KPI and a rollout date yet.")
+    else:
+        try:
+            results = evolve.realised_impact(
+                engine, shipped, data_end=data_end, window_days=window, base=filters
+            )
+        except SQLAlchemyError as exc:
+            show_problem(
+                "The realised impact could not be computed",
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                "Open **Data health** to check the KPI tables.",
+            )
+            results = []
+        names = dict(zip(experiments["experiment_id"], experiments["name"], strict=True))
+        table = evolve.realised_frame(results, names)
+        st.warning(
+            "**Observational, not causal.** The before/after change compares two "
+            f"{window}-day windows around each rollout: seasonality, other launches, "
+            "marketing pushes and regression to the mean all move it. The experiment's "
+            "randomised estimate is the causal number; this is a sanity check that the "
+            "gain did not vanish.",
+            icon=":material/info:",
+        )
+        ok = table[table["status"] == "ok"]
+        if not ok.empty:
+            st.plotly_chart(ev.realised_figure(ok), key="evolve_realised_chart")
+        st.dataframe(
+            ev.realised_display(table),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "observed_change": st.column_config.NumberColumn(format="percent"),
+                "estimated_impact": st.column_config.NumberColumn(format="percent"),
+            },
+            key="evolve_realised_table",
+        )
+        for r in results:
+            if r.status != "ok":
+                st.caption(f"{names.get(r.experiment_id, r.experiment_id)}: {r.message}")
+        csv_download(table, "realised_impact", key="dl_evolve_realised")
+        st.caption(
+            f"Data up to {data_end:%d %b %Y}. Sidebar channel/segment/region filters apply to "
+            "the KPI; the dates are the windows."
+        )
+    if missing:
+        st.caption(f"{missing} shipped decision(s) have no target KPI or rollout date.")
+
+# --- learnings library ----------------------------------------------------------------------
+st.subheader("Learnings library")
+f1, f2, f3 = st.columns([2, 1, 1])
+text = f1.text_input(
+    "Search name, hypothesis and rationale",
+    key="evolve_search",
+    placeholder="e.g. checkout",
+)
+stages = f2.multiselect("Loop stage", [s.value for s in LoopStage], key="evolve_stages")
+kinds = f3.multiselect(
+    "Decision", ["ship", "iterate", "kill", "extend", evolve.UNDECIDED], key="evolve_decisions"
+)
+library = evolve.learnings(experiments, current, text=text, loop_stages=stages, decisions=kinds)
+if library.empty:
+    st.info("No experiment matches this search.")
+else:
+    st.dataframe(
+        library,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "expected_impact": st.column_config.NumberColumn(format="percent"),
+            "decided_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+        key="evolve_library_table",
+    )
+known = len(set(experiments["experiment_id"]) | set(current))
+st.caption(f"{len(library)} of {known} experiments.")
+csv_download(pd.DataFrame(library), "learnings_library", key="dl_evolve_library")

@@ -1,0 +1,350 @@
+"""Experiment detail: verdict, metrics and forest plot, effect over time, traffic split and SRM,
+segments with corrections, and the decision log. The experiment id lives in
+``st.query_params["experiment"]`` so links are shareable.
+
+Thin: data through cached ``metrics`` calls, tables from ``metrics.experiment_views``, drawing in
+``components``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components.context import show_problem, warehouse
+from components.decision_form import render_decision_form, render_decision_history
+from components.downloads import csv_download
+from components.experiment_charts import cumulative_effect_chart, traffic_split_chart
+from components.experiment_view import (
+    HELP,
+    cached_analysis,
+    cached_daily_assignments,
+    cached_daily_stats,
+    cached_experiments,
+    cached_sliced_stats,
+    fmt_share_table,
+    glossary,
+    render_analysis,
+)
+from components.kpi_tiles import warehouse_key
+from metrics import experiment_views as ev
+from metrics.experiment_data import UnknownExperimentError
+from metrics.experiment_metrics import EXPERIMENT_METRICS
+from metrics.experiment_sql import SLICE_COLUMNS
+
+PICK_KEY = "exp_detail_experiment"
+SYNCED_KEY = "exp_detail_synced_param"
+SLICE_LABELS = {
+    "acquisition_channel": "Acquisition channel",
+    "segment": "Segment",
+    "region": "Region",
+    "persona": "Persona",
+}
+
+
+def _none(choice: str) -> str | None:
+    """The widgets' 'none' choice as None (None itself would mean 'nothing selected')."""
+    return None if choice == "none" else choice
+
+
+def _db_problem(exc: Exception) -> None:
+    show_problem(
+        "The experiment could not be read from the warehouse",
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Open **Data health** to check the experiment tables.",
+    )
+
+
+engine = warehouse()
+url = warehouse_key(engine)
+
+try:
+    infos = cached_experiments(engine, url)
+except SQLAlchemyError as exc:
+    _db_problem(exc)
+    st.stop()
+
+st.title("Experiment detail")
+if not infos:
+    st.info("**No experiments yet.** The `experiments` table is empty.", icon=":material/science:")
+    st.stop()
+
+by_id = {i.experiment_id: i for i in infos}
+requested = st.query_params.get("experiment")
+if requested != st.session_state.get(SYNCED_KEY):  # a new link: it wins over the picker
+    st.session_state[SYNCED_KEY] = requested
+    if requested in by_id:
+        st.session_state[PICK_KEY] = requested
+    elif requested:
+        st.session_state[PICK_KEY] = None
+if PICK_KEY not in st.session_state:
+    st.session_state[PICK_KEY] = infos[0].experiment_id
+if requested and requested not in by_id and st.session_state.get(PICK_KEY) is None:
+    known = ", ".join(sorted(by_id))
+    show_problem(
+        "Unknown experiment in the link",
+        f"The link asks for experiment `{requested[:64]}`, which is not in the warehouse "
+        f"(known: {known}).",
+        "Pick an experiment below, or check the link you followed.",
+    )
+
+picked = st.selectbox(
+    "Experiment",
+    list(by_id),
+    format_func=lambda i: f"{by_id[i].name} ({i})",
+    key=PICK_KEY,
+    placeholder="Choose an experiment",
+)
+if picked is None:
+    st.stop()
+st.query_params["experiment"] = picked
+st.session_state[SYNCED_KEY] = picked
+info = by_id[picked]
+
+# --- options ---------------------------------------------------------------------------------
+o1, o2, o3, o4 = st.columns([3, 1.3, 2.2, 1.6])
+engine_kind = o1.radio(
+    "Engine",
+    list(ev.ENGINE_LABELS),
+    format_func=lambda k: ev.ENGINE_LABELS[k],
+    horizontal=True,
+    key="exp_engine",
+    help=HELP["engine"] + "\n\n" + HELP["sequential"],
+)
+cuped = o2.toggle("CUPED", key="exp_cuped", help=HELP["cuped"])
+correction_choice = o3.selectbox(
+    "Multiple-testing correction",
+    ["none", "holm", "bh"],
+    index=1,
+    format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
+    key="exp_correction",
+    help=HELP["correction"],
+    disabled=engine_kind == "bayesian",
+)
+scale = o4.radio(
+    "Lift", ["relative", "absolute"], horizontal=True, key="exp_lift_scale", help=HELP["lift"]
+)
+relative = scale == "relative"
+options = ev.AnalysisOptions(engine=engine_kind, cuped=cuped, correction=_none(correction_choice))
+
+try:
+    analysis = cached_analysis(engine, url, picked, options)
+except UnknownExperimentError as exc:
+    show_problem("Unknown experiment", str(exc), "Pick another experiment above.")
+    st.stop()
+except SQLAlchemyError as exc:
+    _db_problem(exc)
+    st.stop()
+
+st.caption(
+    f"`{info.experiment_id}` · **{info.status}** · loop stage **{info.loop_stage}** · started "
+    f"{info.started_at:%Y-%m-%d}"
+    + (f", ended {info.ended_at:%Y-%m-%d}" if info.ended_at else "")
+    + f" · {info.days_running} days · variants: "
+    + ", ".join(f"{v.variant} ({v.expected_share:.0%})" for v in info.variants)
+)
+st.markdown(f"**Hypothesis.** {info.hypothesis}")
+glossary(key="exp_glossary")
+if engine_kind == "bayesian":
+    st.caption("The Bayesian engine reports chance to win; no multiple-testing correction applies.")
+
+if ev.has_no_units(analysis):
+    st.info(
+        "**No units assigned yet.** This experiment has no rows in `experiment_assignments`, "
+        "so there is nothing to analyse. Results appear once units are assigned.",
+        icon=":material/hourglass_empty:",
+    )
+    st.stop()
+for variant in ev.empty_variants(analysis):
+    st.warning(
+        f"Variant **{variant}** has no units: it cannot be compared, and the traffic split "
+        "is broken (see the SRM check below).",
+        icon=":material/warning:",
+    )
+
+# --- verdict, metrics, forest plot --------------------------------------------------------------
+metric_table = render_analysis(analysis, relative=relative, key="exp")
+if not metric_table.empty:
+    csv_download(metric_table, f"{picked}_metrics", key="dl_exp_metrics")
+
+# --- over time ---------------------------------------------------------------------------------
+primary = analysis.primary
+st.subheader("Over time")
+left, right = st.columns([3, 2])
+with left:
+    if primary is not None and primary.name in EXPERIMENT_METRICS and primary.results:
+        try:
+            daily = cached_daily_stats(engine, url, picked, primary.name, cuped)
+        except SQLAlchemyError as exc:
+            _db_problem(exc)
+            st.stop()
+        series = ev.cumulative_effect(
+            daily,
+            analysis.control,
+            primary.kind,
+            higher_is_better=primary.higher_is_better,
+            engine=engine_kind,
+            alpha=analysis.alpha,
+            cuped=cuped and EXPERIMENT_METRICS[primary.name].supports_cuped,
+        )
+        treatments = [v for v in analysis.variants if v != analysis.control]
+        if series["relative_lift"].notna().any():
+            st.plotly_chart(
+                cumulative_effect_chart(
+                    series,
+                    control=analysis.control,
+                    variants=treatments,
+                    title=f"Cumulative effect on {primary.label} (uncorrected intervals)",
+                ),
+                key="exp_cumulative_chart",
+            )
+            st.caption(
+                "Each day shows the result as it would have been read that day, with all units "
+                "assigned so far. A lift that shrinks over time hints at a novelty effect; "
+                "early swings are noise."
+            )
+            csv_download(series, f"{picked}_cumulative_effect", key="dl_exp_cumulative")
+        else:
+            st.info("Not enough data yet to estimate the effect day by day.")
+    else:
+        st.info("The primary metric could not be analysed, so there is no effect over time.")
+with right:
+    try:
+        assignments = cached_daily_assignments(engine, url, picked)
+    except SQLAlchemyError as exc:
+        _db_problem(exc)
+        st.stop()
+    split = ev.traffic_split(assignments, info.expected_shares)
+    st.plotly_chart(
+        traffic_split_chart(split, control=analysis.control, title="Daily traffic split"),
+        key="exp_traffic_chart",
+    )
+    srm = analysis.srm
+    with st.container(border=True):
+        st.markdown("**Sample ratio check**", help=HELP["srm"])
+        if srm is None or srm.error_message:
+            st.caption(
+                "Not checked: "
+                + (srm.error_message if srm else "the design declares no expected shares.")
+            )
+        elif srm.flagged:
+            st.warning(
+                f"Sample ratio mismatch: χ² = {srm.chi2:.1f}, p = {srm.p_value:.2g} "
+                f"(< {srm.threshold:g}). Fix the assignment before trusting any result.",
+                icon=":material/warning:",
+            )
+        else:
+            st.success(
+                f"Split as designed: χ² = {srm.chi2:.2f}, p = {ev.fmt_p(srm.p_value)}.",
+                icon=":material/check_circle:",
+            )
+        st.dataframe(fmt_share_table(split), hide_index=True, key="exp_srm_table")
+
+# --- segments ------------------------------------------------------------------------------------
+st.subheader("Segments")
+s1, s2, s3 = st.columns([2, 2, 3])
+slice_by = s1.selectbox(
+    "Break down by", list(SLICE_COLUMNS), format_func=SLICE_LABELS.get, key="exp_slice"
+)
+analysable = [m for m in analysis.metrics if m.name in EXPERIMENT_METRICS and m.results]
+seg_metric = None
+if analysable:
+    seg_metric = s2.selectbox(
+        "Metric",
+        [m.name for m in analysable],
+        format_func=lambda n: EXPERIMENT_METRICS[n].label,
+        key="exp_segment_metric",
+    )
+seg_correction = s3.selectbox(
+    "Correction across slices",
+    ["holm", "bh", "none"],
+    format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
+    key="exp_segment_correction",
+    help=HELP["correction"],
+)
+if seg_metric is None:
+    st.info("No metric of this experiment can be broken down.")
+else:
+    definition = EXPERIMENT_METRICS[seg_metric]
+    try:
+        sliced = cached_sliced_stats(engine, url, picked, seg_metric, slice_by)
+    except SQLAlchemyError as exc:
+        _db_problem(exc)
+        st.stop()
+    seg = ev.segment_table(
+        sliced,
+        analysis.control,
+        str(definition.kind),
+        higher_is_better=definition.higher_is_better,
+        correction=_none(seg_correction),
+        alpha=analysis.alpha,
+    )
+    n_tests = int(seg["p_value"].notna().sum())
+    applied = ev.CORRECTION_LABELS[_none(seg_correction)]
+    st.warning(
+        f"**Slices multiply comparisons.** {n_tests} slice × variant tests: at α = "
+        f"{analysis.alpha:g} about {n_tests * analysis.alpha:.1f} would look 'significant' by "
+        f"chance alone if nothing differed. Correction applied across slices: **{applied}**. "
+        "Treat a slice result as a hypothesis for the next test, not a finding.",
+        icon=":material/call_split:",
+    )
+    shown = seg.assign(
+        lift=[
+            f"{ev.fmt_pct(x)} [{ev.fmt_pct(lo)}, {ev.fmt_pct(hi)}]" if x == x else "n/a"
+            for x, lo, hi in zip(seg["relative_lift"], seg["ci_low"], seg["ci_high"], strict=True)
+        ],
+        control_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["control_mean"]],
+        treatment_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["treatment_mean"]],
+        p=[ev.fmt_p(x) for x in seg["p_value"]],
+        p_adj=[ev.fmt_p(x) for x in seg["p_adjusted"]],
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="exp_segment_table",
+        column_order=(
+            "slice",
+            "variant",
+            "control_units",
+            "treatment_units",
+            "control_rate",
+            "treatment_rate",
+            "lift",
+            "p",
+            "p_adj",
+            "significant",
+            "note",
+        ),
+        column_config={
+            "slice": SLICE_LABELS.get(slice_by, slice_by),
+            "variant": "Variant",
+            "control_units": st.column_config.NumberColumn("Control units", format="%d"),
+            "treatment_units": st.column_config.NumberColumn("Treatment units", format="%d"),
+            "control_rate": "Control",
+            "treatment_rate": "Treatment",
+            "lift": st.column_config.TextColumn(
+                "Relative lift [95% interval"
+                + (", Holm-adjusted]" if seg_correction == "holm" else "]"),
+                help=HELP["interval"],
+            ),
+            "p": st.column_config.TextColumn("p-value", help=HELP["p_value"]),
+            "p_adj": st.column_config.TextColumn("Adjusted p", help=HELP["correction"]),
+            "significant": st.column_config.CheckboxColumn(
+                "Significant", help="Adjusted p below alpha (after the correction)"
+            ),
+            "note": "Note",
+        },
+    )
+    st.caption("Segments use the frequentist engine without CUPED, whatever the options above.")
+    csv_download(seg, f"{picked}_segments_{slice_by}", key="dl_exp_segments")
+
+# --- decision ------------------------------------------------------------------------------------
+st.subheader("Decision")
+evidence = ev.evidence_snapshot(analysis, options, relative=relative)
+st.markdown("**Decision history**")
+render_decision_history(picked, key="decision")
+form_col, _ = st.columns([2, 1])
+with form_col:
+    st.markdown("**Record a decision**")
+    render_decision_form(analysis, evidence, key="decision")

@@ -1,0 +1,168 @@
+"""Experiments: every experiment with its status, lift, recommendation, SRM flag and decision.
+
+Thin: metadata and analyses come from cached ``metrics`` calls (components.experiment_view),
+rows from ``metrics.experiment_views``, decisions from the app-state store.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components.context import show_problem, warehouse
+from components.decision_form import load_current_decisions
+from components.downloads import csv_download
+from components.experiment_view import HELP, cached_analysis, cached_experiments
+from components.kpi_tiles import warehouse_key
+from data.schema import ExperimentStatus, LoopStage
+from metrics import experiment_views as ev
+from metrics.experiment_data import UnknownExperimentError
+
+DETAIL_PAGE = "pages/experiment_detail.py"
+OPTIONS = ev.AnalysisOptions()  # the list uses the default analysis (frequentist, Holm)
+
+engine = warehouse()
+url = warehouse_key(engine)
+
+st.title("Experiments")
+st.caption(
+    "The Evolve loop: every test with its primary metric's lift and interval, the engine's "
+    "recommendation and the decision recorded. Analysed with the frequentist engine, Holm "
+    "correction across primary and secondary metrics, no CUPED — open an experiment to change "
+    "that. The sidebar's date and audience filters do not apply: each experiment is analysed "
+    "over its own units."
+)
+
+try:
+    infos = cached_experiments(engine, url)
+except SQLAlchemyError as exc:
+    show_problem(
+        "The experiments could not be read",
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Open **Data health** to check the experiments, experiment_variants and "
+        "experiment_assignments tables.",
+    )
+    st.stop()
+
+if not infos:
+    st.info(
+        "**No experiments yet.** The `experiments` table is empty: add experiments (with their "
+        "variants and assignments) to the warehouse to see them here.",
+        icon=":material/science:",
+    )
+    st.stop()
+
+analyses = {}
+problems: dict[str, str] = {}
+for info in infos:
+    try:
+        analyses[info.experiment_id] = cached_analysis(engine, url, info.experiment_id, OPTIONS)
+    except (SQLAlchemyError, UnknownExperimentError, ValueError) as exc:
+        problems[info.experiment_id] = f"not analysed: {str(exc).splitlines()[0][:200]}"
+
+decisions, store_error = load_current_decisions()
+if store_error is not None:
+    show_problem(store_error.title, store_error.detail, store_error.fix)
+
+rows = ev.list_rows(infos, analyses, decisions, problems)
+
+f1, f2, f3 = st.columns(3)
+statuses = f1.multiselect(
+    "Status",
+    [s.value for s in ExperimentStatus],
+    key="exp_list_status",
+    placeholder="All statuses",
+)
+stages = f2.multiselect(
+    "Loop stage",
+    [s.value for s in LoopStage],
+    key="exp_list_stage",
+    format_func=str.title,
+    placeholder="All loop stages",
+)
+recs = f3.multiselect(
+    "Recommendation",
+    list(ev.RECOMMENDATION_LABELS),
+    key="exp_list_recommendation",
+    format_func=lambda k: ev.RECOMMENDATION_LABELS[k],
+    placeholder="All recommendations",
+)
+shown = ev.filter_rows(rows, statuses=statuses, loop_stages=stages, recommendations=recs)
+
+srm_flagged = int((shown["srm"] == "⚠ mismatch").sum())
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Experiments shown", f"{len(shown)} of {len(rows)}")
+m2.metric("Running", int((shown["status"] == ExperimentStatus.RUNNING).sum()))
+m3.metric("Ready to ship", int((shown["recommendation_kind"] == "ship").sum()))
+m4.metric("Sample ratio mismatch", srm_flagged, help=HELP["srm"])
+
+if shown.empty:
+    st.info("No experiment matches these filters.", icon=":material/filter_alt_off:")
+    st.stop()
+
+st.dataframe(
+    shown.assign(link=[f"experiment_detail?experiment={i}" for i in shown["experiment_id"]]),
+    hide_index=True,
+    width="stretch",
+    key="exp_list_table",
+    column_order=(
+        "name",
+        "link",
+        "status",
+        "loop_stage",
+        "days_running",
+        "lift",
+        "recommendation",
+        "srm",
+        "decision",
+        "decision_version",
+        "units",
+        "primary_metric",
+        "problem",
+    ),
+    column_config={
+        "name": st.column_config.TextColumn("Experiment", width="medium"),
+        "link": st.column_config.LinkColumn(
+            "Details", display_text="open ↗", help="Open the experiment (shareable link)"
+        ),
+        "status": st.column_config.TextColumn("Status", width="small"),
+        "loop_stage": st.column_config.TextColumn("Loop", width="small"),
+        "days_running": st.column_config.NumberColumn(
+            "Days", help="Days since start (or run)", width="small"
+        ),
+        "units": st.column_config.TextColumn("Units per variant", width="medium"),
+        "primary_metric": "Primary metric",
+        "lift": st.column_config.TextColumn(
+            "Lift [95% interval]",
+            help="Relative lift of the primary metric (treatment ÷ control − 1) with its "
+            "Holm-adjusted 95% confidence interval; with several treatments, the best one.",
+            width="medium",
+        ),
+        "recommendation": st.column_config.TextColumn("Recommendation", width="medium"),
+        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width="small"),
+        "decision": st.column_config.TextColumn("Decision", width="small"),
+        "decision_version": st.column_config.NumberColumn(
+            "Version", help="Version of the recorded decision", width="small"
+        ),
+        "problem": "Problem",
+    },
+)
+if srm_flagged:
+    st.warning(
+        f"{srm_flagged} experiment(s) show a sample ratio mismatch: their results cannot be "
+        "trusted until the assignment is fixed.",
+        icon=":material/warning:",
+    )
+csv_download(shown, "experiments", key="dl_experiments")
+
+st.subheader("Open an experiment")
+pick_col, go_col = st.columns([3, 1], vertical_alignment="bottom")
+names = dict(zip(shown["experiment_id"], shown["name"], strict=True))
+picked = pick_col.selectbox(
+    "Experiment",
+    list(names),
+    format_func=lambda i: f"{names[i]} ({i})",
+    key="exp_list_open",
+)
+if go_col.button("Open details", type="primary", key="exp_list_go", icon=":material/open_in_new:"):
+    st.switch_page(DETAIL_PAGE, query_params={"experiment": picked})

@@ -1,0 +1,212 @@
+"""Planner: sample size, minimum detectable effect and duration of an experiment, with the
+trade-off between them. Thin: the computation lives in metrics.planner (on metrics.stats.power),
+the figures in components.planner_charts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from components import planner_charts as pc
+from components.context import current_filters, show_problem, warehouse
+from components.downloads import csv_download
+from components.kpi_tiles import warehouse_key
+from metrics import planner
+
+TYPED, WAREHOUSE = "Type it in", "From the warehouse"
+RATE, MEAN = "Conversion rate", "Mean (e.g. revenue per user)"
+SIDES = {"Two-sided": "two-sided", "One-sided (improvement only)": "larger"}
+
+filters = current_filters()
+
+st.title("Planner")
+st.caption(
+    "How many units, and how many days, an experiment needs to detect the effect you care about. "
+    "Effects are relative (+5% = the treatment is 5% above control). Normal approximation; with "
+    "more than one treatment each comparison is tested at α ÷ (variants − 1)."
+)
+
+
+def _warehouse_problem(exc: Exception) -> None:
+    show_problem(
+        "The warehouse could not be queried",
+        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+        "Type the numbers in instead, or open **Data health** to check the warehouse.",
+    )
+
+
+left, right = st.columns(2)
+baseline = baseline_sd = None
+kind = "binomial"
+with left.container(border=True):
+    st.markdown("**Baseline**")
+    source = st.radio("Baseline from", [TYPED, WAREHOUSE], horizontal=True, key="planner_source")
+    if source == TYPED:
+        metric_type = st.radio("Metric", [RATE, MEAN], horizontal=True, key="planner_kind")
+        if metric_type == RATE:
+            rate = st.number_input(
+                "Baseline conversion rate (%)", value=5.0, step=0.5, key="planner_rate"
+            )
+            baseline = rate / 100
+        else:
+            kind = "mean"
+            baseline = st.number_input("Baseline mean per unit", value=50.0, key="planner_mean")
+            baseline_sd = st.number_input(
+                "Standard deviation per unit", value=80.0, key="planner_sd"
+            )
+    else:
+        name = st.selectbox(
+            "KPI",
+            planner.BASELINE_KPIS,
+            format_func=planner.baseline_label,
+            key="planner_kpi",
+        )
+        try:
+            found = pc.cached_baseline(warehouse(), warehouse_key(warehouse()), name, filters)
+        except SQLAlchemyError as exc:
+            _warehouse_problem(exc)
+            st.stop()
+        st.caption(
+            f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}, with the sidebar's channel, "
+            "segment and region filters (the segment you plan to test)."
+        )
+        if found.error_message:
+            st.warning(found.error_message, icon=":material/warning:")
+        else:
+            kind, baseline, baseline_sd = found.kind, found.value, found.sd
+            if kind == "binomial":
+                st.metric(planner.baseline_label(name), f"{baseline:.2%}")
+                st.caption(f"Over {found.units:,} units.")
+            else:
+                st.metric(planner.baseline_label(name), f"${baseline:,.2f}")
+                st.caption(
+                    f"Standard deviation ${baseline_sd:,.2f} over {found.units:,} customers."
+                )
+
+with left.container(border=True):
+    st.markdown("**Traffic**")
+    traffic_source = st.radio(
+        "Daily traffic from", [TYPED, WAREHOUSE], horizontal=True, key="planner_traffic_source"
+    )
+    if traffic_source == TYPED:
+        daily = st.number_input(
+            "Units entering the experiment per day (all variants)",
+            value=2000.0,
+            step=100.0,
+            key="planner_daily",
+        )
+    else:
+        try:
+            daily = pc.cached_daily_traffic(warehouse(), warehouse_key(warehouse()), filters)
+        except SQLAlchemyError as exc:
+            _warehouse_problem(exc)
+            st.stop()
+        st.metric("New customers per day", f"{daily:,.1f}")
+        st.caption(f"Average over {filters.days} days, with the sidebar's filters.")
+
+with right.container(border=True):
+    st.markdown("**Design**")
+    mde_pct = st.number_input(
+        "Minimum detectable effect (relative, %)", value=10.0, step=1.0, key="planner_mde"
+    )
+    c1, c2 = st.columns(2)
+    n_variants = c1.number_input(
+        "Variants (incl. control)", min_value=2, max_value=10, value=2, key="planner_variants"
+    )
+    equal = c2.checkbox("Equal split", value=True, key="planner_equal")
+    control_pct = (
+        100.0 / int(n_variants)
+        if equal
+        else c2.number_input("Control's share of traffic (%)", value=50.0, key="planner_split")
+    )
+    c3, c4 = st.columns(2)
+    alpha = c3.number_input(
+        "α (significance level)", value=0.05, step=0.01, format="%.3f", key="planner_alpha"
+    )
+    power_target = c4.number_input("Power (%)", value=80.0, step=5.0, key="planner_power") / 100
+    sides = st.radio("Test", list(SIDES), horizontal=True, key="planner_sides")
+
+if baseline is None:
+    st.info("Choose a baseline with data (or type it in) to see the plan.")
+    st.stop()
+
+inputs = planner.PlanInputs(
+    baseline=float(baseline),
+    mde=mde_pct / 100,
+    kind=kind,
+    baseline_sd=baseline_sd,
+    daily_units=float(daily),
+    n_variants=int(n_variants),
+    control_share=control_pct / 100,
+    alpha=float(alpha),
+    power=float(power_target),
+    alternative=SIDES[sides],
+)
+issues = planner.validate(inputs)
+if issues:
+    st.error(
+        "**The plan cannot be computed:**\n\n" + "\n".join(f"- {i}" for i in issues),
+        icon=":material/error:",
+    )
+    st.stop()
+
+result = planner.plan(inputs)
+if result.error_message:
+    st.error(result.error_message, icon=":material/error:")
+    st.stop()
+
+st.subheader("Plan")
+m1, m2, m3 = st.columns(3)
+per_treatment = result.units_per_variant[1]
+m1.metric(
+    "Units per variant",
+    f"{per_treatment:,}",
+    help="Per treatment arm (control below if the split is unequal).",
+)
+m2.metric("Total units", f"{result.total_units:,}")
+m3.metric("Days", f"{result.days:,}" if result.days else "–", help="At the daily traffic above.")
+plan_table = pd.DataFrame(
+    {
+        "variant": ["control"] + [f"treatment {i}" for i in range(1, int(n_variants))],
+        "share_of_traffic": inputs.weights,
+        "units": result.units_per_variant,
+    }
+)
+if len(set(result.units_per_variant)) > 1:
+    st.caption(f"Control needs {result.units_per_variant[0]:,} units.")
+st.caption(
+    f"Each comparison at α = {result.alpha_per_comparison:.4g} "
+    f"({'two-sided' if inputs.alternative == 'two-sided' else 'one-sided'}), "
+    f"power {inputs.power:.0%} for a {inputs.mde:+.1%} relative effect on a baseline of "
+    + (f"{inputs.baseline:.2%}." if kind == "binomial" else f"{inputs.baseline:,.2f}.")
+)
+if result.days and result.days > 90:
+    st.warning(
+        f"This takes {result.days} days: consider a larger MDE, fewer variants or more traffic "
+        "(long tests suffer from seasonality and cookie churn).",
+        icon=":material/schedule:",
+    )
+csv_download(
+    plan_table.assign(days=result.days, mde=inputs.mde, alpha=inputs.alpha, power=inputs.power),
+    "experiment_plan",
+    key="dl_planner_plan",
+)
+
+st.subheader("Trade-off")
+days = planner.day_grid(result.days)
+mde_curve = planner.mde_curve(inputs, days)
+power_curve = planner.power_curve(inputs, days)
+chart_left, chart_right = st.columns(2)
+with chart_left:
+    st.plotly_chart(pc.mde_figure(mde_curve, result.days, inputs.mde), key="planner_mde_chart")
+    csv_download(mde_curve, "mde_vs_days", key="dl_planner_mde")
+with chart_right:
+    st.plotly_chart(
+        pc.power_figure(power_curve, result.days, inputs.power), key="planner_power_chart"
+    )
+    csv_download(power_curve, "power_vs_days", key="dl_planner_power")
+st.caption(
+    "Left: the smallest effect you could detect if you stopped after that many days. "
+    "Right: the chance of detecting your MDE if it is real. Your plan is the red diamond."
+)
