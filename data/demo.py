@@ -46,7 +46,7 @@ from data.warehouse import duckdb_path, mask_url
 DEFAULT_CUSTOMERS = 55_000
 MIN_CUSTOMERS = 1_000
 MAX_CUSTOMERS = 5_000_000
-BACKGROUND_TOUCHES = 7.3  # background touch budget per customer (≈ 10 touchpoints in total)
+BACKGROUND_TOUCHES = 4.3  # background touch budget per customer (≈ 10 touchpoints in total)
 MANIFEST_VERSION = 1
 
 Progress = Callable[[float, str], None]
@@ -349,6 +349,19 @@ def _manifest(
             "ad_economics": {
                 k: {"cpc_usd": v[0], "ctr": v[1], "cost_per_lead_usd": v[2]}
                 for k, v in dw.AD_ECONOMICS.items()
+            },
+            "paid_social_push": {
+                "definition": "paid social's share of new customers and its cost per lead ramp "
+                "up (logistic) towards the end of the history; blended CAC rises with it",
+                "ramp_center_days_before_end": dw.RAMP_CENTER_DAYS,
+                "share_multiplier_at_end": 1 + dw.PAID_SOCIAL_SHARE_RAMP,
+                "cost_per_lead_multiplier_at_end": 1 + dw.PAID_SOCIAL_CPL_RAMP,
+            },
+            "email": {
+                "send": "an 'impression' touchpoint on the email channel with its campaign",
+                "open_rate_per_send": dw.EMAIL_OPEN_RATE,
+                "click_rate_given_open": dw.EMAIL_CLICK_GIVEN_OPEN,
+                "personalised_multiplier": dw.EMAIL_PERSONALISED_LIFT,
             },
             "purchase_factor_by_channel": dict(
                 zip(dw.CHANNELS, dw.BUY_FACTOR.tolist(), strict=True)

@@ -5,11 +5,17 @@ Deriving from the rows keeps every stage change consistent with the behaviour a 
 - ``NULL → awareness`` at ``first_seen_at``;
 - ``engagement`` at the first engaging touch (click, visit, email click, signup, ...);
 - ``evaluation`` at the first signup or trial (only if before the first order);
-- ``purchase`` / ``retention`` / ``loyalty`` at the 1st / 2nd / 3rd order;
-- a backward move ``evaluation → engagement`` 30 days after an evaluation that did not buy
-  (for most such customers who are still active);
-- ``→ dormant`` after 60 days without any activity (from any stage) and reactivation
+- ``purchase`` / ``retention`` / ``loyalty`` at the 1st / 2nd / 3rd order (a later order
+  restores the stage its rank implies after a backward move);
+- backward moves, only while the customer is active (not dormant):
+  ``evaluation → engagement`` 30 days after an evaluation that did not buy (most such
+  customers), and a missed renewal — no next order within 45 days of an order — for some
+  customers: ``purchase → evaluation`` (failed first renewal / downgrade to a free plan),
+  ``retention → engagement`` and ``loyalty → retention``;
+- ``→ dormant`` after 60 days without any *activity* (from any stage) and reactivation
   ``dormant → engagement`` (or ``→ purchase`` when the returning touch is a purchase).
+  Activity is anything the customer did: every event except ad/email impressions (sends) and
+  email opens (opens are unreliable under mail privacy proxies).
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ STAGES: tuple[str, ...] = (
 S = {s: i for i, s in enumerate(STAGES)}
 ENGAGING = np.array([EV[e] for e in ("click", "visit", "email_click", "signup", "trial",
                                      "purchase", "referral", "review")])  # fmt: skip
+PASSIVE = np.array([EV["impression"], EV["email_open"]])
 BACKWARD_AFTER_DAYS = 30
+NPS_BASE = 8.3  # mean NPS score (0–10) of a one-order buyer without support contacts
+CSAT_SUPPORT_BASE = 4.0  # mean CSAT (1–5) after a first support contact
+CSAT_PURCHASE_BASE = 4.5  # mean CSAT after a purchase
+RENEWAL_DUE_DAYS = 45
+# P(backward move | renewal missed while active) by the stage reached with the order.
+MISSED_RENEWAL_BACK = {"purchase": ("evaluation", 0.45), "retention": ("engagement", 0.35),
+                       "loyalty": ("retention", 0.30)}  # fmt: skip
 
 
 def _first_per_group(group: np.ndarray) -> np.ndarray:
@@ -32,6 +46,27 @@ def _first_per_group(group: np.ndarray) -> np.ndarray:
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+
+
+def _active_at(
+    cust: np.ndarray, t: np.ndarray, q_cust: np.ndarray, q_t: np.ndarray, gap: int
+) -> np.ndarray:
+    """Per query: the customer's latest activity at or before ``q_t`` is less than ``gap`` ago
+    (``cust``/``t`` sorted by customer, then time)."""
+    if q_cust.size == 0:
+        return np.zeros(0, dtype=bool)
+    c = np.concatenate([cust, q_cust])
+    tt = np.concatenate([t, q_t])
+    is_q = np.r_[np.zeros(cust.size, bool), np.ones(q_cust.size, bool)]
+    order = np.lexsort((is_q, tt, c))  # activity before a query at the same instant
+    c, tt, is_q = c[order], tt[order], is_q[order]
+    pos = np.maximum.accumulate(np.where(is_q, -1, np.arange(c.size)))
+    prev_c = np.where(pos >= 0, c[np.maximum(pos, 0)], -1)
+    prev_t = tt[np.maximum(pos, 0)]
+    ok_sorted = (prev_c == c) & (tt - prev_t < gap)
+    out = np.empty(q_cust.size, dtype=bool)
+    out[order[is_q] - cust.size] = ok_sorted[is_q]
+    return out
 
 
 def lifecycle(
@@ -58,16 +93,15 @@ def lifecycle(
     first = m[_first_per_group(cust[m])]
     add(cust[first], t[first], S["engagement"])
 
-    # Orders: ranks 0/1/2 → purchase / retention / loyalty.
+    # Orders: ranks 0/1/2+ → purchase / retention / loyalty (repeats are dropped below).
     o_first = _first_per_group(orders.cust)
     rank = np.arange(orders.cust.size) - np.repeat(
         o_first, np.diff(np.r_[o_first, orders.cust.size])
     )
     first_order = np.full(n, np.iinfo(np.int64).max)
     first_order[orders.cust[o_first]] = orders.t[o_first]
-    for r, stage in ((0, "purchase"), (1, "retention"), (2, "loyalty")):
-        sel = rank == r
-        add(orders.cust[sel], orders.t[sel], S[stage])
+    order_stage = np.array([S["purchase"], S["retention"], S["loyalty"]])[np.minimum(rank, 2)]
+    add(orders.cust, orders.t, order_stage)
 
     # Evaluation: first signup/trial before the first order.
     m = np.flatnonzero(np.isin(ev, [EV["signup"], EV["trial"]]))
@@ -76,18 +110,40 @@ def lifecycle(
     e_cust, e_t = cust[first], t[first]
     add(e_cust, e_t, S["evaluation"])
 
-    # Backward: evaluation → engagement when no order within 30 days but still active later.
+    # Activity (what dormancy looks at): every event except passive ones.
+    act = np.flatnonzero(~np.isin(ev, PASSIVE))
+    cust, t, ev = cust[act], t[act], ev[act]
     last = np.full(n, -1, dtype=np.int64)
     g_first = _first_per_group(cust)
     g_last = np.r_[g_first[1:], cust.size] - 1
     last[cust[g_last]] = t[g_last]
+    gap = DORMANT_AFTER_DAYS * DAY_US
+
+    # Backward: evaluation → engagement when no order within 30 days but still active later.
     back_t = e_t + BACKWARD_AFTER_DAYS * DAY_US
     back = (first_order[e_cust] > back_t) & (last[e_cust] > back_t)
     back &= rng.random(e_cust.size) < 0.7
-    add(e_cust[back], back_t[back], S["engagement"])
+    back_c, back_at, back_to = (
+        [e_cust[back]],
+        [back_t[back]],
+        [np.full(back.sum(), S["engagement"])],
+    )
+    # Missed renewals: no next order within RENEWAL_DUE_DAYS of an order.
+    next_same = np.r_[orders.cust[1:] == orders.cust[:-1], False]
+    next_t = np.r_[orders.t[1:], 0]
+    due = orders.t + RENEWAL_DUE_DAYS * DAY_US
+    missed = ~next_same | (next_t > due)
+    u = rng.random(orders.cust.size)
+    for stage, (to, p) in MISSED_RENEWAL_BACK.items():
+        sel = np.flatnonzero(missed & (order_stage == S[stage]) & (u < p))
+        back_c.append(orders.cust[sel])
+        back_at.append(due[sel])
+        back_to.append(np.full(sel.size, S[to]))
+    back_c, back_at, back_to = (np.concatenate(x) for x in (back_c, back_at, back_to))
+    ok = _active_at(cust, t, back_c, back_at, gap)
+    add(back_c[ok], back_at[ok], back_to[ok])
 
-    # Dormancy after 60 quiet days, and reactivation on the next touch.
-    gap = DORMANT_AFTER_DAYS * DAY_US
+    # Dormancy after 60 days without activity, and reactivation on the next activity.
     same = np.r_[False, cust[1:] == cust[:-1]]
     prev_t = np.r_[0, t[:-1]]
     lapse = np.flatnonzero(same & (t - prev_t > gap))
@@ -150,14 +206,14 @@ def surveys(
     anchor = np.where(anchor >= 0, anchor, sig_t[nps_c])
     nps_t = anchor + (rng.exponential(7.0, nps_c.size) * DAY_US).astype(np.int64) + 3_600_000_000
     mu = (
-        6.2
-        + 1.0 * (n_orders[nps_c] >= 2)
-        + 1.2 * (n_orders[nps_c] >= 3)
-        - 1.5 * (n_support[nps_c] > 0)
-        - 1.0 * ~buyer[nps_c]
-        + 0.3 * (segment[nps_c] == 2)
+        NPS_BASE
+        + 0.5 * (n_orders[nps_c] >= 2)
+        + 0.6 * (n_orders[nps_c] >= 3)
+        - 1.6 * (n_support[nps_c] > 0)
+        - 1.5 * ~buyer[nps_c]
+        + 0.2 * (segment[nps_c] == 2)
     )
-    nps = np.clip(np.round(rng.normal(mu, 1.8)), 0, 10).astype(np.int64)
+    nps = np.clip(np.round(rng.normal(mu, 1.6)), 0, 10).astype(np.int64)
 
     # CSAT after support contacts and after purchases.
     s_idx = np.flatnonzero(support)
@@ -168,7 +224,8 @@ def surveys(
     is_support = np.r_[np.ones(s_idx.size, bool), np.zeros(p_idx.size, bool)]
     c_cust = touches.cust[c_idx]
     c_t = touches.t[c_idx] + (rng.exponential(1.0, c_idx.size) * DAY_US).astype(np.int64) + 1
-    mu = np.where(is_support, 3.6 - 0.3 * np.minimum(n_support[c_cust] - 1, 3), 4.3)
+    mu = np.where(is_support, CSAT_SUPPORT_BASE - 0.35 * np.minimum(n_support[c_cust] - 1, 3),
+                  CSAT_PURCHASE_BASE)  # fmt: skip
     csat = np.clip(np.round(rng.normal(mu, 0.9)), 1, 5).astype(np.int64)
 
     cust = np.concatenate([nps_c, c_cust])

@@ -40,8 +40,8 @@ ACQUISITION_SHARE = _per_channel(
          video=.06, community=.08, referral=.07, direct=.15)
 )  # fmt: skip
 TOUCH_SHARE = _per_channel(
-    dict(paid_search=.12, organic_search=.18, paid_social=.14, organic_social=.08, email=.20,
-         video=.07, community=.06, referral=.03, direct=.12)
+    dict(paid_search=.14, organic_search=.21, paid_social=.16, organic_social=.09, email=.04,
+         video=.08, community=.07, referral=.04, direct=.17)
 )  # fmt: skip
 BUY_FACTOR = _per_channel(
     dict(paid_search=1.45, organic_search=1.0, paid_social=.55, organic_social=.7, email=1.35,
@@ -56,19 +56,27 @@ CAMPAIGN_PROB = _per_channel(
          community=.6, referral=.8, direct=0)
 )  # fmt: skip
 # Ad-platform economics for paid channels: cost per click (USD), click-through rate, cost per
-# acquired lead (USD, drives daily budgets).
+# acquired lead (USD, drives daily budgets; B2B-SaaS-like: search buys intent, social is
+# cheaper, video buys awareness).
 AD_ECONOMICS: dict[str, tuple[float, float, float]] = {
-    "paid_search": (3.80, 0.045, 140.0),
-    "paid_social": (1.10, 0.009, 55.0),
-    "video": (1.60, 0.005, 85.0),
+    "paid_search": (9.50, 0.045, 800.0),
+    "paid_social": (3.80, 0.009, 330.0),
+    "video": (5.00, 0.005, 480.0),
 }
+# The paid-social push: its share of new customers ramps up over the last months (a logistic
+# ramp centred RAMP_CENTER_DAYS before the end) while its cost per lead rises with it (auction
+# saturation), so blended CAC climbs period over period.
+RAMP_CENTER_DAYS = 150
+RAMP_WIDTH_DAYS = 30
+PAID_SOCIAL_SHARE_RAMP = 0.7  # share multiplier at the end: 1 + this
+PAID_SOCIAL_CPL_RAMP = 0.7  # cost-per-lead multiplier at the end: 1 + this
 # Background touch event mix per channel.
 EVENT_MIX: dict[str, dict[str, float]] = {
     "paid_search": {"impression": .60, "click": .27, "visit": .13},
     "organic_search": {"visit": .9, "click": .1},
     "paid_social": {"impression": .86, "click": .07, "visit": .07},
     "organic_social": {"impression": .60, "click": .20, "visit": .20},
-    "email": {"email_open": .68, "email_click": .32},
+    "email": {"impression": 1.0},  # a send; opens and clicks follow from sends
     "video": {"impression": .90, "click": .04, "visit": .06},
     "community": {"visit": .75, "click": .25},
     "referral": {"visit": .8, "click": .2},
@@ -76,15 +84,16 @@ EVENT_MIX: dict[str, dict[str, float]] = {
 }  # fmt: skip
 FIRST_TOUCH_EVENT = {
     "paid_search": "click", "organic_search": "visit", "paid_social": "click",
-    "organic_social": "click", "email": "email_click", "video": "click", "community": "visit",
+    "organic_social": "click", "email": "email_open", "video": "click", "community": "visit",
     "referral": "visit", "direct": "visit",
 }  # fmt: skip
 
 # --- segments ------------------------------------------------------------------------------------
 SEGMENT_SHARE = np.array([0.68, 0.24, 0.08])
-BUY_BASE = np.array([0.16, 0.19, 0.22])  # P(ever buys) before channel/personalisation factors
-EXTRA_ORDERS_MEAN = np.array([0.9, 1.6, 2.4])  # repeat orders after the first
-ORDER_MEDIAN_USD = np.array([150.0, 1100.0, 8000.0])  # lognormal median per segment
+BUY_BASE = np.array([0.34, 0.38, 0.42])  # P(ever buys) before channel/personalisation factors
+EXTRA_ORDERS_MEAN = np.array([2.2, 3.0, 3.8])  # renewals / repeat orders after the first
+ORDER_GAP_DAYS = (4.0, 9.0)  # gamma(shape, scale) days between orders (≈ monthly renewals)
+ORDER_MEDIAN_USD = np.array([65.0, 420.0, 3300.0])  # lognormal median per segment
 ORDER_SIGMA = np.array([0.8, 0.9, 1.1])  # lognormal sigma per segment
 PERSONA_BY_SEGMENT = np.array(
     [[.40, .30, .15, .10, .05],   # smb
@@ -92,9 +101,25 @@ PERSONA_BY_SEGMENT = np.array(
      [.03, .25, .22, .25, .25]]   # enterprise
 )  # fmt: skip
 REGION_SHARE = np.array([0.45, 0.30, 0.17, 0.08])
-PERSONALISED_LIFT = 1.5  # relative P(buy) multiplier for customers acquired by 1:1 campaigns
+PERSONALISED_LIFT = 1.35  # relative P(buy) multiplier for customers acquired by 1:1 campaigns
+PERSONALISED_LAST_TOUCH = 1.7  # a personalised campaign is this much likelier to be last touch
 PERSONALISED_SIGNUP_LIFT = 1.2
 DORMANT_AFTER_DAYS = 60  # no activity for this long → dormant
+# Conversion (last) touches: the acquisition touch OWN_CONVERSION_SHARE of the time, else one
+# of these channels (branded paid search captures many returning buyers under last touch).
+OWN_CONVERSION_SHARE = 0.35
+CONVERSION_OTHER: dict[str, float] = {
+    "paid_search": 0.60, "paid_social": 0.15, "video": 0.05, "direct": 0.10, "email": 0.05,
+    "organic_search": 0.05,
+}  # fmt: skip
+# Email: every send is an 'impression' on the email channel; opens and clicks follow.
+EMAIL_OPEN_RATE = 0.26  # P(open | send), generic campaign
+EMAIL_CLICK_GIVEN_OPEN = 0.11  # P(click | open)
+EMAIL_PERSONALISED_LIFT = 1.2  # relative open and click-through for personalised campaigns
+EMAIL_SENDS_MEAN = 2.0  # newsletter / lifecycle sends per subscribed customer (buyers × 1.4)
+EMAIL_OPT_IN_OTHERS = 0.3  # share of customers without signup or order who still subscribe
+EMAIL_TAIL_DAYS = 90  # sends continue this long after a customer goes quiet
+WINBACK_EXTRA_SENDS = 1.0  # win-back sends per lapsed subscriber: 1 + Poisson(this), 3 weeks apart
 
 
 def mean_order_value() -> float:
@@ -133,6 +158,11 @@ class Calendar:
     def to_datetime(self, us: int) -> dt.datetime:
         return dt.datetime.combine(self.start_date, dt.time()) + dt.timedelta(microseconds=us)
 
+    def to_weekday(self, us: np.ndarray) -> np.ndarray:
+        """Times on a Saturday or Sunday moved to the same time on the next Monday."""
+        dow = (self.start_date.weekday() + us // DAY_US) % 7  # 0 = Monday
+        return us + np.where(dow >= 5, 7 - dow, 0) * DAY_US
+
     def day_factors(self) -> tuple[np.ndarray, np.ndarray]:
         """(seasonal, growth) factor per day: yearly × weekly cycle and exponential growth."""
         dates = np.arange(self.days) + np.datetime64(self.start_date, "D")
@@ -144,6 +174,31 @@ class Calendar:
         weekly = np.array([1.08, 1.10, 1.10, 1.05, 0.95, 0.45, 0.40])[dow]  # B2B weekdays
         growth = np.exp(np.log(2.6) * np.arange(self.days) / self.days)
         return yearly * weekly, growth
+
+
+def paid_social_ramp(cal: Calendar) -> np.ndarray:
+    """Progress (0..1) of the paid-social push per day: logistic, centred RAMP_CENTER_DAYS
+    before the end of the history."""
+    days_before_end = cal.days - np.arange(cal.days)
+    return 1 / (1 + np.exp((days_before_end - RAMP_CENTER_DAYS) / RAMP_WIDTH_DAYS))
+
+
+def acquisition_shares(cal: Calendar) -> np.ndarray:
+    """(days, channels) acquisition-channel probabilities per day; rows sum to 1.
+
+    ACQUISITION_SHARE with paid social scaled by ``1 + PAID_SOCIAL_SHARE_RAMP × ramp``.
+    """
+    shares = np.tile(ACQUISITION_SHARE, (cal.days, 1))
+    shares[:, CH["paid_social"]] *= 1 + PAID_SOCIAL_SHARE_RAMP * paid_social_ramp(cal)
+    return shares / shares.sum(axis=1, keepdims=True)
+
+
+def cost_per_lead(cal: Calendar, channel: str) -> np.ndarray:
+    """Cost per acquired lead (USD) per day for a paid channel (paid social rises with its push)."""
+    cpl = np.full(cal.days, AD_ECONOMICS[channel][2])
+    if channel == "paid_social":
+        cpl *= 1 + PAID_SOCIAL_CPL_RAMP * paid_social_ramp(cal)
+    return cpl
 
 
 # --- campaigns ----------------------------------------------------------------------------------
@@ -241,8 +296,10 @@ class CampaignPicker:
     """Pick, per event, one campaign of the event's channel active on the event's day."""
 
     def __init__(self, campaigns: Campaigns, days: int) -> None:
+        self.days = days
         self._ids: dict[int, np.ndarray] = {}
         self._weights: dict[int, np.ndarray] = {}
+        self._conv_weights: dict[int, np.ndarray] = {}
         day = np.arange(days)[:, None]
         for code in range(len(CHANNELS)):
             idx = np.flatnonzero(campaigns.channel == code)
@@ -251,20 +308,31 @@ class CampaignPicker:
             active = (day >= campaigns.start_day[idx]) & (day <= campaigns.end_day[idx])
             self._ids[code] = campaigns.ids[idx]
             self._weights[code] = np.cumsum(active * campaigns.budget[idx], axis=1)
+            lift = np.where(campaigns.personalised[idx], PERSONALISED_LAST_TOUCH, 1.0)
+            self._conv_weights[code] = np.cumsum(active * campaigns.budget[idx] * lift, axis=1)
 
     def pick(
-        self, rng: np.random.Generator, channel: np.ndarray, day: np.ndarray, *, tag: bool = True
+        self,
+        rng: np.random.Generator,
+        channel: np.ndarray,
+        day: np.ndarray,
+        *,
+        tag: bool = True,
+        conversion: bool = False,
     ) -> np.ndarray:
         """Campaign id per event (``NULL_ID`` when none is active or the touch is untagged).
 
-        With ``tag=True`` an event is tied to a campaign with its channel's CAMPAIGN_PROB.
+        With ``tag=True`` an event is tied to a campaign with its channel's CAMPAIGN_PROB. With
+        ``conversion=True`` personalised campaigns weigh PERSONALISED_LAST_TOUCH times more
+        (they convert better, so they are more often the last touch before a purchase).
         """
         out = np.full(channel.shape, NULL_ID, dtype=np.int64)
+        weights = self._conv_weights if conversion else self._weights
         for code, ids in self._ids.items():
             sel = np.flatnonzero(channel == code)
             if sel.size == 0:
                 continue
-            cum = self._weights[code][day[sel]]
+            cum = weights[code][day[sel]]
             total = cum[:, -1]
             u = rng.random(sel.size) * total
             k = np.minimum((u[:, None] >= cum).sum(axis=1), ids.size - 1)
@@ -343,7 +411,9 @@ def make_customers(
     first_seen = np.sort(first_seen)
     day = first_seen // DAY_US
 
-    acquisition = categorical(rng, ACQUISITION_SHARE, n)
+    cum = np.cumsum(acquisition_shares(cal), axis=1)[day]
+    acquisition = np.minimum((rng.random(n)[:, None] >= cum).sum(axis=1), len(CHANNELS) - 1)
+    acquisition = acquisition.astype(np.int8)
     campaign = picker.pick(rng, acquisition, day)
     personalised = np.zeros(n, dtype=bool)
     has = campaign != NULL_ID
@@ -455,17 +525,52 @@ def _event_types(rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
 
 
 def _conversion_channel(
-    rng: np.random.Generator, cust: np.ndarray, customers: Customers, picker: CampaignPicker
+    rng: np.random.Generator,
+    cust: np.ndarray,
+    times: np.ndarray,
+    customers: Customers,
+    picker: CampaignPicker,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Channel and campaign of a conversion touch: the acquisition touch 55% of the time."""
+    """Channel and campaign of a conversion (last) touch at ``times``.
+
+    The acquisition channel OWN_CONVERSION_SHARE of the time, else a CONVERSION_OTHER channel;
+    the campaign (tagged with the channel's CAMPAIGN_PROB) is one running that day, personalised
+    campaigns favoured (PERSONALISED_LAST_TOUCH).
+    """
     n = cust.size
-    own = rng.random(n) < 0.55
-    other = np.array([CH["direct"], CH["email"], CH["organic_search"]], dtype=np.int8)
-    channel = np.where(
-        own, customers.acquisition[cust], other[categorical(rng, np.array([0.5, 0.3, 0.2]), n)]
-    ).astype(np.int8)
-    campaign = np.where(own, customers.campaign[cust], NULL_ID)
+    own = rng.random(n) < OWN_CONVERSION_SHARE
+    other = np.array([CH[c] for c in CONVERSION_OTHER], dtype=np.int8)
+    probs = np.array(list(CONVERSION_OTHER.values()))
+    channel = np.where(own, customers.acquisition[cust], other[categorical(rng, probs, n)])
+    channel = channel.astype(np.int8)
+    day = np.clip(times // DAY_US, 0, picker.days - 1)
+    campaign = picker.pick(rng, channel, day, conversion=True)
     return channel, campaign
+
+
+def email_engagement(
+    rng: np.random.Generator, sends: EventRows, campaigns: Campaigns
+) -> list[EventRows]:
+    """Opens and clicks that follow email sends (same customer, channel and campaign).
+
+    P(open | send) = EMAIL_OPEN_RATE, P(click | open) = EMAIL_CLICK_GIVEN_OPEN, both ×
+    EMAIL_PERSONALISED_LIFT for personalised campaigns. Opens come minutes to hours after the
+    send; clicks shortly after the open.
+    """
+    pers = np.zeros(len(sends), dtype=bool)
+    has = sends.campaign != NULL_ID
+    pers[has] = campaigns.personalised[sends.campaign[has] - 1]
+    lift = np.where(pers, EMAIL_PERSONALISED_LIFT, 1.0)
+    opened = np.flatnonzero(rng.random(len(sends)) < EMAIL_OPEN_RATE * lift)
+    t_open = sends.t[opened] + days_to_us(rng.exponential(0.25, opened.size) + 1e-4)
+    clicked_k = rng.random(opened.size) < EMAIL_CLICK_GIVEN_OPEN * lift[opened]
+    t_click = t_open[clicked_k] + days_to_us(rng.exponential(0.01, int(clicked_k.sum())) + 1e-5)
+    clicked = opened[clicked_k]
+    out = []
+    for idx, t, ev in ((opened, t_open, "email_open"), (clicked, t_click, "email_click")):
+        out.append(EventRows(sends.cust[idx], t, sends.channel[idx], sends.campaign[idx],
+                             np.full(idx.size, EV[ev], np.int8)))  # fmt: skip
+    return out
 
 
 def background(
@@ -481,8 +586,9 @@ def background(
     Per customer: a first touch on the acquisition channel at ``first_seen``; signup / trial /
     orders with channel- and personalisation-dependent probabilities; repeat orders by segment;
     background touches spread over an active period and thinned by the seasonal/weekly cycle;
-    support contacts, reviews and referrals for buyers; and a win-back burst after a lapse for
-    some. Times here may still fall into experiment zones (moved later by the caller).
+    support contacts, reviews and referrals for buyers; email sends to subscribers with the
+    opens and clicks they cause; and win-back sends after a lapse, whose clickers come back.
+    Times here may still fall into experiment zones (moved later by the caller).
     """
     n = customers.n
     f = customers.first_seen
@@ -501,12 +607,12 @@ def background(
     ready = np.where(trials, t_trial, np.where(signs, t_signup, f))
     t_first_order = ready + days_to_us(rng.gamma(2.0, 7.0, n) + 0.01)
 
-    # Orders: first + repeat orders (geometric count by segment), gaps ~ gamma(3, 12 days).
+    # Orders: first + renewals / repeat orders (geometric count by segment), gamma gaps.
     extra = np.where(buys, rng.geometric(1 / (1 + EXTRA_ORDERS_MEAN[seg])) - 1, 0)
     n_orders = np.where(buys, 1 + extra, 0)
     o_cust = np.repeat(np.arange(n), n_orders)
     o_rank = group_rank(o_cust)
-    gaps = np.where(o_rank == 0, 0, days_to_us(rng.gamma(3.0, 12.0, o_cust.size)))
+    gaps = np.where(o_rank == 0, 0, days_to_us(rng.gamma(*ORDER_GAP_DAYS, o_cust.size)))
     o_cum = np.cumsum(gaps)
     group_start = np.repeat(o_cum[np.flatnonzero(o_rank == 0)], n_orders[n_orders > 0])
     o_t = t_first_order[o_cust] + (o_cum - group_start)
@@ -527,7 +633,7 @@ def background(
     # Signup and trial.
     for mask, times, ev in ((signs, t_signup, "signup"), (trials, t_trial, "trial")):
         idx = np.flatnonzero(mask)
-        ch, camp = _conversion_channel(rng, idx, customers, picker)
+        ch, camp = _conversion_channel(rng, idx, times[idx], customers, picker)
         parts.append(EventRows(idx, times[idx], ch, camp, np.full(idx.size, EV[ev], np.int8)))
 
     # Background touches, thinned by the seasonal and weekly cycle.
@@ -544,8 +650,9 @@ def background(
     b_cust, b_t, day = b_cust[keep], b_t[keep], day[keep]
     own = rng.random(b_cust.size) < 0.45
     b_ch = np.where(own, acq[b_cust], categorical(rng, TOUCH_SHARE, b_cust.size)).astype(np.int8)
-    parts.append(EventRows(b_cust, b_t, b_ch, picker.pick(rng, b_ch, day),
-                           _event_types(rng, b_ch)))  # fmt: skip
+    bg = EventRows(b_cust, b_t, b_ch, picker.pick(rng, b_ch, day), _event_types(rng, b_ch))
+    parts.append(bg)
+    parts += email_engagement(rng, bg.take(np.flatnonzero(bg.channel == CH["email"])), campaigns)
 
     # After-purchase touches: support contacts, reviews, referrals.
     buyer_idx = np.flatnonzero(buys)
@@ -560,15 +667,41 @@ def background(
                                np.full(c.size, NULL_ID, np.int64),
                                np.full(c.size, EV[ev], np.int8)))  # fmt: skip
 
-    # Win-back: some lapsed customers come back after a dormant spell.
+    # Email: newsletter and lifecycle sends to subscribers over their active period and a tail
+    # after it (sends are passive: they do not keep a customer active); opens/clicks follow.
+    subscribed = signs | buys | (rng.random(n) < EMAIL_OPT_IN_OTHERS)
+    k = rng.poisson(EMAIL_SENDS_MEAN * np.where(buys, 1.4, 1.0) * subscribed)
+    s_cust = np.repeat(np.arange(n), k)
+    s_end = active_end + days_to_us(EMAIL_TAIL_DAYS)
+    s_t = f[s_cust] + 1 + (rng.random(s_cust.size) * (s_end - f)[s_cust]).astype(np.int64)
+    s_t = cal.to_weekday(s_t)
+    s_ch = np.full(s_cust.size, CH["email"], np.int8)
+    s_day = np.clip(s_t // DAY_US, 0, cal.days - 1)
+    sends = EventRows(s_cust, s_t, s_ch, picker.pick(rng, s_ch, s_day, tag=False),
+                      np.full(s_cust.size, EV["impression"], np.int8))  # fmt: skip
+    parts.append(sends)
+    parts += email_engagement(rng, sends, campaigns)
+
+    # Win-back: lapsed subscribers get win-back sends; those who click come back (visits and,
+    # for some, a purchase).
     winback_id = campaigns.id_of("Win-back — we miss you")
-    back = rng.random(n) < np.where(buys, 0.35, 0.15)
-    t_back = active_end + days_to_us(DORMANT_AFTER_DAYS + 5 + rng.exponential(60.0, n))
-    back &= t_back < cal.end_us
-    w_idx = np.flatnonzero(back)
-    parts.append(EventRows(w_idx, t_back[w_idx], np.full(w_idx.size, CH["email"], np.int8),
-                           np.full(w_idx.size, winback_id, np.int64),
-                           np.full(w_idx.size, EV["email_click"], np.int8)))  # fmt: skip
+    lapsed = np.flatnonzero(subscribed)
+    t_lapse = active_end[lapsed] + days_to_us(
+        DORMANT_AFTER_DAYS + 5 + rng.exponential(30.0, lapsed.size)
+    )
+    n_wb = 1 + rng.poisson(WINBACK_EXTRA_SENDS, lapsed.size)
+    wb_cust = np.repeat(lapsed, n_wb)
+    wb_t = cal.to_weekday(np.repeat(t_lapse, n_wb) + days_to_us(21.0 * group_rank(wb_cust)))
+    keep = wb_t < cal.end_us
+    wb_cust, wb_t = wb_cust[keep], wb_t[keep]
+    wb_sends = EventRows(wb_cust, wb_t, np.full(wb_cust.size, CH["email"], np.int8),
+                         np.full(wb_cust.size, winback_id, np.int64),
+                         np.full(wb_cust.size, EV["impression"], np.int8))  # fmt: skip
+    wb_open, wb_click = email_engagement(rng, wb_sends, campaigns)
+    parts += [wb_sends, wb_open, wb_click]
+    t_back = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(t_back, wb_click.cust, wb_click.t)
+    w_idx = np.flatnonzero(t_back < cal.end_us)
     visits = rng.poisson(2.0, w_idx.size)
     v_cust = np.repeat(w_idx, visits)
     v_t = t_back[v_cust] + days_to_us(rng.uniform(0.01, 20.0, v_cust.size))
@@ -585,7 +718,7 @@ def background(
         channel=np.empty(0, np.int8),
         campaign=np.empty(0, np.int64),
     )
-    ch, camp = _conversion_channel(rng, o_cust, customers, picker)
+    ch, camp = _conversion_channel(rng, o_cust, o_t, customers, picker)
     orders.channel = np.concatenate([ch, np.full(re_buy.size, CH["email"], np.int8)])
     orders.campaign = np.concatenate([camp, np.full(re_buy.size, winback_id, np.int64)])
     return EventRows.concat(parts), orders
@@ -599,7 +732,8 @@ def daily_spend(
 ) -> dict[str, np.ndarray]:
     """One row per paid campaign per active day; spend follows expected paid acquisitions.
 
-    Channel budget per day = expected acquired leads × cost per lead; split over active campaigns
+    Channel budget per day = expected acquired leads (``acquisition_shares``) × cost per lead
+    (``cost_per_lead``, USD); split over active campaigns
     by budget weight. Impressions ~ Poisson(spend / CPM), clicks ~ Binomial(impressions, CTR),
     with personalised ads getting a higher CTR (+30%) at a slightly higher CPC.
     """
@@ -609,7 +743,8 @@ def daily_spend(
                                          ("day", "campaign_id", "channel", "spend", "imps",
                                           "clicks")}  # fmt: skip
     days = np.arange(cal.days)
-    for name, (cpc, ctr, cpa) in AD_ECONOMICS.items():
+    shares = acquisition_shares(cal)
+    for name, (cpc, ctr, _cpl) in AD_ECONOMICS.items():
         code = CH[name]
         idx = np.flatnonzero(campaigns.channel == code)
         active = (days[:, None] >= campaigns.start_day[idx]) & (
@@ -617,7 +752,7 @@ def daily_spend(
         )
         w = active * campaigns.budget[idx]
         share = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-        budget = n_customers * ACQUISITION_SHARE[code] * density * cpa
+        budget = n_customers * shares[:, code] * density * cost_per_lead(cal, name)
         d, j = np.nonzero(active)
         spend = budget[d] * share[d, j] * rng.lognormal(-0.016, 0.18, d.size)
         pers = campaigns.personalised[idx[j]]
