@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_every_page_renders_without_exception(app_server: str) -> None:
             url = href if href.startswith("http") else app_server + "/" + href.lstrip("/")
             page.goto(url, wait_until="domcontentloaded")
             _wait_until_idle(page)
-            name = url.rstrip("/").rsplit("/", 1)[-1] or "home"
+            name = urllib.parse.urlparse(url).path.strip("/") or "overview"
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
             exceptions = page.locator('[data-testid="stException"]')
             assert exceptions.count() == 0, f"{url}: {exceptions.first.inner_text()[:500]}"
