@@ -82,6 +82,10 @@ def write_postgres(
                         )
                         copy.write(buf.getvalue())
                 tick(name, len(df))
+            # Fresh planner statistics: without them PostgreSQL misjudges the experiment
+            # queries' joins right after a bulk load (nested loops, minutes instead of ms).
+            for name in frames:
+                cur.execute(f'ANALYZE "{name}"')
 
 
 def _python_values(series: pd.Series) -> list:

@@ -94,6 +94,13 @@ def _trunc_default(element: trunc_to, compiler: Any, **kw: Any) -> str:
     return f"date_trunc('{element.grain}', {compiler.process(ts, **kw)})"
 
 
+@compiles(trunc_to, "postgresql")
+def _trunc_pg(element: trunc_to, compiler: Any, **kw: Any) -> str:
+    # On a DATE, PostgreSQL's date_trunc returns timestamptz: truncate a TIMESTAMP instead.
+    (ts,) = element.clauses
+    return f"date_trunc('{element.grain}', CAST({compiler.process(ts, **kw)} AS TIMESTAMP))"
+
+
 @compiles(trunc_to, "duckdb")
 def _trunc_duckdb(element: trunc_to, compiler: Any, **kw: Any) -> str:
     (ts,) = element.clauses

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from sqlalchemy import DateTime, create_engine, literal, select
+from sqlalchemy import Date, DateTime, create_engine, literal, select
 from trino.sqlalchemy.dialect import TrinoDialect
 
 from data import sqlfuncs, warehouse
@@ -162,3 +162,15 @@ def test_date_functions_compile_for_trino() -> None:
 def test_unknown_grain_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown grain"):
         sqlfuncs.trunc_to("fortnight", literal(STAMPS[0], DateTime))
+
+
+@pytest.mark.parametrize("engine_fixture", ["duckdb_url", "sqlite_url", "pg_url"])
+def test_trunc_of_a_date_is_a_naive_timestamp(engine_fixture: str, request) -> None:
+    """Truncating a DATE column (e.g. daily_spend.spend_date) gives a time-zone-naive value."""
+    engine = create_engine(request.getfixturevalue(engine_fixture))
+    day = literal(dt.date(2026, 3, 12), Date)
+    with engine.connect() as conn:
+        got = conn.execute(select(sqlfuncs.trunc_to("week", day))).scalar()
+    engine.dispose()
+    got = dt.datetime.fromisoformat(got) if isinstance(got, str) else got
+    assert got == dt.datetime(2026, 3, 9) and got.tzinfo is None
