@@ -60,6 +60,16 @@ def build_big_experiment(path: Path, assignments: int, seed: int = 1) -> float:
     )
     con.execute(
         """
+        INSERT INTO customers
+        SELECT customer_id, assigned_at - INTERVAL 30 DAY,
+               (['paid_search', 'paid_social', 'email', 'referral', 'direct'])[1 + customer_id % 5],
+               NULL, (['smb', 'mid_market', 'enterprise'])[1 + customer_id % 3],
+               'marketer', (['north_america', 'europe', 'apac', 'latam'])[1 + customer_id % 4]
+        FROM units
+        """
+    )
+    con.execute(
+        """
         INSERT INTO orders
         SELECT row_number() OVER () AS order_id, customer_id,
                assigned_at + to_seconds(CAST(random() * 13 * 86400 AS BIGINT)),
@@ -85,7 +95,12 @@ def bench_big_experiment(path: Path, assignments: int, repeat: int = 2) -> Table
     """SQL + stats time of ``analyze_experiment`` on ``assignments`` units."""
     from metrics.analysis import analyze_experiment
     from metrics.experiment_metrics import get_metric
-    from metrics.experiment_sql import fetch_variant_stats
+    from metrics.experiment_sql import (
+        fetch_daily_assignments,
+        fetch_daily_stats,
+        fetch_sliced_stats,
+        fetch_variant_stats,
+    )
 
     build_s = build_big_experiment(path, assignments)
     engine = create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
@@ -104,6 +119,14 @@ def bench_big_experiment(path: Path, assignments: int, repeat: int = 2) -> Table
         t0 = time.perf_counter()
         fetch_variant_stats(engine, EXPERIMENT_ID, get_metric(name), covariate=True)
         table.add(f"sufficient-statistics SQL only: {name}", "warm", time.perf_counter() - t0)
+    # The experiment detail page: analysis + cumulative daily stats + traffic split + a segment.
+    metric = get_metric("purchase_conversion")
+    t0 = time.perf_counter()
+    analyze_experiment(engine, EXPERIMENT_ID)
+    fetch_daily_stats(engine, EXPERIMENT_ID, metric)
+    fetch_daily_assignments(engine, EXPERIMENT_ID)
+    fetch_sliced_stats(engine, EXPERIMENT_ID, metric, "acquisition_channel")
+    table.add("experiment detail page data (4 fetches)", "warm", time.perf_counter() - t0)
     engine.dispose()
     table.add(f"recommendation: {analysis.recommendation.kind}", "-", 0.0)
     return table
