@@ -8,18 +8,23 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from pandas.errors import DatabaseError as PandasDatabaseError
+from sqlalchemy.exc import SQLAlchemyError
 
 from components.bootstrap import ensure_demo_warehouse, latest_data_date
 from components.context import (
     FILTERS_KEY,
     connection_problem,
     mark_frame,
+    missing_tables,
+    release_frame,
     show_problem,
     warehouse,
     warehouse_config,
 )
 from components.filters_bar import render_global_filters
-from components.navigation import PAGE_SPECS
+from components.navigation import OFFLINE_PAGES, PAGE_SPECS
+from data.errors import diagnose
 
 st.set_page_config(
     page_title="LoopLens",
@@ -33,6 +38,7 @@ config = warehouse_config()
 ready = ensure_demo_warehouse(config)
 
 problem = connection_problem() if ready else None
+missing = missing_tables() if ready and problem is None else ()
 latest: dt.date | None = None
 if ready and problem is None:
     latest = latest_data_date(warehouse(), config.url)
@@ -47,17 +53,39 @@ for spec in PAGE_SPECS:
     )
 
 page = st.navigation(sections)
-on_health_page = page.url_path == "data_health"
-if not ready and not on_health_page:
-    show_problem(
-        "The demo warehouse could not be created",
-        "LoopLens generates an embedded DuckDB demo warehouse on first start, and that failed.",
-        "See the message above, free some disk space or set LOOPLENS_WAREHOUSE_URL.",
-    )
-elif problem is not None and not on_health_page:
-    show_problem(problem.title, problem.detail, problem.fix)
-    st.page_link(
-        "pages/data_health.py", label="Open Data health", icon=":material/health_and_safety:"
-    )
-else:
-    page.run()
+offline_ok = page.url_path in OFFLINE_PAGES
+try:
+    if not ready and not offline_ok:
+        show_problem(
+            "The demo warehouse could not be created",
+            "LoopLens generates an embedded DuckDB demo warehouse on first start, and that failed.",
+            "See the message above, free some disk space or set LOOPLENS_WAREHOUSE_URL.",
+        )
+    elif problem is not None and not offline_ok:
+        show_problem(problem.title, problem.detail, problem.fix)
+        st.page_link(
+            "pages/data_health.py", label="Open Data health", icon=":material/monitor_heart:"
+        )
+    elif missing and not offline_ok:
+        show_problem(
+            "The warehouse does not match the LoopLens contract",
+            f"Missing table(s) or view(s): {', '.join(missing)}.",
+            "Create them (usually as views over your own tables; see docs/warehouse.md), "
+            "or open **Data health** for every table and column it checks.",
+        )
+        st.page_link(
+            "pages/data_health.py", label="Open Data health", icon=":material/monitor_heart:"
+        )
+    else:
+        try:
+            page.run()
+        except (SQLAlchemyError, PandasDatabaseError) as exc:
+            # Last line of defence (pages handle their own errors): a diagnosis, not a traceback.
+            diagnosis = diagnose(exc, config.url)
+            show_problem(
+                f"A warehouse query failed: {diagnosis.title}",
+                diagnosis.detail,
+                diagnosis.fix + " **Data health** checks every table and column.",
+            )
+finally:
+    release_frame()  # the next run must go through app.py again (see components.context)

@@ -24,8 +24,13 @@ FRAME_KEY = "looplens_frame_ran"
 
 
 def mark_frame() -> None:
-    """Called first thing by ``app.py``: the frame (filters, navigation) runs in this session."""
+    """Called first thing by ``app.py``: the frame (filters, navigation) runs in this script run."""
     st.session_state[FRAME_KEY] = True
+
+
+def release_frame() -> None:
+    """Called by ``app.py`` after the page ran: the next run must go through ``app.py`` again."""
+    st.session_state[FRAME_KEY] = False
 
 
 def _require_frame() -> None:
@@ -94,6 +99,26 @@ def _probe(url: str) -> Problem | None:
     except Exception as exc:  # noqa: BLE001 - any failure becomes a diagnosis, never a traceback
         return diagnose(exc, url)
     return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _missing_tables(url: str) -> tuple[str, ...]:
+    """Contract tables the warehouse lacks (listing tables works on every dialect)."""
+    from sqlalchemy import inspect
+
+    from data.schema import CONTRACT_TABLES
+
+    try:
+        present = {name.lower() for name in inspect(warehouse()).get_table_names()}
+        present |= {name.lower() for name in inspect(warehouse()).get_view_names()}
+    except Exception:  # noqa: BLE001 - the connection probe reports connection problems
+        return ()
+    return tuple(t.name for t in CONTRACT_TABLES if t.name not in present)
+
+
+def missing_tables() -> tuple[str, ...]:
+    """Names of the contract tables (or views) missing from the warehouse, if any."""
+    return _missing_tables(warehouse_config().url)
 
 
 def connection_problem() -> Problem | None:

@@ -12,6 +12,12 @@ class PageSpec:
     title: str
     icon: str
     default: bool = False
+    needs_warehouse: bool = True  # False: the page works (and stays open) without a warehouse
+
+    @property
+    def url_path(self) -> str:
+        """The page's URL path under ``st.navigation`` (its file name without ``.py``)."""
+        return self.path.removeprefix("pages/").removesuffix(".py")
 
 
 PAGE_SPECS: tuple[PageSpec, ...] = (
@@ -23,7 +29,23 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
         "Experiments", "pages/experiment_detail.py", "Experiment detail", ":material/biotech:"
     ),
     PageSpec("Experiments", "pages/planner.py", "Planner", ":material/calculate:"),
-    PageSpec("Experiments", "pages/quick_analysis.py", "Quick analysis", ":material/upload_file:"),
+    PageSpec(
+        "Experiments",
+        "pages/quick_analysis.py",
+        "Quick analysis",
+        ":material/upload_file:",
+        needs_warehouse=False,
+    ),
     PageSpec("Experiments", "pages/evolve.py", "Evolve", ":material/autorenew:"),
-    PageSpec("Admin", "pages/data_health.py", "Data health", ":material/health_and_safety:"),
+    PageSpec(
+        "Admin",
+        "pages/data_health.py",
+        "Data health",
+        ":material/health_and_safety:",
+        needs_warehouse=False,  # it diagnoses the warehouse itself
+    ),
 )
+
+
+OFFLINE_PAGES: frozenset[str] = frozenset(s.url_path for s in PAGE_SPECS if not s.needs_warehouse)
+"""URL paths of the pages that run without a reachable warehouse."""

@@ -11,6 +11,10 @@ both end in ``analyze_stats``, a pure function:
 3. **Multiple testing** (frequentist and sequential engines): one family made of every primary
    and secondary metric × treatment comparison, adjusted with Holm (FWER) or Benjamini–Hochberg
    (FDR). Guardrails are *not* adjusted: for safety checks a false alarm is cheaper than a miss.
+   The adjustment is made on the decision scale (relative lift: ``p_value_adjusted``,
+   ``significant``; Holm also widens ``relative_ci`` so it excludes 0 exactly when the adjusted
+   p < alpha) and, separately, on the absolute-lift p-values (``absolute_p_value_adjusted``,
+   ``absolute_ci``) for displays in metric units. BH leaves the intervals unadjusted.
 4. **Recommendation** per treatment (``metrics.stats.recommendation.recommend``: SRM, guardrail
    harm, primary significance, power). The experiment's recommendation is *ship* with the best
    shippable treatment (largest relative lift in the good direction) when any treatment ships,

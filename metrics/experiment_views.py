@@ -7,7 +7,9 @@ sufficient statistics (``metrics.experiment_sql.fetch_daily_stats``), per-slice 
 
 Conventions (as in the stats engine): absolute lift = treatment − control in metric units;
 relative lift = treatment / control − 1, a fraction of control (0.05 = +5 %). Percentages in
-text are formatted from fractions.
+text are formatted from fractions. Decisions (significance, direction, recommendation) are made
+on the relative scale; every table shows the p-value of the scale it displays, so a p below
+alpha always goes with an interval that excludes 0.
 """
 
 from __future__ import annotations
@@ -389,7 +391,11 @@ def metric_rows(analysis: ExperimentAnalysis, *, relative: bool = True) -> pd.Da
     """One row per metric × treatment: role, label, variant, means, lift with its interval
     (relative: fractions of control; absolute: metric units), p / adjusted p / chance to win,
     power, CUPED variance reduction (fraction of the lift's variance removed), direction
-    ('better' / 'worse' / 'inconclusive') and any error or warning as ``note``."""
+    ('better' / 'worse' / 'inconclusive') and any error or warning as ``note``.
+
+    ``p_value`` / ``p_adjusted`` are those of the displayed scale: the relative-lift test
+    (the decision) by default, the absolute-lift test with ``relative=False``, so each row's
+    p and interval agree. ``direction`` always follows the decision (relative) scale."""
     rows: list[dict[str, Any]] = []
     for m in analysis.metrics:
         results: Sequence[MetricResult | None] = m.results or [None]
@@ -403,6 +409,12 @@ def metric_rows(analysis: ExperimentAnalysis, *, relative: bool = True) -> pd.Da
                 lift, (lo, hi) = r.relative_lift, r.relative_ci
             else:
                 lift, (lo, hi) = r.absolute_lift, r.absolute_ci
+            if r is None:
+                p = p_adj = None
+            elif relative:
+                p, p_adj = r.p_value, r.p_value_adjusted
+            else:
+                p, p_adj = r.absolute_p_value, r.absolute_p_value_adjusted
             rows.append(
                 {
                     "role": m.role,
@@ -418,10 +430,8 @@ def metric_rows(analysis: ExperimentAnalysis, *, relative: bool = True) -> pd.Da
                     "lift_text": lift_badge(r, relative=relative)
                     if r is not None and r.ok
                     else "n/a",
-                    "p_value": r.p_value if r and r.p_value is not None else math.nan,
-                    "p_adjusted": r.p_value_adjusted
-                    if r and r.p_value_adjusted is not None
-                    else math.nan,
+                    "p_value": p if p is not None else math.nan,
+                    "p_adjusted": p_adj if p_adj is not None else math.nan,
                     "chance_to_win": r.chance_to_win
                     if r and r.chance_to_win is not None
                     else math.nan,
@@ -483,7 +493,9 @@ def cumulative_effect(
 
     ``daily``: cumulative sufficient statistics per (``day``, ``variant``) as returned by
     ``fetch_daily_stats`` (statistics of all units assigned on or before ``day``). Each day is
-    analysed as if the experiment had been read then (same engine and level). ``day_number``
+    analysed as if the experiment had been read then (same engine and level; ``p_value`` is
+    the relative-lift test matching the interval, always-valid for the sequential engine).
+    ``day_number``
     counts days since the first assignment day (1 = first day). Days where the comparison
     cannot be made yet (e.g. no conversions) have NaN lift and the reason in ``error``.
     """
@@ -581,12 +593,16 @@ def segment_table(
     correction: str | None = "holm",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Per slice × treatment: frequentist lift, interval and p, corrected across all slices.
+    """Per slice × treatment: frequentist relative lift, interval and p, corrected across
+    all slices.
 
-    The family is every (slice, treatment) comparison with a p-value: Holm (family-wise error
-    rate; intervals widened to match) or Benjamini–Hochberg ('bh': false discovery rate;
-    p-values only). Without a correction ``p_adjusted`` equals ``p_value``. ``significant``
-    uses the adjusted p-value at ``alpha``.
+    ``p_value`` tests the relative lift (delta method), the quantity the interval shows. The
+    family is every (slice, treatment) comparison with a p-value: Holm (family-wise error
+    rate; intervals widened so that ``significant`` ⇔ the interval excludes 0) or
+    Benjamini–Hochberg ('bh': false discovery rate; p-values only — the intervals stay the
+    unadjusted 1 − alpha ones, so a BH-significant slice excludes 0 but not conversely).
+    Without a correction ``p_adjusted`` equals ``p_value``. ``significant`` uses the adjusted
+    p-value at ``alpha``. Relative lower bounds below −100% are clipped (see ``note``).
     """
     keys: list[tuple[str, str]] = []
     results: list[MetricResult] = []
@@ -625,7 +641,7 @@ def segment_table(
                 "p_adjusted": p_adj,
                 "significant": bool(math.isfinite(p_adj) and p_adj < alpha),
                 "direction": r.direction,
-                "note": r.error_message or "",
+                "note": r.error_message or "; ".join(r.warnings),
             }
         )
     return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS))
@@ -646,9 +662,10 @@ def evidence_snapshot(
 ) -> dict[str, Any]:
     """The numbers shown when deciding, as a JSON-able dict (NaN → None).
 
-    Per metric × treatment: relative and absolute lift with intervals, p, adjusted p, chance
-    to win, power, CUPED variance reduction, direction and units; plus the SRM test, engine,
-    options and recommendation with its reasons.
+    Per metric × treatment: relative and absolute lift with intervals, p and adjusted p of
+    each scale (``p_value``: relative, the decision; ``absolute_p_value``), chance to win,
+    power, CUPED variance reduction, direction and units; plus the SRM test, engine, options
+    and recommendation with its reasons.
     """
     metrics = []
     for m in analysis.metrics:
@@ -664,6 +681,8 @@ def evidence_snapshot(
                     "absolute_ci": list(r.absolute_ci),
                     "p_value": r.p_value,
                     "p_value_adjusted": r.p_value_adjusted,
+                    "absolute_p_value": r.absolute_p_value,
+                    "absolute_p_value_adjusted": r.absolute_p_value_adjusted,
                     "chance_to_win": r.chance_to_win,
                     "power": r.power,
                     "variance_reduction": r.variance_reduction,

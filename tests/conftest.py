@@ -71,3 +71,26 @@ def duckdb_url(tmp_path) -> str:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _apptest_uses_st_navigation_only() -> Iterator[None]:
+    """Run AppTests the way the server runs the app after its first session.
+
+    ``AppTest`` resets Streamlit's legacy "pages/ directory" detection before every run, so each
+    ``at.run()`` would start in legacy mode and run a switched-to page *without* ``app.py``
+    (``components.context._require_frame`` then reruns through ``app.py``, which swallows
+    one-shot widget triggers such as button clicks). The server decides this once per process;
+    the browser test covers that first-session path with a deep link.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init_without_legacy_pages_dir(self, *args, **kwargs) -> None:  # noqa: ANN001
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init_without_legacy_pages_dir
+    yield
+    PagesManager.__init__ = original

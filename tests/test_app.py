@@ -79,3 +79,39 @@ def test_hostile_url_values_are_reported_not_run(demo_env: Path) -> None:
     assert not at.exception
     texts = " ".join(w.value for w in at.sidebar.warning)
     assert "unknown channel" in texts and "not a date" in texts
+
+
+BROKEN_WAREHOUSES = {
+    "unreachable": "postgresql+psycopg://postgres:pw@127.0.0.1:1/warehouse",
+    "bad_url": "this is not a url",
+    "unknown_driver": "snowflake://user:pw@account/db",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_WAREHOUSES))
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=lambda s: Path(s.path).stem)
+def test_broken_warehouse_gives_a_message_not_a_traceback(
+    case: str, spec, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("LOOPLENS_WAREHOUSE_URL", BROKEN_WAREHOUSES[case])
+    monkeypatch.setenv("LOOPLENS_APP_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    at = run_page(Path(spec.path).stem)
+    assert not at.exception, [e.value for e in at.exception]
+    messages = " ".join(e.value for e in at.error)
+    assert "pw@" not in messages  # never a password
+    if spec.needs_warehouse or spec.url_path == "data_health":
+        assert "What to do" in messages
+
+
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=lambda s: Path(s.path).stem)
+def test_warehouse_without_contract_tables(spec, monkeypatch, tmp_path) -> None:
+    """A reachable database that holds none of the contract's tables: messages, no tracebacks."""
+    import duckdb
+
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    monkeypatch.setenv("LOOPLENS_WAREHOUSE_URL", f"duckdb:///{empty}")
+    monkeypatch.setenv("LOOPLENS_APP_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    at = run_page(Path(spec.path).stem)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error or at.warning or at.info, "the page should explain what is missing"

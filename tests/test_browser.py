@@ -123,6 +123,13 @@ def test_every_page_renders_without_exception(app_server: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        # A deep link as the server's very first session: the page must still run inside
+        # app.py (Streamlit would otherwise run pages/lifecycle.py as a legacy page).
+        page.goto(app_server + "/lifecycle", wait_until="domcontentloaded")
+        _wait_until_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "Lifecycle" in page.locator("h1").first.inner_text()
+        assert page.get_by_text("Date range").count() >= 1  # the global filters: app.py ran
         page.goto(app_server, wait_until="domcontentloaded")
         _wait_until_idle(page)
         links = page.locator('[data-testid="stSidebarNav"] a')

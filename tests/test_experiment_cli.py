@@ -90,10 +90,13 @@ def test_summary_csv(tmp_path: Path, capsys) -> None:
     csv.write_text("variant,units,conversions\ncontrol,10000,400\ntreatment,10000,480\n")
     assert experiments.main(["analyze", "--summary", str(csv), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["metrics"][0]["results"][0]
-    # Independent reference: the pooled two-proportion z test.
-    p = 880 / 20000
-    z = (0.048 - 0.04) / (p * (1 - p) * 2 / 10000) ** 0.5
-    assert r["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+    # Independent reference: z test of the relative lift, delta-method (unpooled) variance.
+    pc, pt, n = 0.04, 0.048, 10000
+    se = ((pt * (1 - pt) / n) / pc**2 + pt**2 * (pc * (1 - pc) / n) / pc**4) ** 0.5
+    assert r["p_value"] == pytest.approx(2 * stats.norm.sf((pt / pc - 1) / se), rel=1e-9)
+    # ... and on the absolute scale, the unpooled Wald z test.
+    z_abs = (pt - pc) / (pc * (1 - pc) / n + pt * (1 - pt) / n) ** 0.5
+    assert r["absolute_p_value"] == pytest.approx(2 * stats.norm.sf(z_abs), rel=1e-9)
     assert r["relative_lift"] == pytest.approx(0.2)
     text = run("analyze", "--summary", str(csv))
     assert "Recommendation: SHIP (treatment)" in text.stdout

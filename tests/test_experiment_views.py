@@ -1,8 +1,8 @@
 """Pure helpers behind the experiment pages vs independent computations.
 
-References: statsmodels ``proportions_ztest`` (pooled two-proportion z) and ``multipletests``
-(Holm, Benjamini–Hochberg), scipy's Welch t-test from summary statistics and chi-square test,
-and pandas recomputations from simulated per-unit data.
+References: the relative-lift z / t with the delta-method variance written out here (scipy
+norm / t), statsmodels ``multipletests`` (Holm, Benjamini–Hochberg), scipy's Welch t-test from
+summary statistics and chi-square test, and pandas recomputations from simulated per-unit data.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 from statsmodels.stats import multitest
-from statsmodels.stats import proportion as smp
 
 from components import experiment_charts as charts
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR
@@ -32,6 +31,22 @@ from metrics.stats.engine import analyze_metric
 from metrics.stats.sufficient import VariantStats
 
 RTOL = 1e-9
+
+
+def relative_p_binomial(xc: float, nc: int, xt: float, nt: int) -> float:
+    """Two-sided p of the relative lift p_t/p_c − 1 (delta method, unpooled; scipy norm)."""
+    pc, pt = xc / nc, xt / nt
+    var = (pt * (1 - pt) / nt) / pc**2 + pt**2 * (pc * (1 - pc) / nc) / pc**4
+    return float(2 * sps.norm.sf(abs(pt / pc - 1) / math.sqrt(var)))
+
+
+def relative_p_welch(c: np.ndarray, t: np.ndarray) -> float:
+    """Two-sided p of the relative lift of means: delta-method se, t with Welch df."""
+    vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
+    mc, mt = c.mean(), t.mean()
+    stat = (mt / mc - 1) / math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+    df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) + vt**2 / (len(t) - 1))
+    return float(2 * sps.t.sf(abs(stat), df))
 
 
 def binomial(variant: str, units: int, conversions: int) -> VariantStats:
@@ -118,10 +133,9 @@ def test_cumulative_effect_matches_direct_daily_tests() -> None:
         assert row.control_units == len(ctrl) and row.treatment_units == len(trt)
         assert row.day_number == (row.day - first).days + 1
         assert_allclose(row.relative_lift, trt.mean() / ctrl.mean() - 1, rtol=RTOL)
-        _, p_ref = smp.proportions_ztest(
-            [trt.sum(), ctrl.sum()], [len(trt), len(ctrl)], alternative="two-sided"
-        )
+        p_ref = relative_p_binomial(ctrl.sum(), len(ctrl), trt.sum(), len(trt))
         assert_allclose(row.p_value, p_ref, rtol=1e-7)
+        assert (row.p_value < 0.05) == (row.ci_low > 0 or row.ci_high < 0)
         assert row.ci_low < row.relative_lift < row.ci_high
 
 
@@ -190,16 +204,41 @@ def test_segment_table_matches_statsmodels(correction: str, method: str) -> None
     for row in table.itertuples():
         arms = {s.variant: s for s in sliced[row.slice]}
         c, t = arms["control"], arms[row.variant]
-        if t.units == 0:
+        if t.units == 0 or t.sum == 0:  # empty arm; no conversions: relative se is 0
             assert math.isnan(row.p_value) and row.note and not row.significant
             continue
-        _, p = smp.proportions_ztest([t.sum, c.sum], [t.units, c.units])
+        p = relative_p_binomial(c.sum, c.units, t.sum, t.units)
         assert_allclose(row.p_value, p, rtol=1e-7)
+        if correction == "holm":  # widened intervals match the adjusted decision
+            assert row.significant == (row.ci_low > 0 or row.ci_high < 0)
         assert_allclose(row.relative_lift, (t.sum / t.units) / (c.sum / c.units) - 1, rtol=RTOL)
         refs.append((row.Index, p))
     reject, adjusted, _, _ = multitest.multipletests([p for _, p in refs], 0.05, method=method)
     assert_allclose(table.loc[[i for i, _ in refs], "p_adjusted"], adjusted, rtol=1e-9)
     assert list(table.loc[[i for i, _ in refs], "significant"]) == list(reject)
+
+
+def test_metric_rows_show_the_p_of_the_displayed_scale() -> None:
+    exp = info("exp_scale", variants=("control", "b", "c", "d"))
+    arms = [(4000, 160), (4000, 190), (4000, 235), (4000, 150)]
+    stats = [binomial(v, n, x) for v, (n, x) in zip(exp.expected_shares, arms, strict=True)]
+    a = analysis_of(exp, stats, correction="holm")
+    (nc, xc), rest = arms[0], arms[1:]
+    rel, abs_ = ev.metric_rows(a), ev.metric_rows(a, relative=False)
+    p_rel = [relative_p_binomial(xc, nc, x, n) for n, x in rest]
+    pc = xc / nc
+    z_abs = [
+        (x / n - pc) / math.sqrt(pc * (1 - pc) / nc + (x / n) * (1 - x / n) / n) for n, x in rest
+    ]
+    p_abs = [2 * sps.norm.sf(abs(z)) for z in z_abs]  # unpooled Wald z
+    assert_allclose(rel["p_value"], p_rel, rtol=1e-9)
+    assert_allclose(abs_["p_value"], p_abs, rtol=1e-9)
+    for table, ps in ((rel, p_rel), (abs_, p_abs)):
+        _, adjusted, _, _ = multitest.multipletests(ps, 0.05, method="holm")
+        assert_allclose(table["p_adjusted"], adjusted, rtol=1e-9)
+        excludes = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+        assert list(excludes) == list(table["p_adjusted"] < 0.05)
+    assert list(rel["direction"] != "inconclusive") == list(rel["p_adjusted"] < 0.05)
 
 
 def test_segment_table_without_correction_and_for_means() -> None:
@@ -216,10 +255,10 @@ def test_segment_table_without_correction_and_for_means() -> None:
     table = ev.segment_table(sliced, "control", "mean", correction=None)
     for row in table.itertuples():
         c, t = raw[(row.slice, "control")], raw[(row.slice, "treatment")]
-        ref = sps.ttest_ind(t, c, equal_var=False)
-        assert_allclose(row.p_value, ref.pvalue, rtol=1e-6)
+        p_ref = relative_p_welch(c, t)
+        assert_allclose(row.p_value, p_ref, rtol=1e-6)
         assert row.p_adjusted == row.p_value
-        assert row.significant == (ref.pvalue < 0.05)
+        assert row.significant == (p_ref < 0.05) == (row.ci_low > 0 or row.ci_high < 0)
 
 
 # --- list rows ------------------------------------------------------------------

@@ -91,18 +91,18 @@ def test_analyze_variants_errors_and_order():
 
 
 def test_power_fields_match_power_module():
+    # Power refers to the decision test: the relative lift with its delta-method se.
     r = engine.analyze_metric(V("c", 8000, 400, 400), V("t", 8000, 420, 420), "binomial", mde=0.1)
-    # same se, same effect: the planning function's closed form at the observed variances
     from scipy import stats as sps
 
+    pc, pt, n = 400 / 8000, 420 / 8000, 8000
+    se_rel = math.sqrt(pt * (1 - pt) / n / pc**2 + pt**2 * pc * (1 - pc) / n / pc**4)
     z = sps.norm.isf(0.025)
-    d = 0.1 * 0.05
-    expected = sps.norm.cdf(d / r.absolute_se - z) + sps.norm.cdf(-d / r.absolute_se - z)
-    assert_allclose(r.power, expected, rtol=1e-12)
+    d = 0.1  # relative effect, fraction of control
+    expected = sps.norm.cdf(d / se_rel - z) + sps.norm.cdf(-d / se_rel - z)
+    assert_allclose(r.power, expected, rtol=1e-10)
     factor = r.units_for_power / r.units
-    assert_allclose(
-        float(power.power_at_se(d, r.absolute_se / math.sqrt(factor), 0.05)), 0.8, atol=1e-3
-    )
+    assert_allclose(float(power.power_at_se(d, se_rel / math.sqrt(factor), 0.05)), 0.8, atol=1e-3)
 
 
 # --- recommendation rules -------------------------------------------------------------------

@@ -31,10 +31,11 @@ def test_welch_matches_scipy(alternative, seed):
     r = engine.analyze_metric(
         _stats_from("c", a), _stats_from("t", b), "mean", alternative=alternative
     )
+    # The absolute-scale test is Welch's t (the decision p-value is the relative test).
     ref = sps.ttest_ind(b, a, equal_var=False, alternative=SCIPY_ALT[alternative])
-    assert r.method == "welch t"
-    assert_allclose(r.statistic, ref.statistic, rtol=1e-9)
-    assert_allclose(r.p_value, ref.pvalue, rtol=1e-9)
+    assert "welch t" in r.method
+    assert_allclose(r.absolute_statistic, ref.statistic, rtol=1e-9)
+    assert_allclose(r.absolute_p_value, ref.pvalue, rtol=1e-9)
     assert_allclose(r.df, ref.df, rtol=1e-9)
     ci = ref.confidence_interval(0.95)
     assert_allclose(r.absolute_ci, (ci.low, ci.high), rtol=1e-9)
@@ -48,21 +49,40 @@ def test_welch_matches_scipy(alternative, seed):
         equal_var=False,
         alternative=SCIPY_ALT[alternative],
     )
-    assert_allclose(r.p_value, frm.pvalue, rtol=1e-9)
+    assert_allclose(r.absolute_p_value, frm.pvalue, rtol=1e-9)
 
 
 @pytest.mark.parametrize("alternative", ALTERNATIVES)
 @pytest.mark.parametrize(("xc", "nc", "xt", "nt"), [(400, 10000, 520, 10000), (31, 500, 18, 420)])
-def test_pooled_z_and_wald_ci_match_statsmodels(alternative, xc, nc, xt, nt):
+def test_pooled_z_helper_matches_statsmodels(alternative, xc, nc, xt, nt):
+    # The pooled statistic stays available as a helper (no longer used for decisions).
+    z, p = smp.proportions_ztest([xt, xc], [nt, nc], alternative=alternative)
+    assert_allclose(frequentist.pooled_z(xc, nc, xt, nt), z, rtol=1e-9)
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+@pytest.mark.parametrize(("xc", "nc", "xt", "nt"), [(400, 10000, 520, 10000), (31, 500, 18, 420)])
+def test_absolute_binomial_is_unpooled_wald(alternative, xc, nc, xt, nt):
     r = engine.analyze_metric(
         VariantStats("c", nc, xc, xc),
         VariantStats("t", nt, xt, xt),
         "binomial",
         alternative=alternative,
     )
-    z, p = smp.proportions_ztest([xt, xc], [nt, nc], alternative=alternative)
-    assert_allclose(r.statistic, z, rtol=1e-9)
-    assert_allclose(r.p_value, p, rtol=1e-9)
+    pc, pt = xc / nc, xt / nt
+    z = (pt - pc) / np.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt)
+    p_ref = {
+        "two-sided": 2 * sps.norm.sf(abs(z)),
+        "larger": sps.norm.sf(z),
+        "smaller": sps.norm.cdf(z),
+    }[alternative]
+    assert_allclose(r.absolute_statistic, z, rtol=1e-12)
+    assert_allclose(r.absolute_p_value, p_ref, rtol=1e-9)
+    # statsmodels' Wald test of the difference (unpooled) as a second reference
+    sm = smp.test_proportions_2indep(
+        xt, nt, xc, nc, method="wald", compare="diff", alternative=alternative
+    )
+    assert_allclose(r.absolute_p_value, sm.pvalue, rtol=1e-9)
     if alternative == "two-sided":
         lo, hi = smp.confint_proportions_2indep(xt, nt, xc, nc, method="wald", compare="diff")
         assert_allclose(r.absolute_ci, (lo, hi), rtol=1e-9)

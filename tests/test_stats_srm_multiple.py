@@ -83,9 +83,13 @@ def test_adjusted_intervals_agree_with_adjusted_p(method):
     res = engine.analyze_variants([ctrl, *arms], "control", "binomial", correction=method)
     raw = engine.analyze_variants([ctrl, *arms], "control", "binomial")
     for adj, r in zip(res, raw, strict=True):
+        # decision scale: relative interval vs relative adjusted p
+        lo, hi = adj.relative_ci
+        assert (lo > 0 or hi < 0) == (adj.p_value_adjusted < 0.05) == adj.significant
+        assert hi - lo >= r.relative_ci[1] - r.relative_ci[0]
+        # absolute scale: its own family, its own interval
         lo, hi = adj.absolute_ci
-        excludes_zero = lo > 0 or hi < 0
-        assert excludes_zero == (adj.p_value_adjusted < 0.05)
+        assert (lo > 0 or hi < 0) == (adj.absolute_p_value_adjusted < 0.05)
         assert hi - lo >= r.absolute_ci[1] - r.absolute_ci[0]
     if method == "bonferroni":
         z = sps.norm.isf(0.05 / 3 / 2)
@@ -95,6 +99,12 @@ def test_adjusted_intervals_agree_with_adjusted_p(method):
             (r.absolute_lift - z * r.absolute_se, r.absolute_lift + z * r.absolute_se),
             rtol=1e-9,
         )
+        assert_allclose(
+            res[0].relative_ci,
+            (r.relative_lift - z * r.relative_se, r.relative_lift + z * r.relative_se),
+            rtol=1e-9,
+        )
+        assert_allclose([x.p_value_adjusted for x in res], [min(1, 3 * x.p_value) for x in raw])
 
 
 def test_unknown_method_is_reported():

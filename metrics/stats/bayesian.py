@@ -111,6 +111,7 @@ def beta_binomial_mc(
     prior_b: float = 1.0,
     higher_is_better: bool = True,
     alpha: float = 0.05,
+    alternative: str = "two-sided",
     draws: int = 200_000,
     seed: int = 0,
 ) -> BayesResult:
@@ -132,7 +133,12 @@ def beta_binomial_mc(
     p_t = rng.beta(prior_a + count_t, prior_b + n_t - count_t, draws)
     lift = p_t / p_c - 1
     good = lift if higher_is_better else -lift
-    lo, hi = np.quantile(lift, [alpha / 2, 1 - alpha / 2])
+    if alternative == "larger":
+        lo, hi = float(np.quantile(lift, alpha)), math.inf
+    elif alternative == "smaller":
+        lo, hi = -math.inf, float(np.quantile(lift, 1 - alpha))
+    else:
+        lo, hi = np.quantile(lift, [alpha / 2, 1 - alpha / 2])
     return BayesResult(
         "relative",
         float(lift.mean()),

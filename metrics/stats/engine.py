@@ -6,6 +6,17 @@ win, expected loss, credible interval; sequential confidence sequence and always
 → power for the target ``mde`` and, for guardrails, a non-inferiority test. Nothing raises:
 problems end up in ``MetricResult.error_message`` (fatal) or ``warnings`` (informative).
 
+**One decision scale.** Every decision — ``significant``, ``p_value``, ``direction``,
+``power``, non-inferiority and hence the recommendation — is made on the *relative lift*
+r = treatment/control − 1 with its delta-method (unpooled) standard error, the same quantity
+and standard error as ``relative_ci``. So, for every engine and ``alternative``:
+``significant`` ⇔ ``relative_ci`` excludes 0 (frequentist and sequential: ⇔ p < alpha;
+Bayesian: the credible interval excludes 0, i.e. two-sided a chance of either sign above
+1 − alpha/2). After a Holm or Bonferroni adjustment the intervals are widened by the same
+rule (``metrics.stats.multiple``). ``absolute_statistic`` / ``absolute_p_value`` test the
+absolute lift and match ``absolute_ci``, for displays in metric units; they never drive a
+decision. A relative lower bound below −100% is clipped at −100% with a warning.
+
 Units: ``*_mean`` and ``absolute_*`` are in the metric's units (a rate for binomial metrics,
 per-unit value for means, Σy/Σx for ratios); ``relative_*`` and ``mde`` are fractions of the
 control value (0.05 = +5%); ``expected_loss_*`` are in relative-lift units.
@@ -54,13 +65,13 @@ class MetricResult:
     absolute_se: float
     absolute_ci: Interval  # confidence / credible interval / confidence sequence
     relative_lift: float  # treatment / control − 1 (Bayesian: posterior mean)
-    relative_se: float
-    relative_ci: Interval
-    p_value: float | None  # frequentist: fixed horizon; sequential: always-valid
-    statistic: float | None  # z or t of the fixed-horizon test
-    df: float | None  # Welch df when the t test is used
-    method: str  # 'pooled z', 'welch t', 'wald z' (+ the engine's summary)
-    significant: bool  # decisive at alpha (Bayesian: chance to win ≥ 1 − alpha or ≤ alpha)
+    relative_se: float  # delta method, unpooled (the decision scale's standard error)
+    relative_ci: Interval  # lower bound clipped at −1 (−100%), with a warning, if below
+    p_value: float | None  # H0: relative lift = 0; frequentist fixed horizon / always-valid
+    statistic: float | None  # relative_lift / relative_se (z, or t with Welch df for means)
+    df: float | None  # Welch df when the t distribution is used (means)
+    method: str  # the tests used (+ the engine's summary)
+    significant: bool  # relative_ci excludes 0 (⇔ p_value < alpha; adjusted when corrected)
     chance_to_win: float | None = None  # Bayesian: P(treatment better)
     expected_loss_ship: float | None = None  # Bayesian, relative-lift units
     expected_loss_no_ship: float | None = None
@@ -75,6 +86,10 @@ class MetricResult:
     correction: str | None = None
     warnings: tuple[str, ...] = ()
     error_message: str | None = None
+    absolute_statistic: float | None = None  # absolute_lift / absolute_se (z or Welch t)
+    absolute_p_value: float | None = None  # H0: absolute lift = 0; matches absolute_ci
+    absolute_p_value_adjusted: float | None = None  # absolute family, same correction
+    sequential_rho: float | None = None  # mixing parameter of the confidence sequences
 
     @property
     def ok(self) -> bool:
@@ -86,10 +101,18 @@ class MetricResult:
 
     @property
     def direction(self) -> str:
-        """'better', 'worse' (significant in the good / bad direction) or 'inconclusive'."""
-        if not (self.ok and self.significant and math.isfinite(self.absolute_lift)):
+        """'better', 'worse' (significant in the good / bad direction) or 'inconclusive'.
+
+        The sign is read from ``relative_ci`` (the decision interval; it excludes 0 when
+        significant) and flipped for a negative control value, where t/c − 1 > 0 means t < c.
+        """
+        if not (self.ok and self.significant and math.isfinite(self.relative_lift)):
             return "inconclusive"
-        good = self.absolute_lift > 0 if self.higher_is_better else self.absolute_lift < 0
+        lo, hi = self.relative_ci
+        up = lo > 0 if (lo > 0 or hi < 0) else self.relative_lift > 0
+        if self.control_mean < 0:
+            up = not up
+        good = up if self.higher_is_better else not up
         return "better" if good else "worse"
 
 
@@ -137,6 +160,12 @@ def _error(
     )
 
 
+def excludes_zero(ci: Interval) -> bool:
+    """True when the interval ``(lo, hi)`` lies entirely above or below 0."""
+    lo, hi = ci
+    return bool(lo > 0 or hi < 0)
+
+
 def _units_for_power(
     delta: float, se: float, n_total: int, alpha: float, alternative: str, target: float
 ) -> int | None:
@@ -176,8 +205,10 @@ def analyze_metric(
 ) -> MetricResult:
     """Compare ``treatment`` with ``control`` on one metric.
 
-    H0: treatment and control have the same metric value; H1 per ``alternative`` on
-    treatment − control ('two-sided': ≠, 'larger': >, 'smaller': <).
+    H0: relative lift r = treatment/control − 1 = 0; H1 per ``alternative`` on r
+    ('two-sided': ≠ 0, 'larger': > 0, 'smaller': < 0). The statistic is r/se_r with the
+    delta-method standard error (unpooled variances). ``absolute_p_value`` tests
+    treatment − control = 0 against the same alternative.
 
     Parameters
     ----------
@@ -187,9 +218,11 @@ def analyze_metric(
     metric : str
         Name carried into the result.
     engine : {'frequentist', 'bayesian', 'sequential'}
-        frequentist: fixed-horizon test (pooled z for rates, Welch t for means, Wald z for
-        ratios); bayesian: Gaussian posterior of the relative lift (flat prior unless
-        ``prior_sd``; Beta-Binomial Monte Carlo when ``beta_binomial`` and kind is binomial);
+        frequentist: fixed-horizon test of the relative lift (z for rates, ratios and CUPED;
+        t with Welch df for means); absolute: unpooled Wald z for rates, Welch t for means,
+        delta-method Wald z for ratios; bayesian: Gaussian posterior of the relative lift
+        (flat prior unless ``prior_sd``; Beta-Binomial Monte Carlo when ``beta_binomial`` and
+        kind is binomial), significant when the credible interval excludes 0;
         sequential: asymptotic confidence sequence tuned for ``sequential_tuning_n`` total
         units, always-valid p-value.
     alpha : float
@@ -200,7 +233,8 @@ def analyze_metric(
     higher_is_better : bool
         Good direction of the metric (chance to win, expected loss, non-inferiority).
     mde : float or None
-        Relative effect for ``power`` and ``units_for_power`` (fixed-horizon power).
+        Relative effect (fraction of control) for ``power`` and ``units_for_power``:
+        fixed-horizon power of the relative test, at the current relative standard error.
     noninferiority_margin : float or None
         For guardrails: largest acceptable harm as a fraction of control (e.g. 0.02).
     prior_mean, prior_sd : float
@@ -313,13 +347,15 @@ def _analyze(
                 adj.variance_reduction,
             )
             cuped_applied = True
-    if kind is MetricKind.BINOMIAL and not cuped_applied:
-        method = "pooled z"
-    elif kind is MetricKind.MEAN:
-        method = "welch t"
-    else:
-        method = "wald z"
+    method = "welch t" if kind is MetricKind.MEAN else "wald z"
     test = frequentist.compare(m_c, m_t, method=method, alpha=alpha, alternative=alternative)
+    dist = "t" if test.df is not None else "z"
+    method = f"relative: delta-method {dist}; absolute: {test.method}"
+    if m_c.mean < 0:
+        warnings.append(
+            "the control value is negative: the relative lift t/c − 1 has the opposite sign "
+            "of t − c; read the absolute lift"
+        )
     base = dict(
         metric=metric,
         variant=treatment.variant,
@@ -342,8 +378,10 @@ def _analyze(
         p_value=test.p_value,
         statistic=test.statistic,
         df=test.df,
-        method=test.method,
+        method=method,
         significant=bool(test.p_value < alpha),
+        absolute_statistic=test.absolute_statistic,
+        absolute_p_value=test.absolute_p_value,
         cuped_applied=cuped_applied,
         theta=theta,
         variance_reduction=reduction,
@@ -351,15 +389,16 @@ def _analyze(
     )
     if test.error_message and not math.isfinite(test.absolute_se):
         base["significant"] = False
-        return MetricResult(**base, warnings=tuple(warnings))
+        return _finish(base, warnings)
 
-    # Power for the target relative effect, with the current (adjusted) standard error.
-    if mde is not None and math.isfinite(m_c.mean) and m_c.mean != 0:
-        delta = abs(mde * m_c.mean) * (-1 if alternative == "smaller" else 1)
+    # Power of the relative test for the target relative effect, at the current (adjusted)
+    # relative standard error.
+    if mde is not None and math.isfinite(test.relative_se) and test.relative_se > 0:
+        delta = abs(mde) * (-1 if alternative == "smaller" else 1)
         base["mde"] = mde
-        base["power"] = float(power.power_at_se(delta, test.absolute_se, alpha, alternative))
+        base["power"] = float(power.power_at_se(delta, test.relative_se, alpha, alternative))
         base["units_for_power"] = _units_for_power(
-            delta, test.absolute_se, n_c + n_t, alpha, alternative, power_target
+            delta, test.relative_se, n_c + n_t, alpha, alternative, power_target
         )
     if margin is not None:
         base["non_inferiority"] = frequentist.non_inferiority(
@@ -368,10 +407,11 @@ def _analyze(
             margin,
             alpha=alpha,
             higher_is_better=higher_is_better,
+            df=test.df,
         )
     if test.error_message:
         base["significant"] = False
-        return MetricResult(**base, warnings=tuple(warnings))
+        return _finish(base, warnings)
 
     if engine == "sequential":
         seq = sequential.sequential_test(
@@ -381,9 +421,11 @@ def _analyze(
             absolute_ci=seq.absolute_ci,
             relative_ci=seq.relative_ci,
             p_value=seq.p_value,
+            absolute_p_value=seq.absolute_p_value,
             method=f"{method}; asymptotic confidence sequence",
             significant=bool(seq.p_value < alpha),
             error_message=seq.error_message,
+            sequential_rho=seq.rho,
         )
     elif engine == "bayesian":
         if beta_binomial and kind is MetricKind.BINOMIAL and not cuped_applied:
@@ -394,6 +436,7 @@ def _analyze(
                 n_t,
                 higher_is_better=higher_is_better,
                 alpha=alpha,
+                alternative=alternative,
             )
             label = "beta-binomial Monte Carlo"
             if prior_sd is not None:
@@ -426,13 +469,25 @@ def _analyze(
             relative_lift=rel.posterior_mean,
             relative_ci=rel.credible_interval,
             p_value=None,
+            absolute_p_value=None,
             method=f"{method}; {label}",
             chance_to_win=rel.chance_to_win,
             expected_loss_ship=rel.expected_loss_ship,
             expected_loss_no_ship=rel.expected_loss_no_ship,
-            significant=bool(rel.chance_to_win >= 1 - alpha or rel.chance_to_win <= alpha),
+            significant=excludes_zero(rel.credible_interval),
             error_message=rel.error_message or ab.error_message,
         )
+    return _finish(base, warnings)
+
+
+def _finish(base: dict, warnings: list[str]) -> MetricResult:
+    """Build the result, clipping a relative lower bound below −100% (with a warning)."""
+    ci, clipped = frequentist.clip_relative(base["relative_ci"])
+    if clipped:
+        warnings.append(frequentist.clip_warning(base["relative_ci"][0]))
+        base["relative_ci"] = ci
+    if base.get("error_message"):
+        base["significant"] = False
     return MetricResult(**base, warnings=tuple(warnings))
 
 

@@ -7,14 +7,17 @@ Decision rules, applied in order (the first that matches wins):
    test never gets *ship*.
 2. **dont_ship_guardrail** — a guardrail is significantly harmed (its non-inferiority result
    says ``harmed``, or, without a margin, it is significant in its bad direction).
-3. Primary metric significantly **better** (p < alpha; sequential: always-valid p < alpha;
-   Bayesian: chance to win ≥ 1 − alpha):
+3. Primary metric significantly **better** on the relative-lift scale — ``direction`` of the
+   ``MetricResult``: its (adjusted) relative interval excludes 0 on the good side, which is the
+   same as p < alpha (frequentist: fixed-horizon, after any correction; sequential:
+   always-valid) or, for the Bayesian engine, the credible interval excluding 0 (two-sided:
+   chance to win > 1 − alpha/2). Every *ship* shows an interval on the good side of 0:
    **ship** if every guardrail with a margin is shown non-inferior (and none failed to compute);
    otherwise **keep_running** (safety not yet established).
 4. Primary metric significantly **worse** → **stop_no_effect** (do not ship; reason says so).
 5. Not significant:
-   - power to detect the target MDE ≥ ``power_target`` → **stop_no_effect** (enough data; the
-     effect, if any, is smaller than the MDE);
+   - power (of the relative test) to detect the target MDE ≥ ``power_target`` →
+     **stop_no_effect** (enough data; the effect, if any, is smaller than the MDE);
    - otherwise **keep_running**, with ``days_to_power`` = days_running × (units needed / units
      so far − 1), assuming traffic continues at the average daily rate so far; if that exceeds
      ``max_extra_days`` → **stop_no_effect** (the MDE is out of reach in a reasonable time).

@@ -18,6 +18,13 @@ it is always wider than the fixed-horizon interval (the price of peeking).
 
 One-sided alternatives use the two-sided boundary on the relevant side (conservative: the
 two-sided sequence already bounds the crossing probability of each side by alpha).
+
+Scales: the decision (``p_value``) tests H0: relative lift = 0 with z = r̂/se_r (delta method,
+the statistic of ``metrics.stats.frequentist``), so p < alpha ⇔ the relative sequence
+r̂ ± k_N·se_r excludes 0; ``absolute_p_value`` does the same for the absolute lift and its
+sequence. The duality holds for any level: at a fixed ρ, k_N(a) solves M_N(k) = 1/a, so a
+sequence at level a (``cs_multiplier(N, a, ρ)``) excludes 0 ⇔ the always-valid p < a — which
+is how multiple-testing adjustments widen the sequences.
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ class SequentialResult:
     """Confidence-sequence intervals and always-valid p-value at the current look."""
 
     absolute_ci: Interval  # metric units
-    relative_ci: Interval  # fraction of control
-    p_value: float  # always-valid
+    relative_ci: Interval  # fraction of control (unclipped)
+    p_value: float  # always-valid, H0: relative lift = 0
     multiplier: float  # k_N: half-width in standard errors
     rho: float
     error_message: str | None = None
+    absolute_p_value: float = math.nan  # always-valid, H0: absolute lift = 0
 
 
 def rho_for(alpha: float, tuning_n: float = DEFAULT_TUNING_N) -> float:
@@ -93,7 +101,8 @@ def sequential_test(
     n_total : int
         Units in both arms so far.
     alpha, alternative :
-        Level and H1 on treatment − control (≠ 0, > 0, < 0).
+        Level and H1 on the lift (≠ 0, > 0, < 0); ``p_value`` tests the relative lift,
+        ``absolute_p_value`` the absolute one.
     tuning_n : float
         Expected total sample size n* at which the sequence is tuned to be narrowest.
     """
@@ -101,14 +110,14 @@ def sequential_test(
     problem = check_alpha(alpha) or check_alternative(alternative) or test.error_message
     if not problem and not (tuning_n and tuning_n > 0):
         problem = f"tuning_n must be a positive number of units; got {tuning_n!r}"
-    if not problem and not (n_total >= 2 and math.isfinite(test.absolute_se)):
+    if not problem and not (n_total >= 2 and math.isfinite(test.relative_se)):
         problem = "not enough data for a confidence sequence"
     if problem:
         return SequentialResult((nan, nan), (nan, nan), nan, nan, nan, problem)
     rho = rho_for(alpha, tuning_n)
     k = float(cs_multiplier(n_total, alpha, rho))
-    z = test.absolute_lift / test.absolute_se
-    p = float(always_valid_p(z, n_total, rho, alternative))
+    p = float(always_valid_p(test.relative_lift / test.relative_se, n_total, rho, alternative))
+    p_abs = float(always_valid_p(test.absolute_lift / test.absolute_se, n_total, rho, alternative))
     abs_ci = interval(test.absolute_lift, test.absolute_se, k, alternative)
     rel_ci = interval(test.relative_lift, test.relative_se, k, alternative)
-    return SequentialResult(abs_ci, rel_ci, p, k, rho)
+    return SequentialResult(abs_ci, rel_ci, p, k, rho, None, p_abs)

@@ -1,8 +1,9 @@
 """Seeded Monte Carlo checks of the engine's error rates (vectorised numpy, no per-run loops).
 
 The tests call these with small sizes; ``python -m bench`` can call them with large ones.
-They use the engine's own array formulas (pooled z, Wald intervals, delta-method relative
-standard error, confidence-sequence multiplier, always-valid p-value).
+They use the engine's own array formulas (the relative-lift z with the delta-method standard
+error — the engine's decision statistic — Wald intervals, confidence-sequence multiplier,
+always-valid p-value).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metrics.stats.common import critical_value, p_value
-from metrics.stats.frequentist import pooled_z, relative_se
+from metrics.stats.frequentist import relative_se, relative_z
 from metrics.stats.sequential import always_valid_p, cs_multiplier, rho_for
 
 
@@ -23,9 +24,9 @@ class PeekingSimulation:
     n_sims: int
     looks: int
     alpha: float
-    fixed_horizon_rate: float  # pooled z test once, at the last look
-    naive_peeking_rate: float  # pooled z test at every look, stop at first p < alpha
-    sequential_rate: float  # always-valid p < alpha at any look
+    fixed_horizon_rate: float  # relative-lift z test once, at the last look
+    naive_peeking_rate: float  # relative-lift z test at every look, stop at first p < alpha
+    sequential_rate: float  # always-valid p (relative z) < alpha at any look
 
     def mc_se(self, rate: float) -> float:
         """Monte Carlo standard error of a rejection rate."""
@@ -65,12 +66,11 @@ def simulate_aa_peeking(
     conv_c, conv_t = _arms(rng, n_sims, looks, units_per_look, (rate, rate))
     n = units_per_look * np.arange(1, looks + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z_pooled = pooled_z(conv_c, n, conv_t, n)
-        p_naive = np.nan_to_num(p_value(z_pooled, "two-sided"), nan=1.0)
         p_c, p_t = conv_c / n, conv_t / n
-        se = np.sqrt(p_c * (1 - p_c) / n + p_t * (1 - p_t) / n)
+        z_rel = relative_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
+        p_naive = np.nan_to_num(p_value(z_rel, "two-sided"), nan=1.0)
         rho = rho_for(alpha, tuning_n or 2 * n[-1])
-        p_seq = np.nan_to_num(always_valid_p((p_t - p_c) / se, 2 * n, rho), nan=1.0)
+        p_seq = np.nan_to_num(always_valid_p(z_rel, 2 * n, rho), nan=1.0)
     return PeekingSimulation(
         n_sims,
         looks,
