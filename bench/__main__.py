@@ -58,7 +58,7 @@ def bench_generate(args: argparse.Namespace) -> Table:
         str(args.out), customers=args.customers, seed=args.seed, overwrite=True
     )
     seconds = time.perf_counter() - t0
-    counts = manifest.get("row_counts", {})
+    counts = manifest.get("rows", {})
     events = int(counts.get("touchpoints", 0))
     table.add(args.customers, sum(counts.values()), events, seconds, events / seconds)
     return table
