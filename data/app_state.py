@@ -156,13 +156,7 @@ def default_url() -> str:
 
 def read_secrets_url(path: Path | None = None) -> str | None:
     """The ``[connections.app_state] url`` in a secrets file (default: the project's), or None."""
-    path = warehouse.SECRETS_PATH if path is None else path
-    if not path.exists():
-        return None
-    with path.open("rb") as fh:
-        secrets = tomllib.load(fh)
-    url = secrets.get("connections", {}).get(SECRETS_KEY, {}).get("url")
-    return str(url) if url else None
+    return warehouse.read_secrets_url(path, connection=SECRETS_KEY)
 
 
 def resolve_config(secrets_url: str | None = None) -> AppStateConfig:
