@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import DateTime, Float
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, literal_column
+from sqlalchemy.sql.visitors import InternalTraversal
 
 Grain = Literal["day", "week", "month", "quarter", "year"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
@@ -25,6 +26,11 @@ class add_days(FunctionElement):  # noqa: N801 - reads like the SQL function it 
     type = DateTime()
     inherit_cache = True
     name = "add_days"
+    # ``days`` is rendered into the SQL, so it must be part of the statement cache key.
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("days", InternalTraversal.dp_plain_obj),
+    ]
 
     def __init__(self, ts: Any, days: int) -> None:
         if not isinstance(days, int):
@@ -80,6 +86,11 @@ class trunc_to(FunctionElement):  # noqa: N801
     type = DateTime()
     inherit_cache = True
     name = "trunc_to"
+    # ``grain`` is rendered into the SQL, so it must be part of the statement cache key.
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("grain", InternalTraversal.dp_plain_obj),
+    ]
 
     def __init__(self, grain: str, ts: Any) -> None:
         if grain not in GRAINS:

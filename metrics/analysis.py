@@ -39,7 +39,7 @@ from sqlalchemy import Engine
 
 from metrics.experiment_data import ExperimentInfo, get_experiment
 from metrics.experiment_metrics import EXPERIMENT_METRICS, ExperimentMetric
-from metrics.experiment_sql import fetch_assignment_counts, fetch_variant_stats
+from metrics.experiment_sql import fetch_assignment_counts, fetch_experiment_stats
 from metrics.stats.engine import DEFAULT_MDE, ENGINES, MetricResult, analyze_variants
 from metrics.stats.multiple import adjust_results
 from metrics.stats.recommendation import Recommendation, RecommendationKind, recommend
@@ -359,8 +359,19 @@ def analyze_experiment(
     if control is None:
         control = info.variants[0].variant if info.variants else "control"
         notes.append(f"no variant is flagged as control; using {control!r}")
+    roles = metric_roles(info, metric)
+    definitions = [EXPERIMENT_METRICS[n] for n, _ in roles if n in EXPERIMENT_METRICS]
+    # One warehouse statement for every metric (shared units and outcome scans).
+    all_stats = fetch_experiment_stats(
+        engine,
+        experiment_id,
+        definitions,
+        covariate=cuped,
+        winsorize_pct=winsorize_pct,
+        as_of=as_of,
+    )
     inputs: list[MetricInput] = []
-    for name, role in metric_roles(info, metric):
+    for name, role in roles:
         definition: ExperimentMetric | None = EXPERIMENT_METRICS.get(name)
         if definition is None:
             known = ", ".join(sorted(EXPERIMENT_METRICS))
@@ -379,27 +390,21 @@ def analyze_experiment(
         use_cuped = cuped and definition.supports_cuped
         if cuped and not use_cuped:
             notes.append(f"CUPED not applied to {name}: the metric has no pre-period covariate")
-        winsor = winsorize_pct if definition.kind == "mean" else None
-        stats = fetch_variant_stats(
-            engine,
-            experiment_id,
-            definition,
-            covariate=use_cuped,
-            winsorize_pct=winsor,
-            as_of=as_of,
-        )
         inputs.append(
             MetricInput(
                 name,
                 role,
                 str(definition.kind),
                 definition.higher_is_better,
-                tuple(stats),
+                tuple(all_stats[name]),
                 definition.label,
                 use_cuped,
             )
         )
-    counts = fetch_assignment_counts(engine, experiment_id, as_of=as_of)
+    if definitions:  # units per variant come with every metric's statistics
+        counts = {s.variant: s.units for s in all_stats[definitions[0].name]}
+    else:
+        counts = fetch_assignment_counts(engine, experiment_id, as_of=as_of)
     shares = info.expected_shares or None
     return analyze_stats(
         experiment_id=experiment_id,

@@ -1,6 +1,8 @@
 """Per-variant sufficient statistics of an experiment metric, computed in the warehouse.
 
-One query per metric. Its shape::
+One query per metric (``variant_stats_query``), or one for all of an analysis' metrics
+(``experiment_stats_query``: the same CTEs, each source table's per-unit sums shared between
+metrics, a column per metric in ``per_unit``, one cap CTE per winsorised mean metric). Shape::
 
     units     first assignment of each unit (customer_id) in the experiment
     agg_<t>   per unit, sums over the unit's rows of source table t within its windows
@@ -207,22 +209,16 @@ def _finish(measure: Measure, column: ColumnElement[Any]) -> ColumnElement[Any]:
             assert_never(unreachable)
 
 
-def _winsorised(per_unit: CTE, pct: float) -> CTE:
-    """CTE like ``per_unit`` with ``y`` capped at its ``pct``-quantile over all rows.
-
-    The quantile uses linear interpolation: with 0-based ranks r over n rows and
-    h = (n - 1) * pct, it is ``y[floor(h)] * (1 - frac) + y[floor(h) + 1] * frac``. The two rows
-    are picked with range conditions on r (no FLOOR/CAST, whose rounding differs between
-    dialects). The one-row ``cap`` CTE is cross-joined, so the cap is computed once.
-    """
+def _cap_cte(per_unit: CTE, column: str, pct: float, name: str) -> CTE:
+    """One-row CTE ``<name>(cap)``: ``pct``-quantile of ``per_unit.<column>`` (``_winsorised``)."""
     ranked = select(
-        per_unit.c.y,
-        (func.row_number().over(order_by=per_unit.c.y) - 1).label("r"),
+        per_unit.c[column].label("y"),
+        (func.row_number().over(order_by=per_unit.c[column]) - 1).label("r"),
         func.count().over().label("n"),
-    ).subquery("ranked_y")
+    ).subquery(f"ranked_{column}")
     r, y = ranked.c.r, ranked.c.y
     h = (ranked.c.n - 1) * bindparam("winsorize_pct", pct, type_=Float)
-    cap = (
+    return (
         select(
             func.sum(
                 case(
@@ -233,8 +229,19 @@ def _winsorised(per_unit: CTE, pct: float) -> CTE:
             ).label("cap")
         )
         .select_from(ranked)
-        .cte("cap")
+        .cte(name)
     )
+
+
+def _winsorised(per_unit: CTE, pct: float) -> CTE:
+    """CTE like ``per_unit`` with ``y`` capped at its ``pct``-quantile over all rows.
+
+    The quantile uses linear interpolation: with 0-based ranks r over n rows and
+    h = (n - 1) * pct, it is ``y[floor(h)] * (1 - frac) + y[floor(h) + 1] * frac``. The two rows
+    are picked with range conditions on r (no FLOOR/CAST, whose rounding differs between
+    dialects). The one-row ``cap`` CTE is cross-joined, so the cap is computed once.
+    """
+    cap = _cap_cte(per_unit, "y", pct, "cap")
     others = [c for c in per_unit.c if c.name != "y"]
     capped_y = case((per_unit.c.y > cap.c.cap, cap.c.cap), else_=per_unit.c.y).label("y")
     return select(*others, capped_y).select_from(per_unit.join(cap, true())).cte("capped")
@@ -333,6 +340,169 @@ def variant_stats_query(
     return select(*keys, *stats).group_by(*keys).order_by(*keys)
 
 
+@dataclass(frozen=True)
+class _Sum:
+    """One per-unit sum over a source table's rows: a value over a window (in days from the
+    unit's ``assigned_at``). Metrics that need the same sum share one column."""
+
+    event_type: str | None
+    value_column: str | None  # None: count rows (the ANY and COUNT aggregations)
+    start_days: int
+    end_days: int
+    outcome: bool  # outcome window (``as_of`` applies) rather than pre-period
+
+
+def _sum_of(measure: Measure, metric: ExperimentMetric, pre_period: bool) -> _Sum:
+    match measure.aggregation:
+        case Aggregation.ANY | Aggregation.COUNT:
+            value = None
+        case Aggregation.SUM:
+            value = measure.source.value_column
+        case _ as unreachable:
+            assert_never(unreachable)
+    event_type = None if measure.source.event_type is None else str(measure.source.event_type)
+    if pre_period:
+        return _Sum(event_type, value, -metric.pre_period_days, 0, False)
+    return _Sum(event_type, value, 0, metric.window_days, True)
+
+
+def _shifted(ts: ColumnElement[Any], days: int) -> ColumnElement[Any]:
+    return ts if days == 0 else add_days(ts, days)
+
+
+def _shared_aggregate(
+    units: CTE, source: SourceTable, sums: dict[_Sum, str], as_of: dt.datetime | None
+) -> CTE:
+    """CTE ``agg_<table>(customer_id, <labels>)``: every wanted per-unit sum of one table,
+    by conditional aggregation over the unit's rows in the union of the windows."""
+    t = _TABLES[source]
+    ts = t.c[TIME_COLUMNS[source]]
+    at = units.c.assigned_at
+    columns = []
+    for s, label in sums.items():
+        cond = and_(ts >= _shifted(at, s.start_days), ts < _shifted(at, s.end_days))
+        if s.outcome and as_of is not None:
+            cond = and_(cond, ts < as_of)
+        if s.event_type is not None:
+            cond = and_(cond, t.c.event_type == bindparam(None, s.event_type))
+        value = literal(1) if s.value_column is None else func.coalesce(t.c[s.value_column], 0.0)
+        columns.append(func.sum(case((cond, value), else_=0)).label(label))
+    join_on = and_(
+        t.c.customer_id == units.c.customer_id,
+        ts >= _shifted(at, min(s.start_days for s in sums)),
+        ts < _shifted(at, max(s.end_days for s in sums)),
+    )
+    event_types = {s.event_type for s in sums}
+    if None not in event_types:
+        join_on = and_(join_on, t.c.event_type.in_(sorted(e for e in event_types if e)))
+    return (
+        select(units.c.customer_id, *columns)
+        .select_from(units.join(t, join_on))
+        .group_by(units.c.customer_id)
+        .cte(f"agg_{source.value}")
+    )
+
+
+def _check_shared_options(metrics: Sequence[ExperimentMetric], winsorize_pct: float | None) -> None:
+    names = [m.name for m in metrics]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicated)}")
+    if winsorize_pct is not None and not 0.0 < winsorize_pct < 1.0:
+        raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
+
+
+def experiment_stats_query(
+    experiment_id: str,
+    metrics: Sequence[ExperimentMetric],
+    *,
+    covariate: bool = False,
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> Select[Any]:
+    """Sufficient statistics of several metrics per variant, in one statement.
+
+    Same definitions as ``variant_stats_query`` (one ``units`` CTE, one conditional-aggregation
+    CTE per source table, one per-unit row with a column per metric). Columns: ``variant``,
+    ``units``, then ``m<i>_<stat>`` for the i-th metric and each of its ``STAT_COLUMNS`` except
+    ``units``. With ``covariate``, Σc, Σc², Σyc for the metrics that have a covariate; with
+    ``winsorize_pct``, y of every *mean* metric is capped at that quantile (others uncapped).
+    Variants without units are absent.
+    """
+    _check_shared_options(metrics, winsorize_pct)
+    units = first_assignments_cte(experiment_id, as_of)
+
+    # Per-unit sums, shared between metrics, grouped by source table.
+    wanted: list[tuple[int, str, Measure, bool]] = []
+    for i, metric in enumerate(metrics):
+        wanted.append((i, "y", metric.numerator, False))
+        if metric.denominator is not None:
+            wanted.append((i, "x", metric.denominator, False))
+        if covariate and metric.covariate is not None:
+            wanted.append((i, "c", metric.covariate, True))
+    by_table: dict[SourceTable, dict[_Sum, str]] = {}
+    sum_of: dict[tuple[int, str], tuple[SourceTable, _Sum]] = {}
+    for i, role, measure, pre in wanted:
+        key = _sum_of(measure, metrics[i], pre)
+        table_sums = by_table.setdefault(measure.source.table, {})
+        table_sums.setdefault(key, f"s{len(table_sums)}")
+        sum_of[(i, role)] = (measure.source.table, key)
+    aggs = {
+        source: _shared_aggregate(units, source, sums, as_of) for source, sums in by_table.items()
+    }
+
+    frm: Any = units
+    for agg in aggs.values():
+        frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
+    unit_cols: list[ColumnElement[Any]] = []
+    for i, role, measure, _ in wanted:
+        source, key = sum_of[(i, role)]
+        column = aggs[source].c[by_table[source][key]]
+        unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
+    per_unit = (
+        select(units.c.customer_id, units.c.variant, *unit_cols).select_from(frm).cte("per_unit")
+    )
+
+    capped_ids = [
+        i for i, m in enumerate(metrics) if winsorize_pct is not None and m.kind is MetricKind.MEAN
+    ]
+    base = per_unit
+    if capped_ids:
+        assert winsorize_pct is not None
+        caps = {i: _cap_cte(per_unit, f"m{i}_y", winsorize_pct, f"cap_{i}") for i in capped_ids}
+        cap_of = {f"m{i}_y": cap.c.cap for i, cap in caps.items()}
+        frm = per_unit
+        for cap in caps.values():
+            frm = frm.join(cap, true())
+        columns: list[ColumnElement[Any]] = [
+            case((col > cap_of[col.name], cap_of[col.name]), else_=col).label(col.name)
+            if col.name in cap_of
+            else col
+            for col in per_unit.c
+        ]
+        base = select(*columns).select_from(frm).cte("capped")
+
+    stats: list[ColumnElement[Any]] = [func.count().label("units")]
+    for i in range(len(metrics)):
+        y = base.c[f"m{i}_y"]
+        stats += [func.sum(y).label(f"m{i}_sum"), func.sum(y * y).label(f"m{i}_sum_sq")]
+        if f"m{i}_x" in base.c:
+            x = base.c[f"m{i}_x"]
+            stats += [
+                func.sum(x).label(f"m{i}_denom_sum"),
+                func.sum(x * x).label(f"m{i}_denom_sum_sq"),
+                func.sum(x * y).label(f"m{i}_cross_sum"),
+            ]
+        if f"m{i}_c" in base.c:
+            c = base.c[f"m{i}_c"]
+            stats += [
+                func.sum(c).label(f"m{i}_cov_sum"),
+                func.sum(c * c).label(f"m{i}_cov_sum_sq"),
+                func.sum(y * c).label(f"m{i}_cov_cross_sum"),
+            ]
+    return select(base.c.variant, *stats).group_by(base.c.variant).order_by(base.c.variant)
+
+
 def declared_variants_query(experiment_id: str) -> Select[Any]:
     """``variant, is_control, expected_share`` of an experiment, control first."""
     v = experiment_variants
@@ -418,6 +588,47 @@ def fetch_variant_stats(
         rows = {row.variant: row for row in conn.execute(stmt)}
         declared = _declared_variants(conn, experiment_id)
     return [_to_stats(v, rows.get(v), metric, covariate) for v in _ordered(declared, list(rows))]
+
+
+def fetch_experiment_stats(
+    engine: Engine,
+    experiment_id: str,
+    metrics: Sequence[ExperimentMetric],
+    *,
+    covariate: bool = False,
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> dict[str, list[VariantStats]]:
+    """``{metric name: [VariantStats per variant]}`` for several metrics from one statement.
+
+    Each list equals ``fetch_variant_stats`` for that metric (same variant order, zeros for a
+    declared variant without units), except that ``covariate`` adds CUPED sums only to metrics
+    that have a covariate and ``winsorize_pct`` caps only mean metrics, instead of refusing the
+    others. Every list carries the same ``units`` per variant (first assignments): the SRM counts.
+    """
+    stmt = experiment_stats_query(
+        experiment_id, metrics, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
+    )
+    if not metrics:
+        return {}
+    with engine.connect() as conn:
+        rows = {row.variant: row._mapping for row in conn.execute(stmt)}
+        declared = _declared_variants(conn, experiment_id)
+    variants = _ordered(declared, list(rows))
+    result: dict[str, list[VariantStats]] = {}
+    for i, metric in enumerate(metrics):
+        with_cov = covariate and metric.covariate is not None
+        stats = []
+        for v in variants:
+            row = rows.get(v)
+            values = None
+            if row is not None:
+                values = {"units": row["units"]} | {
+                    name: row[f"m{i}_{name}"] for name in STAT_COLUMNS[1:] if f"m{i}_{name}" in row
+                }
+            stats.append(_to_stats(v, values, metric, with_cov))
+        result[metric.name] = stats
+    return result
 
 
 def fetch_sliced_stats(

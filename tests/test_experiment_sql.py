@@ -32,6 +32,7 @@ from metrics import experiment_data as ed
 from metrics import experiment_sql as es
 from metrics.experiment_metrics import (
     EXPERIMENT_METRICS,
+    ExperimentMetric,
     MetricKind,
     UnknownMetricError,
     get_metric,
@@ -177,12 +178,13 @@ def load_rows(engine: Engine, rows: dict[str, list[dict]]) -> None:
 
 def reference_units(
     rows: dict[str, list[dict]],
-    metric_name: str,
+    metric_name: str | ExperimentMetric,
     experiment_id: str = EXP,
     as_of: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """Per-unit y, x, c computed in pandas straight from the definitions."""
-    metric = get_metric(metric_name)
+    """Per-unit y, x, c computed in pandas straight from the definitions (a catalog name or a
+    metric definition)."""
+    metric = metric_name if isinstance(metric_name, ExperimentMetric) else get_metric(metric_name)
     asg = pd.DataFrame(rows["asg"])
     asg = asg[asg.experiment_id == experiment_id]
     if as_of is not None:
@@ -471,3 +473,118 @@ def test_metric_catalog_lookup_and_validation() -> None:
         bad(get_metric("click_through_rate"), denominator=None)
     with pytest.raises(ValueError, match="ANY aggregation"):
         bad(get_metric("purchase_conversion"), numerator=get_metric("revenue_per_user").numerator)
+
+
+# --- all metrics in one statement ---------------------------------------------------------
+
+EXTRA_METRICS = (
+    # Same tables, other windows: the shared join must cover the union of all windows.
+    dataclasses.replace(
+        get_metric("revenue_per_user"), name="revenue_7d", window_days=7, pre_period_days=10
+    ),
+    dataclasses.replace(
+        get_metric("revenue_per_user"),
+        name="impressions_per_user",
+        numerator=get_metric("click_through_rate").denominator,
+        covariate=get_metric("click_through_rate").denominator,
+        window_days=21,
+        pre_period_days=3,
+    ),
+)
+SHARED_METRICS = (*EXPERIMENT_METRICS.values(), *EXTRA_METRICS)
+
+
+def assert_same_stats(shared: list, single: list) -> None:
+    """Equal statistics: counts exactly, sums to 1e-12 relative, same optional fields."""
+    assert [s.variant for s in shared] == [s.variant for s in single]
+    for a, b in zip(shared, single, strict=True):
+        assert a.units == b.units, a.variant
+        for field in dataclasses.fields(a)[2:]:
+            x, y = getattr(a, field.name), getattr(b, field.name)
+            assert (x is None) == (y is None), f"{a.variant}.{field.name}"
+            if x is not None:
+                np.testing.assert_allclose(x, y, rtol=1e-12, atol=0, err_msg=field.name)
+
+
+@pytest.mark.parametrize("metric", EXTRA_METRICS, ids=lambda m: m.name)
+def test_other_windows_match_pandas(engine: Engine, metric: ExperimentMetric) -> None:
+    """Windows other than the catalog's 14/28 days (also guards the compiled-SQL cache: the
+    statements differ from the catalog ones only in their day offsets)."""
+    es.fetch_variant_stats(engine, EXP, get_metric("revenue_per_user"), covariate=True)
+    ref = reference_stats(reference_units(ROWS, metric), ["variant"])
+    got = es.fetch_variant_stats(engine, EXP, metric, covariate=True)
+    assert_stats_equal(got, ref, list(VARIANTS))
+    shared = es.fetch_experiment_stats(engine, EXP, [metric], covariate=True)[metric.name]
+    assert_stats_equal(shared, ref, list(VARIANTS))
+
+
+@pytest.mark.parametrize("covariate", [False, True])
+@pytest.mark.parametrize("as_of", [None, T0 + dt.timedelta(days=6, hours=3)])
+def test_shared_statement_equals_per_metric_statements(
+    engine: Engine, covariate: bool, as_of: dt.datetime | None
+) -> None:
+    shared = es.fetch_experiment_stats(
+        engine, EXP, SHARED_METRICS, covariate=covariate, as_of=as_of
+    )
+    assert list(shared) == [m.name for m in SHARED_METRICS]
+    counts = es.fetch_assignment_counts(engine, EXP, as_of=as_of)
+    for metric in SHARED_METRICS:
+        single = es.fetch_variant_stats(
+            engine, EXP, metric, covariate=covariate and metric.supports_cuped, as_of=as_of
+        )
+        assert_same_stats(shared[metric.name], single)
+        assert {s.variant: s.units for s in shared[metric.name]} == counts
+    assert counts["zz_empty"] == 0
+
+
+@pytest.mark.parametrize("pct", [0.9, 0.99])
+def test_shared_statement_winsorises_each_mean_metric(engine: Engine, pct: float) -> None:
+    shared = es.fetch_experiment_stats(
+        engine, EXP, SHARED_METRICS, covariate=True, winsorize_pct=pct
+    )
+    for metric in SHARED_METRICS:
+        mean = metric.kind is MetricKind.MEAN
+        single = es.fetch_variant_stats(
+            engine,
+            EXP,
+            metric,
+            covariate=metric.supports_cuped,
+            winsorize_pct=pct if mean else None,
+        )
+        assert_same_stats(shared[metric.name], single)
+    # Capping happened (each mean metric against its own quantile), and only on mean metrics.
+    plain = es.fetch_experiment_stats(engine, EXP, SHARED_METRICS)
+    for metric in SHARED_METRICS:
+        capped_sum = sum(s.sum for s in shared[metric.name])
+        plain_sum = sum(s.sum for s in plain[metric.name])
+        if metric.kind is MetricKind.MEAN:
+            assert capped_sum < plain_sum, metric.name
+        else:
+            assert capped_sum == plain_sum, metric.name
+
+
+def test_shared_statement_edge_cases(engine: Engine) -> None:
+    metric = get_metric("purchase_conversion")
+    other = es.fetch_experiment_stats(engine, OTHER, [metric])
+    assert_same_stats(other[metric.name], es.fetch_variant_stats(engine, OTHER, metric))
+    assert es.fetch_experiment_stats(engine, "exp_nope", [metric]) == {metric.name: []}
+    assert es.fetch_experiment_stats(engine, EXP, []) == {}
+
+
+def test_shared_statement_refuses_bad_options() -> None:
+    metric = get_metric("revenue_per_user")
+    with pytest.raises(ValueError, match="unique; repeated: revenue_per_user"):
+        es.experiment_stats_query(EXP, [metric, metric])
+    with pytest.raises(ValueError, match=r"fraction in \(0, 1\)"):
+        es.experiment_stats_query(EXP, [metric], winsorize_pct=1.5)
+
+
+def test_shared_statement_compiles_under_trino() -> None:
+    stmt = es.experiment_stats_query(
+        EXP, SHARED_METRICS, covariate=True, winsorize_pct=0.99, as_of=T0 + 5 * DAY
+    )
+    sql = str(stmt.compile(dialect=TrinoDialect()))
+    assert sql.count("row_number() OVER (PARTITION BY") == 1  # one units CTE
+    assert "agg_orders" in sql and "agg_touchpoints" in sql
+    assert sql.count("FROM units JOIN") == 2  # one aggregate per source table
+    assert "exp_fixture" not in sql and "'signup'" not in sql  # values are bound

@@ -174,3 +174,24 @@ def test_trunc_of_a_date_is_a_naive_timestamp(engine_fixture: str, request) -> N
     engine.dispose()
     got = dt.datetime.fromisoformat(got) if isinstance(got, str) else got
     assert got == dt.datetime(2026, 3, 9) and got.tzinfo is None
+
+
+@pytest.mark.parametrize("engine_fixture", ["sqlite_url", "pg_url", "duckdb_url"])
+def test_rendered_arguments_are_part_of_the_statement_cache_key(
+    engine_fixture: str, request
+) -> None:
+    """Statements differing only in ``days`` or ``grain`` must not share compiled SQL."""
+    engine = create_engine(request.getfixturevalue(engine_fixture))
+    ts = literal(dt.datetime(2026, 3, 12, 15, 30), DateTime)
+    with engine.connect() as conn:
+        got_days = [conn.execute(select(sqlfuncs.add_days(ts, n))).scalar() for n in (7, 14)]
+        got_grain = [
+            conn.execute(select(sqlfuncs.trunc_to(g, ts))).scalar() for g in ("day", "month")
+        ]
+    engine.dispose()
+    parse = lambda v: dt.datetime.fromisoformat(v) if isinstance(v, str) else v  # noqa: E731
+    assert [parse(v) for v in got_days] == [
+        dt.datetime(2026, 3, 19, 15, 30),
+        dt.datetime(2026, 3, 26, 15, 30),
+    ]
+    assert [parse(v) for v in got_grain] == [dt.datetime(2026, 3, 12), dt.datetime(2026, 3, 1)]
