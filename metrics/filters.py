@@ -61,6 +61,24 @@ class Filters:
     def with_dates(self, start: dt.date, end: dt.date) -> Filters:
         return replace(self, start=start, end=end)
 
+    def whole_periods(self, grain: str) -> Filters:
+        """The period trimmed to whole weeks (Monday–Sunday) or whole months, for time series.
+
+        A series bucketed by week or month starts and ends with partial buckets unless the
+        range is aligned; a partial bucket of a count (e.g. one day of a week) looks like a
+        collapse. Returns ``self`` for other grains or when no whole bucket fits.
+        """
+        if grain == "week":
+            start = self.start + dt.timedelta(days=(7 - self.start.weekday()) % 7)
+            end = self.end - dt.timedelta(days=(self.end.weekday() + 1) % 7)
+        elif grain == "month":
+            start = self.start if self.start.day == 1 else _first_of_next_month(self.start)
+            month_ends_here = (self.end + dt.timedelta(days=1)).day == 1
+            end = self.end if month_ends_here else self.end.replace(day=1) - dt.timedelta(days=1)
+        else:
+            return self
+        return self if end < start else replace(self, start=start, end=end)
+
     # --- SQL helpers ------------------------------------------------------------------------
 
     def time_condition(self, column: Any) -> ColumnElement[bool]:
@@ -148,6 +166,10 @@ class Filters:
             ),
             warnings,
         )
+
+
+def _first_of_next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 CHANNEL_VALUES: frozenset[str] = frozenset(c.value for c in Channel)

@@ -25,7 +25,9 @@ grain = (
 )
 
 try:
-    volumes = lcc.load_volumes(engine, url, filters, grain)
+    # Whole weeks/months only: a partial first or last bucket would look like a collapse.
+    volume_period = filters.whole_periods(grain)
+    volumes = lcc.load_volumes(engine, url, volume_period, grain)
     dist = lcc.load_distribution(engine, url, filters)
     trans = lcc.load_transitions(engine, url, filters)
 except SQLAlchemyError as exc:
@@ -51,6 +53,9 @@ with left:
         st.info("No stage entries in the period.")
     else:
         st.plotly_chart(lcc.volume_figure(volumes, grain), key="lc_volume_chart")
+        st.caption(
+            f"Whole {grain}s only: {volume_period.start:%d %b %Y} – {volume_period.end:%d %b %Y}."
+        )
         lcc.csv_button(volumes, "stage_entries", "dl_lc_volumes")
 with right:
     if dist.empty:

@@ -113,7 +113,8 @@ if all((_value(totals, n) or 0) == 0 for n in activity_counts):
     st.stop()
 
 # --- tiles ----------------------------------------------------------------------------------
-sparks = {n: cached_kpi(engine, url, n, filters, "week")["value"].tolist() for n in TILE_KPIS}
+weeks = filters.whole_periods("week")  # a partial first/last week would look like a dip
+sparks = {n: cached_kpi(engine, url, n, weeks, "week")["value"].tolist() for n in TILE_KPIS}
 tiles = totals[totals.kpi.isin(TILE_KPIS)]
 kpi_tiles(tiles, sparks, days=filters.days)
 notes = sorted({note for n in TILE_KPIS for note in kpi_sql.ignored_filters(n, filters)})
@@ -121,7 +122,8 @@ tiles_csv = tiles.assign(definition=[KPIS[n].definition for n in tiles.kpi])
 foot_left, foot_right = st.columns([4, 1])
 with foot_left:
     st.caption(
-        "Sparklines: weekly values (weeks start Monday). " + (" ".join(notes) if notes else "")
+        f"Sparklines: weekly values, whole weeks {weeks.start:%d %b} – {weeks.end:%d %b}. "
+        + (" ".join(notes) if notes else "")
     )
 with foot_right:
     csv_download(tiles_csv, "kpi_totals", key="dl_kpi_totals")

@@ -195,3 +195,52 @@ def test_rendered_arguments_are_part_of_the_statement_cache_key(
         dt.datetime(2026, 3, 26, 15, 30),
     ]
     assert [parse(v) for v in got_grain] == [dt.datetime(2026, 3, 12), dt.datetime(2026, 3, 1)]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "grain", "want"),
+    [
+        # 2026-08-30 is a Sunday, 2026-11-27 a Friday: whole weeks run Mon 31 Aug – Sun 22 Nov.
+        (
+            dt.date(2026, 8, 30),
+            dt.date(2026, 11, 27),
+            "week",
+            (dt.date(2026, 8, 31), dt.date(2026, 11, 22)),
+        ),
+        (
+            dt.date(2026, 8, 31),
+            dt.date(2026, 11, 29),
+            "week",
+            (dt.date(2026, 8, 31), dt.date(2026, 11, 29)),
+        ),
+        (
+            dt.date(2026, 8, 30),
+            dt.date(2026, 11, 27),
+            "month",
+            (dt.date(2026, 9, 1), dt.date(2026, 10, 31)),
+        ),
+        (
+            dt.date(2026, 1, 1),
+            dt.date(2026, 3, 31),
+            "month",
+            (dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+        ),
+        (
+            dt.date(2026, 3, 3),
+            dt.date(2026, 3, 6),
+            "week",
+            (dt.date(2026, 3, 3), dt.date(2026, 3, 6)),
+        ),
+        (
+            dt.date(2026, 3, 3),
+            dt.date(2026, 3, 6),
+            "day",
+            (dt.date(2026, 3, 3), dt.date(2026, 3, 6)),
+        ),
+    ],
+)
+def test_whole_periods(start, end, grain, want) -> None:
+    got = Filters(start, end, channels=("email",)).whole_periods(grain)
+    assert (got.start, got.end) == want and got.channels == ("email",)
+    if grain == "week" and got.start != start:
+        assert got.start.weekday() == 0 and got.end.weekday() == 6
