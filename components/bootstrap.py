@@ -50,7 +50,40 @@ def ensure_demo_warehouse(config: WarehouseConfig) -> bool:
                 st.error(f"Generating the demo warehouse failed: {exc}")
                 return False
         box.empty()
+        with st.spinner("Recording the demo decision log…"):
+            _seed_demo_decisions(config.url)  # warns (outside the emptied box) on failure
         return True
+
+
+def _seed_demo_decisions(url: str) -> None:
+    """Seed the app-state decision log from the new demo warehouse, if the log is empty.
+
+    A failure (store unreachable, analysis error) only warns: the app starts without it.
+    """
+    from data.app_state import AppStateError, open_store
+    from data.warehouse import open_engine
+    from metrics.demo_decisions import seed_demo_decisions
+
+    engine = open_engine(url, read_only=True)
+    try:
+        store = open_store()
+        try:
+            seed_demo_decisions(engine, store)
+        finally:
+            store.close()
+    except AppStateError as exc:
+        st.warning(
+            f"The demo decision log was not recorded: {exc.title}. {exc.detail} {exc.fix}",
+            icon=":material/warning:",
+        )
+    except Exception as exc:  # noqa: BLE001 - the demo must start even without its decisions
+        st.warning(
+            "The demo decision log was not recorded (the demo experiments could not be "
+            f"analysed or recorded: {exc}). The Evolve page starts empty.",
+            icon=":material/warning:",
+        )
+    finally:
+        engine.dispose()
 
 
 @st.cache_data(ttl=600, show_spinner=False)

@@ -53,6 +53,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
@@ -323,6 +324,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def _ensure_schema(conn: Connection) -> None:
     """Create missing tables and record the schema version; refuse a newer schema."""
+    if conn.dialect.name == "postgresql":
+        # Concurrent first opens would race on CREATE TABLE (duplicate_table / pg_type clashes):
+        # serialise them with a transaction-scoped advisory lock.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
     metadata.create_all(conn)
     current = conn.scalar(select(func.max(schema_version.c.version)))
     if current is None:
@@ -340,7 +345,9 @@ def _ensure_schema(conn: Connection) -> None:
     # current < SCHEMA_VERSION: future migrations run here, one version at a time.
 
 
-_SERIALIZATION_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+_SCHEMA_LOCK_KEY = 0x100B1E25  # an arbitrary, fixed advisory-lock id for LoopLens' schema
+# serialization failure, deadlock, and a CREATE that lost a race on another database kind
+_SERIALIZATION_STATES = frozenset({"40001", "40P01", "42P07", "42710"})
 
 
 def _lost_race(exc: DBAPIError) -> bool:

@@ -86,13 +86,17 @@ def record_decision(
     target_kpi: str | None = None,
     expected_impact: float | None = None,
     rollout_date: date | None = None,
+    recorded_at: datetime | None = None,
 ) -> DecisionRecord:
     """Append a decision for ``experiment_id`` as its next version (1 for the first).
 
     Text fields are stripped of surrounding whitespace. ``evidence`` must be a JSON-able object
     (text keys; numbers, text, booleans, None, lists, objects; no NaN). ``expected_impact`` is a
-    relative lift as a fraction (0.05 = +5 %). Raises :class:`DecisionValidationError` listing
-    every problem with the input, or ``AppStateError`` if the store cannot be written.
+    relative lift as a fraction (0.05 = +5 %). ``recorded_at`` (default: now) is for importing
+    or backfilling a decision log from another tool: a datetime in UTC (naive = UTC, or
+    timezone-aware), not in the future. The version is still the next one, whatever the time.
+    Raises :class:`DecisionValidationError` listing every problem with the input, or
+    ``AppStateError`` if the store cannot be written.
     """
     issues: list[str] = []
     experiment_id = _text(issues, "experiment_id", experiment_id, EXPERIMENT_ID_MAX)
@@ -115,6 +119,7 @@ def record_decision(
         isinstance(rollout_date, datetime) or not isinstance(rollout_date, date)
     ):
         issues.append(f"rollout_date must be a date (no time of day), got {rollout_date!r}")
+    stamp = _recorded_at(issues, recorded_at)
     if issues:
         raise DecisionValidationError(issues)
 
@@ -139,7 +144,7 @@ def record_decision(
             **values,
             "decision_id": uuid.uuid4().hex,
             "version": (latest or 0) + 1,
-            "recorded_at": datetime.now(UTC).replace(tzinfo=None),
+            "recorded_at": stamp or datetime.now(UTC).replace(tzinfo=None),
         }
         conn.execute(insert(decisions).values(**row))
         return row
@@ -254,6 +259,26 @@ def _impact(issues: list[str], value: object) -> float | None:
         issues.append(f"expected_impact must be a finite fraction, got {value!r}")
         return None
     return number
+
+
+def _recorded_at(issues: list[str], value: object) -> datetime | None:
+    """``value`` as naive UTC (naive input is taken as UTC); None means "now"."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        issues.append(
+            f"recorded_at must be a datetime in UTC (naive or timezone-aware), got {value!r}"
+        )
+        return None
+    naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if naive > now:
+        issues.append(
+            f"recorded_at {naive:%Y-%m-%d %H:%M:%S} UTC is in the future (now is "
+            f"{now:%Y-%m-%d %H:%M:%S} UTC); a decision can only be backdated"
+        )
+        return None
+    return naive
 
 
 def _evidence_json(issues: list[str], evidence: object) -> str:

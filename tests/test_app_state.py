@@ -13,7 +13,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -139,6 +139,27 @@ def test_optional_fields_default_to_none(store: AppStateStore) -> None:
         "rollout_date",
     ):
         assert getattr(read, field) is None, field
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    [
+        datetime(2026, 3, 4, 11, 30, 15),  # naive: taken as UTC
+        datetime(2026, 3, 4, 12, 30, 15, tzinfo=timezone(timedelta(hours=1))),  # same instant
+    ],
+)
+def test_backfilled_recorded_at_round_trips(
+    store: AppStateStore, url: str, recorded_at: datetime
+) -> None:
+    written = _record(store, recorded_at=recorded_at)
+    _record(store, decision="kill")  # a later version without it is stamped now
+    first, second = app_state_decisions.decision_history(store, "exp-checkout")
+    assert first == written
+    assert first.recorded_at == datetime(2026, 3, 4, 11, 30, 15, tzinfo=UTC)
+    assert (first.version, second.version) == (1, 2)
+    assert second.recorded_at > datetime.now(UTC) - timedelta(minutes=5)
+    raw = _raw_rows(url)[0]["recorded_at"]  # stored as naive UTC, read outside the module
+    assert str(raw).startswith("2026-03-04 11:30:15")
 
 
 def test_followed_recommendation_false_round_trips(sqlite_store: AppStateStore) -> None:
@@ -343,6 +364,9 @@ def test_concurrent_first_opens_create_schema_once(
             "followed_recommendation must be True, False or None, got 'yes'",
         ),  # fmt: skip
         ({"followed_recommendation": True}, "followed_recommendation needs the recommendation"),
+        ({"recorded_at": date(2026, 1, 5)}, "recorded_at must be a datetime in UTC"),
+        ({"recorded_at": "2026-01-05T10:00"}, "recorded_at must be a datetime in UTC"),
+        ({"recorded_at": datetime(2999, 1, 1, tzinfo=UTC)}, "is in the future"),
     ],
 )
 def test_bad_input_is_rejected_with_a_clear_message(
