@@ -1,13 +1,20 @@
-"""Power analysis for a two-arm comparison (normal approximation, as the engine's tests).
+"""Power analysis for a two-arm comparison, planned for the test the engine runs.
 
-Effect δ = mde·baseline (``mde`` is the relative minimum detectable effect, a fraction of
-control). The estimate of δ has standard error se = √(v_c/n_c + v_t/n_t), with unit-level
-variances v = p(1 − p) for rates (unpooled, at the control rate and at p·(1 + mde)) or sd²
-for means. Power of the level-alpha z test (two-sided power counts both tails, as statsmodels
-``NormalIndPower``):
+``engine.analyze_metric`` decides on the *relative* lift r = m_t/m_c − 1 with the delta-method
+standard error se_r² = v_t/(n_t·m_c²) + m_t²·v_c/(n_c·m_c⁴) (normal approximation). At the
+planned effect m_t = m_c·(1 + mde) (``mde`` is the relative minimum detectable effect, a
+fraction of control), in metric units (× |baseline|) that is an effect δ = mde·|baseline| with
+
+    se = √((1 + mde)²·v_c/n_c + v_t/n_t),
+
+so the control variance is scaled by (1 + mde)² — unlike the absolute-scale z test,
+√(v_c/n_c + v_t/n_t). Unit-level variances: v = p(1 − p) for rates (unpooled, at the control
+rate and at p·(1 + mde)) or sd² for means. This is exactly the engine's ``power`` field when the
+observed means equal the planned ones. Power of the level-alpha z test (two-sided power counts
+both tails, as statsmodels ``NormalIndPower``):
 
 - two-sided: Φ(δ/se − z_{1−α/2}) + Φ(−δ/se − z_{1−α/2});
-- larger:    Φ(δ/se − z_{1−α});   smaller: Φ(−δ/se − z_{1−α}).
+- larger:    Φ(δ/se − z_{1−α});   smaller: Φ(−δ/se − z_{1−α})   (δ takes the sign of mde).
 
 With more than one treatment (``n_variants`` > 2) each treatment-vs-control comparison uses
 alpha/(n_variants − 1) (Bonferroni) unless ``correct_for_variants=False``; allocation
@@ -50,10 +57,22 @@ def power_at_se(delta, se, alpha: float, alternative: str = "two-sided"):
 
 
 def _variances(kind: str, baseline: float, mde: float, sd: float | None) -> tuple[float, float]:
+    """Unit-level variances (v_c, v_t) in metric units at the planned effect."""
     if kind == "binomial":
         p_t = baseline * (1 + mde)
         return baseline * (1 - baseline), p_t * (1 - p_t)
     return sd * sd, sd * sd
+
+
+def _relative_test(
+    kind: str, baseline: float, mde: float, sd: float | None
+) -> tuple[float, float, float]:
+    """(δ, a_c, a_t): effect in metric units and se² = a_c/n_c + a_t/n_t of the relative test.
+
+    a_c = (1 + mde)²·v_c and a_t = v_t, i.e. the engine's delta-method se_r × |baseline|.
+    """
+    v_c, v_t = _variances(kind, baseline, mde, sd)
+    return mde * abs(baseline), (1 + mde) ** 2 * v_c, v_t
 
 
 def _check(
@@ -78,12 +97,7 @@ def _check(
             return f"baseline_sd must be a positive number for a {kind} metric; got {sd!r}"
     if not (math.isfinite(mde) and mde != 0):
         return f"mde must be a non-zero fraction; got {mde!r}"
-    if (
-        alternative == "larger"
-        and mde * baseline < 0
-        or alternative == "smaller"
-        and (mde * baseline > 0)
-    ):
+    if alternative == "larger" and mde < 0 or alternative == "smaller" and mde > 0:
         return f"an effect of {mde:+g} cannot be detected with alternative={alternative!r}"
     return None
 
@@ -105,9 +119,9 @@ def power_for(
         or min(n_control, n_treatment) <= 0
     ):
         return math.nan
-    v_c, v_t = _variances(kind, baseline, mde, baseline_sd)
-    se = math.sqrt(v_c / n_control + v_t / n_treatment)
-    return float(power_at_se(mde * baseline, se, alpha, alternative))
+    delta, a_c, a_t = _relative_test(kind, baseline, mde, baseline_sd)
+    se = math.sqrt(a_c / n_control + a_t / n_treatment)
+    return float(power_at_se(delta, se, alpha, alternative))
 
 
 def mde_for(
@@ -130,7 +144,9 @@ def mde_for(
     sign = -1.0 if alternative == "smaller" else 1.0
     upper = (1 / baseline - 1) * 0.999999 if kind == "binomial" and sign > 0 else 0.999999
     if kind != "binomial":
-        upper = 1e6
+        # Relative test: power grows with |mde| up to a ceiling; for a decrease it peaks at
+        # mde = −(1 + n_c/n_t) (treatment past −100 %), so search below the peak.
+        upper = 1e6 if sign > 0 else (1 + n_control / n_treatment) * 0.999999
 
     def gap(m: float) -> float:
         return (
@@ -209,12 +225,11 @@ def sample_size(
         return bad("allocation weights must be positive")
     shares = np.asarray(w, dtype=float) / sum(w)
     a = alpha / (n_variants - 1) if correct_for_variants else alpha
-    v_c, v_t = _variances(kind, baseline, mde, baseline_sd)
-    delta = mde * baseline
+    delta, a_c, a_t = _relative_test(kind, baseline, mde, baseline_sd)
     total = 0.0
     for share_t in shares[1:]:
-        # se(N) = √(c/N) with c = v_c/w_c + v_t/w_t: solve power(δ, √(c/N)) = power for N.
-        c = v_c / shares[0] + v_t / share_t
+        # se(N) = √(c/N) with c = a_c/w_c + a_t/w_t: solve power(δ, √(c/N)) = power for N.
+        c = a_c / shares[0] + a_t / share_t
 
         def gap(n: float, c: float = c) -> float:
             return float(power_at_se(delta, math.sqrt(c / n), a, alternative)) - power
