@@ -406,7 +406,7 @@ def analyze_experiment(
     else:
         counts = fetch_assignment_counts(engine, experiment_id, as_of=as_of)
     shares = info.expected_shares or None
-    return analyze_stats(
+    result = analyze_stats(
         experiment_id=experiment_id,
         name=info.name,
         control=control,
@@ -421,6 +421,21 @@ def analyze_experiment(
         days_running=float(info.days_running) if info.days_running else None,
         info=info,
         warnings=notes,
+    )
+    return _note_if_ended(result, info)
+
+
+def _note_if_ended(result: ExperimentAnalysis, info: ExperimentInfo) -> ExperimentAnalysis:
+    """ "Keep running" on an experiment that has already ended: say what that means."""
+    rec = result.recommendation
+    if rec.kind is not RecommendationKind.KEEP_RUNNING or info.ended_at is None:
+        return result
+    note = (
+        f"This experiment ended on {info.ended_at:%Y-%m-%d} before reaching the target power: "
+        "extend it (restart assignment) or rerun it with more traffic before deciding."
+    )
+    return dataclasses.replace(
+        result, recommendation=dataclasses.replace(rec, reasons=(*rec.reasons, note))
     )
 
 

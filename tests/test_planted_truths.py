@@ -176,3 +176,21 @@ def test_ctr_ratio_lift_is_detected(world) -> None:
     lo, hi = r.relative_ci
     assert lo < truth["treatment"] / truth["control"] - 1 < hi
     assert a.recommendation.kind is K.SHIP
+
+
+def test_keep_running_on_an_ended_experiment_says_it_ended(world) -> None:
+    """A concluded experiment short of power is not told to simply 'keep running'."""
+    from metrics.experiment_data import list_experiments
+
+    engine, _ = world
+    ended_and_short = 0
+    for info in list_experiments(engine):
+        for engine_kind, cuped in (("frequentist", False), ("bayesian", True)):
+            a = analysis.analyze_experiment(
+                engine, info.experiment_id, engine_kind=engine_kind, cuped=cuped
+            )
+            noted = any("ended on" in r for r in a.recommendation.reasons)
+            keep = a.recommendation.kind is K.KEEP_RUNNING
+            assert noted == (keep and info.ended_at is not None), info.experiment_id
+            ended_and_short += noted
+    assert ended_and_short >= 1  # the demo has such a case (revenue test, Bayesian + CUPED)
