@@ -193,7 +193,7 @@ def _analyze_summary(args: argparse.Namespace) -> ExperimentAnalysis:
         raise CliError(f"{args.summary}: " + "; ".join(parsed.errors))
     assert parsed.kind is not None and parsed.control is not None
     shares = _parse_shares(args.shares)
-    expected = None
+    expected = parsed.expected_shares  # the file's expected_share column; --shares overrides
     if shares is not None:
         if len(shares) != len(parsed.stats):
             raise CliError(
@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--winsorize", type=float, help="cap mean metrics at this quantile (0.99)")
     p.add_argument("--lower-is-better", action="store_true", help="summary: metric direction")
-    p.add_argument("--shares", help="summary: expected traffic shares, e.g. 0.5,0.5 (SRM)")
+    p.add_argument("--shares", help="summary: expected traffic shares, control first, e.g. "
+                   "0.5,0.5 (SRM; overrides the file's expected_share column)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--url", help="warehouse URL (default: the configured warehouse)",
                    default=argparse.SUPPRESS)  # fmt: skip

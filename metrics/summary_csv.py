@@ -8,7 +8,10 @@ Columns (header names are case-insensitive; order free):
 - ratio metrics: ``sum``, ``sum_sq`` plus ``denom_sum``, ``denom_sum_sq``, ``cross_sum``;
 - optional CUPED covariate: ``cov_sum``, ``cov_sum_sq``, ``cov_cross_sum`` (all three);
 - optional ``is_control`` (true/false, yes/no, 1/0; exactly one true). Without it the first
-  data row is the control.
+  data row is the control;
+- optional ``expected_share``: the designed share of traffic per variant, for the sample-ratio
+  (SRM) check. Any positive numbers — fractions (0.5), percentages (50 or 50%) or plain
+  weights (1, 1, 2) — normalised to sum to 1. Either every row has one or none does.
 
 Row numbers in messages are line numbers in the file: the header is row 1, so the first
 variant is row 2 (what a spreadsheet shows). ``parse_summary_csv`` never raises: it returns
@@ -31,16 +34,22 @@ COVARIATE_COLUMNS = ("cov_sum", "cov_sum_sq", "cov_cross_sum")
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f", ""}
 MAX_BYTES = 5_000_000
+SHARE_COLUMN = "expected_share"
 
 
 @dataclass(frozen=True)
 class SummaryParse:
-    """Parsed summary: ``stats`` (control first in ``control``) or ``errors``."""
+    """Parsed summary: ``stats`` (control first in ``control``) or ``errors``.
+
+    ``expected_shares`` maps variant → designed share of traffic (fractions summing to 1), or
+    is None when the file has no ``expected_share`` values.
+    """
 
     stats: tuple[VariantStats, ...] = ()
     kind: MetricKind | None = None
     control: str | None = None
     errors: tuple[str, ...] = ()
+    expected_shares: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,6 +69,24 @@ def _number(raw: str, row: int, col: str, errors: list[str], whole: bool) -> flo
         return int(value)
     if not math.isfinite(value):
         errors.append(f"row {row}, column {col!r}: expected a number, got {raw!r}")
+        return None
+    return value
+
+
+def _share(raw: str, row: int, errors: list[str]) -> float | None:
+    """A positive designed share (a trailing ``%`` is allowed); None if the cell is empty."""
+    text = raw.strip().replace("_", "").removesuffix("%").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        errors.append(
+            f"row {row}, column {SHARE_COLUMN!r}: expected a positive number "
+            f"(fraction, percentage or weight), got {raw!r}"
+        )
         return None
     return value
 
@@ -133,6 +160,9 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
     stats: list[VariantStats] = []
     controls: list[str] = []
     seen: dict[str, int] = {}
+    shares: dict[str, float] = {}
+    share_rows: list[int] = []
+    no_share_rows: list[int] = []
     data_rows = [(i + 1, r) for i, r in enumerate(rows) if i > 0 and any(c.strip() for c in r)]
     if not data_rows:
         return SummaryParse(errors=("the file has a header but no variant rows",))
@@ -183,6 +213,14 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
                     f"row {row_no}, column 'is_control': expected true/false, got "
                     f"{cell['is_control']!r}"
                 )
+        if SHARE_COLUMN in cell:
+            if cell[SHARE_COLUMN].strip():
+                share_rows.append(row_no)
+                share = _share(cell[SHARE_COLUMN], row_no, row_errors)
+                if share is not None and name:
+                    shares[name] = share
+            else:
+                no_share_rows.append(row_no)
         errors += row_errors
         if not row_errors and name:
             stats.append(VariantStats(name, units, **values))
@@ -190,10 +228,20 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
         errors.append(
             f"column 'is_control': exactly one variant must be the control; found {len(controls)}"
         )
+    if share_rows and no_share_rows:
+        errors += [
+            f"row {r}, column {SHARE_COLUMN!r}: no share given while other rows have one; "
+            "give every variant a share or leave the column empty"
+            for r in no_share_rows
+        ]
     if not errors and len(stats) < 2:
         errors.append("at least two variants (a control and a treatment) are needed")
     if errors:
         return SummaryParse(errors=tuple(errors))
     control = controls[0] if controls else stats[0].variant
     ordered = sorted(stats, key=lambda s: s.variant != control)
-    return SummaryParse(tuple(ordered), kind, control)
+    expected = None
+    if share_rows:
+        total = sum(shares.values())
+        expected = {s.variant: shares[s.variant] / total for s in ordered}
+    return SummaryParse(tuple(ordered), kind, control, expected_shares=expected)

@@ -20,16 +20,20 @@ EXAMPLE = (
     "variant,units,conversions,is_control\ncontrol,10000,500,true\ntreatment,10000,560,false\n"
 )
 GRID_COLUMNS = {
-    "binomial": ["variant", "units", "conversions", "is_control"],
-    "mean": ["variant", "units", "sum", "sum_sq", "is_control"],
+    "binomial": ["variant", "units", "conversions", "is_control", "expected_share"],
+    "mean": ["variant", "units", "sum", "sum_sq", "is_control", "expected_share"],
 }
 GRID_START = {
-    "binomial": [["control", 10000, 500, True], ["treatment", 10000, 560, False]],
+    "binomial": [["control", 10000, 500, True, None], ["treatment", 10000, 560, False, None]],
     "mean": [
-        ["control", 5000, 250000.0, 31250000.0, True],
-        ["treatment", 5000, 262500.0, 34000000.0, False],
+        ["control", 5000, 250000.0, 31250000.0, True, None],
+        ["treatment", 5000, 262500.0, 34000000.0, False, None],
     ],
 }
+SHARE_HELP = (
+    "Designed share of traffic per variant, for the sample-ratio (SRM) check: fractions, "
+    "percentages or weights (normalised to sum to 1). Fill every row or none."
+)
 
 
 def _use_example() -> None:
@@ -54,7 +58,8 @@ st.caption(
     "Analyse an experiment run elsewhere from its per-variant totals: `variant, units` and "
     "`conversions` (rates) or `sum, sum_sq` (means: Σy and Σy² over units); optional "
     "`denom_sum, denom_sum_sq, cross_sum` (ratios), `cov_sum, cov_sum_sq, cov_cross_sum` "
-    "(CUPED) and `is_control` (else the first row is the control). Same format as "
+    "(CUPED), `is_control` (else the first row is the control) and `expected_share` (the "
+    "designed split, for the SRM check). Same format as "
     "`python -m metrics.experiments analyze --summary`."
 )
 
@@ -76,14 +81,18 @@ else:
         horizontal=True,
         key="qa_grid_kind",
     )
+    start = pd.DataFrame(GRID_START[grid_kind], columns=GRID_COLUMNS[grid_kind])
     edited = st.data_editor(
-        pd.DataFrame(GRID_START[grid_kind], columns=GRID_COLUMNS[grid_kind]),
+        start.astype({"expected_share": "float64"}),
         num_rows="dynamic",
         hide_index=True,
         key=f"qa_grid_{grid_kind}",
         column_config={
             "is_control": st.column_config.CheckboxColumn("is_control", default=False),
             "variant": st.column_config.TextColumn("variant", required=True),
+            "expected_share": st.column_config.NumberColumn(
+                "expected_share", min_value=0.0, help=SHARE_HELP
+            ),
         },
     )
     source = _grid_csv(edited)
@@ -145,6 +154,7 @@ analysis = analyze_summary(
     cuped=cuped,
     correction=correction,
     alpha=float(alpha),
+    expected_shares=parsed.expected_shares,
 )
 
 inputs = pd.DataFrame(
@@ -155,6 +165,8 @@ inputs = pd.DataFrame(
         "mean": [s.mean for s in parsed.stats],
     }
 )
+if parsed.expected_shares is not None:
+    inputs["designed share"] = [parsed.expected_shares[s.variant] for s in parsed.stats]
 with st.expander(f"Parsed input: {len(inputs)} variants, {parsed.kind.value} metric"):
     st.dataframe(inputs, hide_index=True, width="stretch", key="qa_inputs_table")
     csv_download(inputs, "quick_analysis_input", key="dl_qa_input")
@@ -163,7 +175,9 @@ glossary(key="qa_glossary")
 rows = render_analysis(analysis, relative=scale == "relative", key="qa")
 if not rows.empty:
     csv_download(rows, "quick_analysis_results", key="dl_qa_results")
-st.caption(
-    "No traffic-split (SRM) check here: the designed split is unknown. Units per variant are "
-    "taken as given."
-)
+if parsed.expected_shares is None:
+    st.caption(
+        "No traffic-split (SRM) check: the designed split is unknown. Add an `expected_share` "
+        "column (the designed share of traffic per variant, e.g. 0.5 / 0.5, 50 / 50 or 1 / 1) "
+        "to check the units per variant against it."
+    )

@@ -17,6 +17,8 @@ from scipy import stats
 from sqlalchemy import create_engine
 
 from metrics import experiments
+from metrics.analysis import analyze_summary
+from metrics.summary_csv import parse_summary_csv
 from tests import test_experiment_sql as fixture
 
 pytestmark = pytest.mark.slow
@@ -108,3 +110,61 @@ def test_malformed_summary_names_row_and_column(tmp_path: Path) -> None:
     res = run("analyze", "--summary", str(csv))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "row 3" in res.stderr and "'units'" in res.stderr
+
+
+# Designed 50 / 25 / 25 (as percentages), observed skewed towards treat_b.
+SKEWED = (
+    "variant,units,conversions,expected_share\n"
+    "control,20000,1000,50\n"
+    "treat_a,10000,520,25%\n"
+    "treat_b,10600,540,25\n"
+)
+
+
+def _chisquare_p(counts: list[int], weights: list[float]) -> float:
+    """Independent reference: scipy's chi-square goodness of fit on the same counts."""
+    total, wsum = sum(counts), sum(weights)
+    return float(stats.chisquare(counts, f_exp=[w / wsum * total for w in weights]).pvalue)
+
+
+def test_summary_expected_share_runs_srm_via_analyze_summary() -> None:
+    parsed = parse_summary_csv(SKEWED)
+    assert parsed.ok, parsed.errors
+    a = analyze_summary(
+        parsed.stats, parsed.kind, parsed.control, expected_shares=parsed.expected_shares
+    )
+    p = _chisquare_p([20000, 10000, 10600], [50, 25, 25])
+    assert p < 0.001  # the case is a real mismatch
+    assert a.srm is not None and a.srm.error_message is None
+    assert a.srm.p_value == pytest.approx(p, rel=1e-9)
+    assert a.srm.flagged
+    assert a.srm.expected_shares == pytest.approx((0.5, 0.25, 0.25), rel=1e-12)
+
+
+def test_summary_expected_share_srm_in_cli_json_and_shares_override(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "skewed.csv"
+    csv.write_text(SKEWED)
+    assert experiments.main(["analyze", "--summary", str(csv), "--json"]) == 0
+    srm = json.loads(capsys.readouterr().out)["srm"]
+    assert srm["p_value"] == pytest.approx(_chisquare_p([20000, 10000, 10600], [2, 1, 1]), rel=1e-9)
+    assert srm["flagged"] is True and srm["observed"] == [20000, 10000, 10600]
+    # --shares (control first) overrides the column.
+    assert (
+        experiments.main(["analyze", "--summary", str(csv), "--json", "--shares", "2,1,1.06"]) == 0
+    )
+    srm = json.loads(capsys.readouterr().out)["srm"]
+    p = _chisquare_p([20000, 10000, 10600], [2, 1, 1.06])
+    assert p > 0.001 and srm["p_value"] == pytest.approx(p, rel=1e-9) and not srm["flagged"]
+    assert srm["expected_shares"] == pytest.approx([2 / 4.06, 1 / 4.06, 1.06 / 4.06], rel=1e-12)
+    # Without the column and without --shares there is no SRM check.
+    plain = tmp_path / "plain.csv"
+    plain.write_text("variant,units,conversions\ncontrol,20000,1000\ntreat_a,10000,520\n")
+    assert experiments.main(["analyze", "--summary", str(plain), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["srm"] is None
+
+
+def test_summary_bad_expected_share_exits_2(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("variant,units,conversions,expected_share\nc,100,5,0.5\nt,100,6,\n")
+    assert experiments.main(["analyze", "--summary", str(csv)]) == 2
+    assert "row 3, column 'expected_share'" in capsys.readouterr().err

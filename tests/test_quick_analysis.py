@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from scipy import stats as sps
 
 from data import demo
 from metrics.stats.engine import analyze_variants
@@ -134,6 +135,10 @@ MALFORMED = [
         ["row 2, column 'is_control'"],
     ),
     ('variant,units,conversions\n"A,10,1\n', ["row 2"]),
+    (
+        "variant,units,conversions,expected_share\nA,10,1,0.5\nB,10,2,\nC,10,2,zero\n",
+        ["row 3, column 'expected_share'", "row 4, column 'expected_share'", "'zero'"],
+    ),
 ]
 
 
@@ -183,3 +188,51 @@ def test_grid_input_shows_results(page) -> None:
     at.radio(key="qa_grid_kind").set_value("mean").run()
     assert not at.exception and not at.error
     assert "treatment" in _results_table(at).index
+
+
+def _srm_captions(at) -> list[str]:
+    return [c.value for c in at.caption if "Sample ratio check" in c.value]
+
+
+def test_expected_share_column_runs_the_srm_check(page) -> None:
+    # Designed 50/50 (as weights), observed 10,000 vs 10,600: a mismatch.
+    csv = "variant,units,conversions,expected_share\nA,10000,500,1\nB,10600,560,1\n"
+    at = _paste(page, csv)
+    assert not at.error
+    # Independent reference: scipy's chi-square goodness of fit on the same counts and split.
+    p = sps.chisquare([10000, 10600], f_exp=[10300, 10300]).pvalue
+    assert p < 0.001
+    assert _srm_captions(at) == [f"Sample ratio check: mismatch (p = {p:.2g})."]
+    assert any("Sample ratio mismatch" in m.value for m in at.markdown)
+    assert not [c for c in at.caption if "expected_share` column" in c.value]
+    # Without the column the page says how to turn the check on.
+    at = _paste(at, "variant,units,conversions\nA,10000,500\nB,10600,560\n")
+    assert _srm_captions(at) == ["Sample ratio check: not checked."]
+    assert [c for c in at.caption if "Add an `expected_share` column" in c.value]
+
+
+def test_grid_expected_share_runs_the_srm_check(page) -> None:
+    at = page
+    at.radio(key="qa_input").set_value("Type in a grid").run()
+    assert "expected_share" in at.data_editor(key="qa_grid_binomial").value.columns
+    assert _srm_captions(at) == ["Sample ratio check: not checked."]
+    # Designed 1 : 1.1 (weights) against the grid's 10,000 / 10,000 units.
+    at.session_state["qa_grid_binomial"] = {
+        "edited_rows": {0: {"expected_share": 1.0}, 1: {"expected_share": 1.1}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not at.exception and not at.error
+    p = sps.chisquare([10000, 10000], f_exp=[20000 / 2.1, 20000 * 1.1 / 2.1]).pvalue
+    assert 0 < p < 0.001
+    assert _srm_captions(at) == [f"Sample ratio check: mismatch (p = {p:.2g})."]
+    # Only one row filled in: the grid row is named.
+    at.session_state["qa_grid_binomial"] = {
+        "edited_rows": {0: {"expected_share": 0.5}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    (error,) = at.error
+    assert "grid row 2, column 'expected_share'" in error.value

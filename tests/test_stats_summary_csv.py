@@ -96,3 +96,68 @@ def test_all_row_errors_reported_at_once():
 def test_missing_file_is_reported(tmp_path: Path):
     res = parse_summary_csv(tmp_path / "nope.csv")
     assert not res.ok and "cannot read" in res.errors[0]
+
+
+# --- expected_share (designed split, for the SRM check) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cells", "weights"),
+    [
+        (("0.5", "0.3", "0.2"), (0.5, 0.3, 0.2)),  # fractions
+        (("50", "30%", "20 %"), (50, 30, 20)),  # percentages, with or without the sign
+        (("5", "3", "2"), (5, 3, 2)),  # plain weights
+        (("1", "1", "1"), (1, 1, 1)),  # equal weights, not summing to 1
+    ],
+)
+def test_expected_shares_are_normalised(cells, weights):
+    # is_control on the last row: the shares follow the variants, not the row order.
+    text = "variant,units,conversions,Expected_Share,is_control\n" + "".join(
+        f"{v},100,5,{c},{'yes' if v == 'c' else 'no'}\n"
+        for v, c in zip(("a", "b", "c"), cells, strict=True)
+    )
+    res = parse_summary_csv(text)
+    assert res.ok, res.errors
+    assert [s.variant for s in res.stats] == ["c", "a", "b"]
+    total = sum(weights)
+    expected = {v: w / total for v, w in zip(("a", "b", "c"), weights, strict=True)}
+    assert res.expected_shares is not None
+    assert res.expected_shares.keys() == expected.keys()
+    for v, share in expected.items():
+        assert res.expected_shares[v] == pytest.approx(share, rel=1e-12)
+    assert sum(res.expected_shares.values()) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_expected_share_column_absent_or_empty_gives_none():
+    assert parse_summary_csv(b"variant,units,conversions\nc,10,1\nt,10,2\n").expected_shares is None
+    res = parse_summary_csv(b"variant,units,conversions,expected_share\nc,10,1,\nt,10,2, \n")
+    assert res.ok and res.expected_shares is None
+
+
+def test_expected_share_on_some_rows_names_the_missing_ones():
+    res = parse_summary_csv(
+        b"variant,units,conversions,expected_share\nc,10,1,0.5\nt,10,2,\nu,10,3,0.25\nv,10,3,\n"
+    )
+    assert not res.ok and not res.stats and res.expected_shares is None
+    missing = [e for e in res.errors if "no share given" in e]
+    assert [e.split(":")[0] for e in missing] == [
+        "row 3, column 'expected_share'",
+        "row 5, column 'expected_share'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "row"),
+    [("half", 3), ("0", 3), ("-0.5", 3), ("0%", 3), ("nan", 3), ("inf", 3), ("-1", 2)],
+)
+def test_bad_expected_share_names_row_and_column(cell, row):
+    cells = ["0.5", "0.5"]
+    cells[row - 2] = cell
+    text = f"variant,units,conversions,expected_share\nc,10,1,{cells[0]}\nt,10,2,{cells[1]}\n"
+    res = parse_summary_csv(text)
+    assert not res.ok and res.expected_shares is None
+    assert any(
+        e.startswith(f"row {row}, column 'expected_share': expected a positive number")
+        and repr(cell) in e
+        for e in res.errors
+    ), res.errors
