@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from pandas.errors import DatabaseError as PandasDatabaseError
-from sqlalchemy.exc import SQLAlchemyError
 
 from components.bootstrap import ensure_demo_warehouse, latest_data_date
 from components.context import (
@@ -21,10 +19,10 @@ from components.context import (
     show_problem,
     warehouse,
     warehouse_config,
+    warehouse_errors,
 )
 from components.filters_bar import render_global_filters
 from components.navigation import OFFLINE_PAGES, PAGE_SPECS
-from data.errors import diagnose
 
 st.set_page_config(
     page_title="LoopLens",
@@ -54,6 +52,12 @@ for spec in PAGE_SPECS:
 
 page = st.navigation(sections)
 offline_ok = page.url_path in OFFLINE_PAGES
+
+
+def _link_to_data_health() -> None:
+    st.page_link("pages/data_health.py", label="Open Data health", icon=":material/monitor_heart:")
+
+
 try:
     if not ready and not offline_ok:
         show_problem(
@@ -63,9 +67,7 @@ try:
         )
     elif problem is not None and not offline_ok:
         show_problem(problem.title, problem.detail, problem.fix)
-        st.page_link(
-            "pages/data_health.py", label="Open Data health", icon=":material/monitor_heart:"
-        )
+        _link_to_data_health()
     elif missing and not offline_ok:
         show_problem(
             "The warehouse does not match the LoopLens contract",
@@ -73,19 +75,9 @@ try:
             "Create them (usually as views over your own tables; see docs/warehouse.md), "
             "or open **Data health** for every table and column it checks.",
         )
-        st.page_link(
-            "pages/data_health.py", label="Open Data health", icon=":material/monitor_heart:"
-        )
+        _link_to_data_health()
     else:
-        try:
+        with warehouse_errors("running this page"):  # last line of defence; pages handle theirs
             page.run()
-        except (SQLAlchemyError, PandasDatabaseError) as exc:
-            # Last line of defence (pages handle their own errors): a diagnosis, not a traceback.
-            diagnosis = diagnose(exc, config.url)
-            show_problem(
-                f"A warehouse query failed: {diagnosis.title}",
-                diagnosis.detail,
-                diagnosis.fix + " **Data health** checks every table and column.",
-            )
 finally:
     release_frame()  # the next run must go through app.py again (see components.context)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
+from pandas.errors import DatabaseError as PandasDatabaseError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -126,19 +127,30 @@ def connection_problem() -> Problem | None:
     return _probe(warehouse_config().url)
 
 
-@contextmanager
-def warehouse_errors(what: str) -> Iterator[None]:
-    """Turn a failing warehouse query into a specific message and stop the page.
+QUERY_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, PandasDatabaseError)
+"""What a failing warehouse query raises (pandas wraps some driver errors in its own type)."""
 
-    ``what`` names the work in progress, e.g. "loading channel performance".
+
+def show_query_problem(exc: BaseException, what: str) -> None:
+    """The diagnosis of a failed warehouse query (password-free), with what to do."""
+    problem = diagnose(exc, warehouse_config().url)
+    show_problem(
+        f"The warehouse failed while {what}: {problem.title}",
+        problem.detail,
+        problem.fix + " The **Data health** page checks every table and column.",
+    )
+
+
+@contextmanager
+def warehouse_errors(what: str, *, stop: bool = True) -> Iterator[None]:
+    """Turn a failing warehouse query into a specific message (and, by default, stop the page).
+
+    ``what`` names the work in progress, e.g. "loading channel performance". With
+    ``stop=False`` the page goes on after the message (for an optional section).
     """
     try:
         yield
-    except SQLAlchemyError as exc:
-        problem = diagnose(exc, warehouse_config().url)
-        show_problem(
-            f"The warehouse failed while {what}: {problem.title}",
-            problem.detail,
-            problem.fix + " The **Data health** page checks every table and column.",
-        )
-        st.stop()
+    except QUERY_ERRORS as exc:
+        show_query_problem(exc, what)
+        if stop:
+            st.stop()

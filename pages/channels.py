@@ -4,10 +4,15 @@ and the dark funnel. Thin: queries live in metrics.channels / metrics.attributio
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from components import channel_charts as cc
-from components.context import current_filters, show_problem, warehouse, warehouse_config
+from components.context import (
+    current_filters,
+    show_problem,
+    warehouse,
+    warehouse_config,
+    warehouse_errors,
+)
 from components.lifecycle_charts import csv_button
 from metrics import attribution as attr
 from metrics import channels as cm
@@ -45,16 +50,9 @@ except ValueError as exc:
     show_problem("Invalid attribution settings", str(exc), "Adjust the settings above.")
     st.stop()
 
-try:
+with warehouse_errors("loading channel performance"):
     by_channel = cc.load_performance(engine, url, filters, options, model, "channel")
     by_campaign = cc.load_performance(engine, url, filters, options, model, "campaign")
-except SQLAlchemyError as exc:
-    show_problem(
-        "Channel data could not be read",
-        f"The warehouse query failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Check that orders, touchpoints, daily_spend and campaigns follow the warehouse contract.",
-    )
-    st.stop()
 
 if by_channel.empty:
     st.info(

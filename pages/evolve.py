@@ -9,11 +9,10 @@ import math
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from components import evolve_view as ev
 from components.bootstrap import latest_data_date
-from components.context import current_filters, show_problem, warehouse
+from components.context import current_filters, show_problem, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from data.app_state import AppStateError
@@ -37,15 +36,8 @@ st.caption(
     "from the decision log (recorded on an experiment's page)."
 )
 
-try:
+with warehouse_errors("reading the experiments"):
     experiments = ev.cached_experiments(engine, url)
-except SQLAlchemyError as exc:
-    show_problem(
-        "The experiments could not be read",
-        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Open **Data health** to check the experiments table.",
-    )
-    st.stop()
 
 current: dict = {}
 history: list = []
@@ -154,17 +146,11 @@ if current:
     if not shipped:
         st.info("No shipped decision has both a target KPI and a rollout date yet.")
     else:
-        try:
+        results = []
+        with warehouse_errors("computing the realised impact", stop=False):
             results = evolve.realised_impact(
                 engine, shipped, data_end=data_end, window_days=window, base=filters
             )
-        except SQLAlchemyError as exc:
-            show_problem(
-                "The realised impact could not be computed",
-                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                "Open **Data health** to check the KPI tables.",
-            )
-            results = []
         names = dict(zip(experiments["experiment_id"], experiments["name"], strict=True))
         table = evolve.realised_frame(results, names)
         st.warning(

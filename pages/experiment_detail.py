@@ -9,9 +9,14 @@ Thin: data through cached ``metrics`` calls, tables from ``metrics.experiment_vi
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
-from components.context import show_problem, warehouse
+from components.context import (
+    QUERY_ERRORS,
+    show_problem,
+    show_query_problem,
+    warehouse,
+    warehouse_errors,
+)
 from components.decision_form import render_decision_form, render_decision_history
 from components.downloads import csv_download
 from components.experiment_charts import cumulative_effect_chart, traffic_split_chart
@@ -47,22 +52,11 @@ def _none(choice: str) -> str | None:
     return None if choice == "none" else choice
 
 
-def _db_problem(exc: Exception) -> None:
-    show_problem(
-        "The experiment could not be read from the warehouse",
-        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Open **Data health** to check the experiment tables.",
-    )
-
-
 engine = warehouse()
 url = warehouse_key(engine)
 
-try:
+with warehouse_errors("reading the experiments"):
     infos = cached_experiments(engine, url)
-except SQLAlchemyError as exc:
-    _db_problem(exc)
-    st.stop()
 
 st.title("Experiment detail")
 if not infos:
@@ -132,8 +126,8 @@ try:
 except UnknownExperimentError as exc:
     show_problem("Unknown experiment", str(exc), "Pick another experiment above.")
     st.stop()
-except SQLAlchemyError as exc:
-    _db_problem(exc)
+except QUERY_ERRORS as exc:
+    show_query_problem(exc, "analysing the experiment")
     st.stop()
 
 st.caption(
@@ -173,11 +167,8 @@ st.subheader("Over time")
 left, right = st.columns([3, 2])
 with left:
     if primary is not None and primary.name in EXPERIMENT_METRICS and primary.results:
-        try:
+        with warehouse_errors("reading the daily statistics"):
             daily = cached_daily_stats(engine, url, picked, primary.name, cuped)
-        except SQLAlchemyError as exc:
-            _db_problem(exc)
-            st.stop()
         series = ev.cumulative_effect(
             daily,
             analysis.control,
@@ -209,11 +200,8 @@ with left:
     else:
         st.info("The primary metric could not be analysed, so there is no effect over time.")
 with right:
-    try:
+    with warehouse_errors("reading the daily traffic split"):
         assignments = cached_daily_assignments(engine, url, picked)
-    except SQLAlchemyError as exc:
-        _db_problem(exc)
-        st.stop()
     split = ev.traffic_split(assignments, info.expected_shares)
     st.plotly_chart(
         traffic_split_chart(split, control=analysis.control, title="Daily traffic split"),
@@ -266,11 +254,8 @@ if seg_metric is None:
     st.info("No metric of this experiment can be broken down.")
 else:
     definition = EXPERIMENT_METRICS[seg_metric]
-    try:
+    with warehouse_errors("reading the segment statistics"):
         sliced = cached_sliced_stats(engine, url, picked, seg_metric, slice_by)
-    except SQLAlchemyError as exc:
-        _db_problem(exc)
-        st.stop()
     seg = ev.segment_table(
         sliced,
         analysis.control,

@@ -7,9 +7,8 @@ rows from ``metrics.experiment_views``, decisions from the app-state store.
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
-from components.context import show_problem, warehouse
+from components.context import QUERY_ERRORS, show_problem, warehouse, warehouse_errors
 from components.decision_form import load_current_decisions
 from components.downloads import csv_download
 from components.experiment_view import HELP, cached_analysis, cached_experiments
@@ -33,16 +32,8 @@ st.caption(
     "over its own units."
 )
 
-try:
+with warehouse_errors("reading the experiments"):
     infos = cached_experiments(engine, url)
-except SQLAlchemyError as exc:
-    show_problem(
-        "The experiments could not be read",
-        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Open **Data health** to check the experiments, experiment_variants and "
-        "experiment_assignments tables.",
-    )
-    st.stop()
 
 if not infos:
     st.info(
@@ -57,7 +48,7 @@ problems: dict[str, str] = {}
 for info in infos:
     try:
         analyses[info.experiment_id] = cached_analysis(engine, url, info.experiment_id, OPTIONS)
-    except (SQLAlchemyError, UnknownExperimentError, ValueError) as exc:
+    except (*QUERY_ERRORS, UnknownExperimentError, ValueError) as exc:
         problems[info.experiment_id] = f"not analysed: {str(exc).splitlines()[0][:200]}"
 
 decisions, store_error = load_current_decisions()

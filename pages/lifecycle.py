@@ -4,10 +4,14 @@ stage KPIs and campaigns by target stage. Thin: queries live in metrics.lifecycl
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from components import lifecycle_charts as lcc
-from components.context import current_filters, show_problem, warehouse, warehouse_config
+from components.context import (
+    current_filters,
+    warehouse,
+    warehouse_config,
+    warehouse_errors,
+)
 from metrics import lifecycle as lm
 
 filters = current_filters()
@@ -24,20 +28,12 @@ grain = (
     or "week"
 )
 
-try:
-    # Whole weeks/months only: a partial first or last bucket would look like a collapse.
-    volume_period = filters.whole_periods(grain)
+# Whole weeks/months only: a partial first or last bucket would look like a collapse.
+volume_period = filters.whole_periods(grain)
+with warehouse_errors("loading lifecycle stages"):
     volumes = lcc.load_volumes(engine, url, volume_period, grain)
     dist = lcc.load_distribution(engine, url, filters)
     trans = lcc.load_transitions(engine, url, filters)
-except SQLAlchemyError as exc:
-    show_problem(
-        "Lifecycle data could not be read",
-        f"The warehouse query failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Check that the lifecycle_changes and customers tables follow the warehouse contract.",
-    )
-    st.stop()
-
 if volumes.empty and dist.empty:
     st.info(
         "No lifecycle changes match these filters. Widen the date range or clear the channel, "

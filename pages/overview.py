@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from components.charts import bar_chart
-from components.context import current_filters, show_problem, warehouse
+from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.evolve_view import evolve_summary_or_none
 from components.kpi_tiles import (
@@ -92,15 +91,8 @@ st.caption(
     "Hover a tile's (?) for how it is computed."
 )
 
-try:
+with warehouse_errors("loading the KPI totals"):
     totals = cached_totals(engine, url, TILE_KPIS + EXTRA_KPIS, filters)
-except SQLAlchemyError as exc:
-    show_problem(
-        "The warehouse could not be queried",
-        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Open **Data health** to check that every contract table exists and has data.",
-    )
-    st.stop()
 
 activity_counts = ("new_customers", "revenue", "reach", "paid_spend")
 if all((_value(totals, n) or 0) == 0 for n in activity_counts):

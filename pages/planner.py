@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from components import planner_charts as pc
-from components.context import current_filters, show_problem, warehouse
+from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from metrics import planner
@@ -26,14 +25,6 @@ st.caption(
     "Effects are relative (+5% = the treatment is 5% above control). Normal approximation; with "
     "more than one treatment each comparison is tested at α ÷ (variants − 1)."
 )
-
-
-def _warehouse_problem(exc: Exception) -> None:
-    show_problem(
-        "The warehouse could not be queried",
-        f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-        "Type the numbers in instead, or open **Data health** to check the warehouse.",
-    )
 
 
 left, right = st.columns(2)
@@ -62,11 +53,8 @@ with left.container(border=True):
             format_func=planner.baseline_label,
             key="planner_kpi",
         )
-        try:
+        with warehouse_errors("reading the baseline (or type the numbers in instead)"):
             found = pc.cached_baseline(warehouse(), warehouse_key(warehouse()), name, filters)
-        except SQLAlchemyError as exc:
-            _warehouse_problem(exc)
-            st.stop()
         st.caption(
             f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}, with the sidebar's channel, "
             "segment and region filters (the segment you plan to test)."
@@ -97,11 +85,8 @@ with left.container(border=True):
             key="planner_daily",
         )
     else:
-        try:
+        with warehouse_errors("reading the daily traffic (or type it in instead)"):
             daily = pc.cached_daily_traffic(warehouse(), warehouse_key(warehouse()), filters)
-        except SQLAlchemyError as exc:
-            _warehouse_problem(exc)
-            st.stop()
         st.metric("New customers per day", f"{daily:,.1f}")
         st.caption(f"Average over {filters.days} days, with the sidebar's filters.")
 

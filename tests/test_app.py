@@ -115,3 +115,24 @@ def test_warehouse_without_contract_tables(spec, monkeypatch, tmp_path) -> None:
     at = run_page(Path(spec.path).stem)
     assert not at.exception, [e.value for e in at.exception]
     assert at.error or at.warning or at.info, "the page should explain what is missing"
+
+
+@pytest.mark.parametrize("page", ["overview", "channels"])
+def test_a_missing_column_gives_a_diagnosis_not_a_traceback(page, monkeypatch, tmp_path) -> None:
+    """All tables present, but `orders` lacks `revenue`: the failing query is explained."""
+    from sqlalchemy import create_engine, text
+
+    from data.schema import create_contract
+
+    path = tmp_path / "broken.duckdb"
+    engine = create_engine(f"duckdb:///{path}")
+    create_contract(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE orders DROP COLUMN revenue"))
+    engine.dispose()
+    monkeypatch.setenv("LOOPLENS_WAREHOUSE_URL", f"duckdb:///{path}")
+    monkeypatch.setenv("LOOPLENS_APP_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    at = run_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    messages = " ".join(e.value for e in at.error)
+    assert "The warehouse failed while" in messages and "Data health" in messages
