@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from components.context import app_state_store
 from data.schema import touchpoints
 from data.warehouse import WarehouseConfig, duckdb_path
 
@@ -60,17 +61,13 @@ def _seed_demo_decisions(url: str) -> None:
 
     A failure (store unreachable, analysis error) only warns: the app starts without it.
     """
-    from data.app_state import AppStateError, open_store
+    from data.app_state import AppStateError
     from data.warehouse import open_engine
     from metrics.demo_decisions import seed_demo_decisions
 
     engine = open_engine(url, read_only=True)
     try:
-        store = open_store()
-        try:
-            seed_demo_decisions(engine, store)
-        finally:
-            store.close()
+        seed_demo_decisions(engine, app_state_store())
     except AppStateError as exc:
         st.warning(
             f"The demo decision log was not recorded: {exc.title}. {exc.detail} {exc.fix}",

@@ -15,6 +15,8 @@ from pandas.errors import DatabaseError as PandasDatabaseError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.app_state import AppStateStore, open_store
+from data.app_state import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters
@@ -50,12 +52,11 @@ def _require_frame() -> None:
     st.rerun()
 
 
-def _secrets_url() -> str | None:
+def _secrets_url(connection: str = "warehouse") -> str | None:
+    """``[connections.<connection>] url`` from Streamlit's secrets, or None."""
     try:
-        return st.secrets["connections"]["warehouse"]["url"]
-    except (KeyError, FileNotFoundError, AttributeError):
-        return None
-    except Exception:  # noqa: BLE001 - a malformed secrets.toml must not break the app
+        return st.secrets["connections"][connection]["url"]
+    except Exception:  # noqa: BLE001 - no or malformed secrets.toml must not break the app
         return None
 
 
@@ -75,6 +76,18 @@ def warehouse() -> Engine:
     kwargs: dict[str, Any] = engine_kwargs(config.url, read_only=True)
     conn = st.connection("warehouse", type="sql", url=config.url, **kwargs)
     return conn.engine
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(url: str) -> AppStateStore:
+    return open_store(url)
+
+
+def app_state_store() -> AppStateStore:
+    """The app-state store (secrets ``[connections.app_state]``, ``LOOPLENS_APP_STATE_URL`` or
+    the default SQLite file), one per URL and process. Raises ``AppStateError`` (not cached).
+    """
+    return _open_store(resolve_app_state(_secrets_url("app_state")).url)
 
 
 def current_filters() -> Filters:

@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from components.context import show_problem
-from data.app_state import AppStateError, AppStateStore, DecisionKind, open_store, resolve_config
+from components.context import app_state_store, show_problem
+from data.app_state import AppStateError, DecisionKind
 from data.app_state_decisions import (
     DecisionRecord,
     DecisionValidationError,
@@ -31,26 +31,6 @@ DECISION_LABELS: dict[str, str] = {
     DecisionKind.KILL: "Kill — stop and keep control",
     DecisionKind.EXTEND: "Extend — keep collecting data",
 }
-
-
-def _secrets_url() -> str | None:
-    try:
-        return st.secrets["connections"]["app_state"]["url"]
-    except Exception:  # noqa: BLE001 - no or malformed secrets: fall back to env / default
-        return None
-
-
-@st.cache_resource(show_spinner=False)
-def _open(url: str) -> AppStateStore:
-    return open_store(url)
-
-
-def app_state_store() -> AppStateStore:
-    """The app-state store (secrets, ``LOOPLENS_APP_STATE_URL`` or the default SQLite file).
-
-    Raises ``AppStateError`` (not cached) when it cannot be opened.
-    """
-    return _open(resolve_config(_secrets_url()).url)
 
 
 def load_current_decisions() -> tuple[dict[str, DecisionRecord], AppStateError | None]:

@@ -9,6 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from components.context import app_state_store
 from components.theme import (
     GOOD_COLOR,
     LOOP_COLORS,
@@ -16,7 +17,7 @@ from components.theme import (
     VARIANT_COLORS,
     apply_theme,
 )
-from data.app_state import AppStateError, AppStateStore, open_store, resolve_config
+from data.app_state import AppStateError
 from data.schema import LoopStage
 from metrics import evolve
 from metrics.evolve import EvolveSummary, evolve_summary
@@ -30,30 +31,12 @@ EVOLVE_COLOR = LOOP_COLORS[LoopStage.EVOLVE]
 # --- data -------------------------------------------------------------------------------------
 
 
-def _secrets_app_state_url() -> str | None:
-    try:
-        return st.secrets["connections"]["app_state"]["url"]
-    except Exception:  # noqa: BLE001 - no or malformed secrets: fall back to env / default
-        return None
-
-
-def app_state_url() -> str:
-    """The app-state URL (secrets, then ``LOOPLENS_APP_STATE_URL``, then the default file)."""
-    return resolve_config(_secrets_app_state_url()).url
-
-
-@st.cache_resource(show_spinner=False)
-def cached_store(url: str) -> AppStateStore:
-    """``data.app_state.open_store(url)``, one per URL and process (errors are not cached)."""
-    return open_store(url)
-
-
 def evolve_summary_or_none(engine: Engine) -> EvolveSummary | None:
     """The Evolve headline numbers, or None when the decision log cannot be opened or read
     (the overview then grades the pipeline only). Not cached: the log changes as people decide.
     """
     try:
-        return evolve_summary(engine, cached_store(app_state_url()))
+        return evolve_summary(engine, app_state_store())
     except (AppStateError, SQLAlchemyError):
         return None
 

@@ -12,7 +12,13 @@ import streamlit as st
 
 from components import evolve_view as ev
 from components.bootstrap import latest_data_date
-from components.context import current_filters, show_problem, warehouse, warehouse_errors
+from components.context import (
+    app_state_store,
+    current_filters,
+    show_problem,
+    warehouse,
+    warehouse_errors,
+)
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from data.app_state import AppStateError
@@ -43,7 +49,7 @@ current: dict = {}
 history: list = []
 store_ok = True
 try:
-    store = ev.cached_store(ev.app_state_url())
+    store = app_state_store()
     current, history = evolve.load_history(store)
 except AppStateError as err:
     store_ok = False
