@@ -123,8 +123,8 @@ def _missing_tables(url: str) -> tuple[str, ...]:
     from data.schema import CONTRACT_TABLES
 
     try:
-        present = {name.lower() for name in inspect(warehouse()).get_table_names()}
-        present |= {name.lower() for name in inspect(warehouse()).get_view_names()}
+        catalog = inspect(warehouse())
+        present = {n.lower() for n in [*catalog.get_table_names(), *catalog.get_view_names()]}
     except Exception:  # noqa: BLE001 - the connection probe reports connection problems
         return ()
     return tuple(t.name for t in CONTRACT_TABLES if t.name not in present)

@@ -19,6 +19,12 @@ CHANNEL_KEY = "filter_channels"
 SEGMENT_KEY = "filter_segments"
 REGION_KEY = "filter_regions"
 
+_DIMENSIONS = (
+    ("Channel", Channel, CHANNEL_KEY),
+    ("Segment", Segment, SEGMENT_KEY),
+    ("Region", Region, REGION_KEY),
+)
+
 # Widest range the date picker offers, relative to the latest data date.
 _HISTORY_DAYS = 3 * 365
 
@@ -54,27 +60,14 @@ def render_global_filters(latest: dt.date) -> Filters:
             max_value=latest + dt.timedelta(days=1),
             help="Inclusive, in UTC days. Deltas compare with the previous period of equal length.",
         )
-        st.multiselect(
-            "Channel",
-            options=[c.value for c in Channel],
-            key=CHANNEL_KEY,
-            format_func=_label,
-            placeholder="All channels",
-        )
-        st.multiselect(
-            "Segment",
-            options=[s.value for s in Segment],
-            key=SEGMENT_KEY,
-            format_func=_label,
-            placeholder="All segments",
-        )
-        st.multiselect(
-            "Region",
-            options=[r.value for r in Region],
-            key=REGION_KEY,
-            format_func=_label,
-            placeholder="All regions",
-        )
+        for label, enum, key in _DIMENSIONS:
+            st.multiselect(
+                label,
+                options=[member.value for member in enum],
+                key=key,
+                format_func=_label,
+                placeholder=f"All {label.lower()}s",
+            )
         for warning in st.session_state.get("looplens_filter_warnings", []):
             st.warning(warning, icon=":material/link_off:")
 
