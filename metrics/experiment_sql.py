@@ -94,15 +94,6 @@ STAT_COLUMNS: tuple[str, ...] = (
 """Result columns, named like the ``VariantStats`` fields (absent ones are omitted)."""
 
 
-@dataclass(frozen=True)
-class _Item:
-    """One per-unit sum to compute from a source table: a measure over one window."""
-
-    label: str
-    measure: Measure
-    pre_period: bool
-
-
 # --- query building -----------------------------------------------------------------------
 
 
@@ -155,48 +146,6 @@ def _value(measure: Measure, table: Any) -> ColumnElement[Any]:
             assert_never(unreachable)
 
 
-def _table_aggregate(
-    units: CTE,
-    source: SourceTable,
-    items: Sequence[_Item],
-    metric: ExperimentMetric,
-    as_of: dt.datetime | None,
-) -> CTE:
-    """CTE ``agg_<table>(customer_id, <item labels>)``: per-unit sums over windowed rows."""
-    t = _TABLES[source]
-    ts = t.c[TIME_COLUMNS[source]]
-    start = units.c.assigned_at
-    end = add_days(units.c.assigned_at, metric.window_days)
-    pre_start = add_days(units.c.assigned_at, -metric.pre_period_days)
-    in_window = and_(ts >= start, ts < end)
-    if as_of is not None:
-        in_window = and_(in_window, ts < as_of)
-    in_pre = and_(ts >= pre_start, ts < start)
-
-    columns = []
-    for item in items:
-        cond = in_pre if item.pre_period else in_window
-        event_type = item.measure.source.event_type
-        if event_type is not None:
-            cond = and_(cond, t.c.event_type == bindparam(None, str(event_type)))
-        columns.append(func.sum(case((cond, _value(item.measure, t)), else_=0)).label(item.label))
-
-    join_on = and_(
-        t.c.customer_id == units.c.customer_id,
-        ts >= (pre_start if any(i.pre_period for i in items) else start),
-        ts < end,
-    )
-    event_types = {i.measure.source.event_type for i in items}
-    if None not in event_types:
-        join_on = and_(join_on, t.c.event_type.in_(sorted(str(e) for e in event_types)))
-    return (
-        select(units.c.customer_id, *columns)
-        .select_from(units.join(t, join_on))
-        .group_by(units.c.customer_id)
-        .cte(f"agg_{source.value}")
-    )
-
-
 def _finish(measure: Measure, column: ColumnElement[Any]) -> ColumnElement[Any]:
     """The per-unit value of a measure from its (possibly NULL) per-unit sum."""
     total = func.coalesce(column, 0)
@@ -231,113 +180,6 @@ def _cap_cte(per_unit: CTE, column: str, pct: float, name: str) -> CTE:
         .select_from(ranked)
         .cte(name)
     )
-
-
-def _winsorised(per_unit: CTE, pct: float) -> CTE:
-    """CTE like ``per_unit`` with ``y`` capped at its ``pct``-quantile over all rows.
-
-    The quantile uses linear interpolation: with 0-based ranks r over n rows and
-    h = (n - 1) * pct, it is ``y[floor(h)] * (1 - frac) + y[floor(h) + 1] * frac``. The two rows
-    are picked with range conditions on r (no FLOOR/CAST, whose rounding differs between
-    dialects). The one-row ``cap`` CTE is cross-joined, so the cap is computed once.
-    """
-    cap = _cap_cte(per_unit, "y", pct, "cap")
-    others = [c for c in per_unit.c if c.name != "y"]
-    capped_y = case((per_unit.c.y > cap.c.cap, cap.c.cap), else_=per_unit.c.y).label("y")
-    return select(*others, capped_y).select_from(per_unit.join(cap, true())).cte("capped")
-
-
-def variant_stats_query(
-    experiment_id: str,
-    metric: ExperimentMetric,
-    *,
-    slice_by: str | None = None,
-    by_day: bool = False,
-    covariate: bool = False,
-    winsorize_pct: float | None = None,
-    as_of: dt.datetime | None = None,
-) -> Select[Any]:
-    """Sufficient statistics per variant [× ``slice``] [× ``day`` of assignment].
-
-    Columns: ``variant``, optional ``slice`` (value of ``customers.<slice_by>``, NULL when the
-    unit has no customers row), optional ``day`` (assignment day, a timestamp at midnight; ISO
-    text on SQLite), then ``units`` and the sums named in ``STAT_COLUMNS``: Σy, Σy²; for ratio
-    metrics Σx, Σx², Σxy; with ``covariate`` Σc, Σc², Σyc. Variants without units are absent.
-    """
-    _check_options(metric, slice_by, covariate, winsorize_pct)
-    units = first_assignments_cte(experiment_id, as_of)
-
-    # What each source table must provide per unit.
-    wanted: list[tuple[str, Measure, bool]] = [("y", metric.numerator, False)]
-    if metric.denominator is not None:
-        wanted.append(("x", metric.denominator, False))
-    if covariate and metric.covariate is not None:
-        wanted.append(("c", metric.covariate, True))
-    by_table: dict[SourceTable, list[_Item]] = {}
-    for label, measure, pre in wanted:
-        by_table.setdefault(measure.source.table, []).append(_Item(label, measure, pre))
-    aggs = {
-        source: _table_aggregate(units, source, items, metric, as_of)
-        for source, items in by_table.items()
-    }
-    column_of = {
-        item.label: aggs[source].c[item.label]
-        for source, items in by_table.items()
-        for item in items
-    }
-
-    frm: Any = units
-    for agg in aggs.values():
-        frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
-    group_exprs: list[ColumnElement[Any]] = []
-    if slice_by is not None:
-        frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
-        group_exprs.append(customers.c[slice_by].label("slice"))
-    if by_day:
-        group_exprs.append(trunc_to("day", units.c.assigned_at).label("day"))
-
-    unit_cols: list[ColumnElement[Any]] = []
-    match metric.kind:
-        case MetricKind.BINOMIAL | MetricKind.MEAN:
-            unit_cols.append(_finish(metric.numerator, column_of["y"]).label("y"))
-        case MetricKind.RATIO:
-            assert metric.denominator is not None
-            unit_cols.append(_finish(metric.numerator, column_of["y"]).label("y"))
-            unit_cols.append(_finish(metric.denominator, column_of["x"]).label("x"))
-        case _ as unreachable:
-            assert_never(unreachable)
-    if "c" in column_of and metric.covariate is not None:
-        unit_cols.append(_finish(metric.covariate, column_of["c"]).label("c"))
-
-    per_unit = (
-        select(units.c.customer_id, units.c.variant, *group_exprs, *unit_cols)
-        .select_from(frm)
-        .cte("per_unit")
-    )
-    base = _winsorised(per_unit, winsorize_pct) if winsorize_pct is not None else per_unit
-
-    y = base.c.y
-    keys = [base.c.variant] + [base.c[e.name] for e in group_exprs]
-    stats: list[ColumnElement[Any]] = [
-        func.count().label("units"),
-        func.sum(y).label("sum"),
-        func.sum(y * y).label("sum_sq"),
-    ]
-    if "x" in base.c:
-        x = base.c.x
-        stats += [
-            func.sum(x).label("denom_sum"),
-            func.sum(x * x).label("denom_sum_sq"),
-            func.sum(x * y).label("cross_sum"),
-        ]
-    if "c" in base.c:
-        c = base.c.c
-        stats += [
-            func.sum(c).label("cov_sum"),
-            func.sum(c * c).label("cov_sum_sq"),
-            func.sum(y * c).label("cov_cross_sum"),
-        ]
-    return select(*keys, *stats).group_by(*keys).order_by(*keys)
 
 
 @dataclass(frozen=True)
@@ -416,20 +258,26 @@ def experiment_stats_query(
     experiment_id: str,
     metrics: Sequence[ExperimentMetric],
     *,
+    slice_by: str | None = None,
+    by_day: bool = False,
     covariate: bool = False,
     winsorize_pct: float | None = None,
     as_of: dt.datetime | None = None,
 ) -> Select[Any]:
-    """Sufficient statistics of several metrics per variant, in one statement.
+    """Sufficient statistics of several metrics per variant [× slice] [× day], one statement.
 
-    Same definitions as ``variant_stats_query`` (one ``units`` CTE, one conditional-aggregation
-    CTE per source table, one per-unit row with a column per metric). Columns: ``variant``,
-    ``units``, then ``m<i>_<stat>`` for the i-th metric and each of its ``STAT_COLUMNS`` except
-    ``units``. With ``covariate``, Σc, Σc², Σyc for the metrics that have a covariate; with
-    ``winsorize_pct``, y of every *mean* metric is capped at that quantile (others uncapped).
-    Variants without units are absent.
+    One ``units`` CTE (first assignments), one conditional-aggregation CTE per source table
+    (sums shared between metrics), one per-unit row with a column per metric, one GROUP BY.
+    Columns: ``variant``, optional ``slice`` (value of ``customers.<slice_by>``, NULL when the
+    unit has no customers row), optional ``day`` (assignment day, a timestamp at midnight; ISO
+    text on SQLite), ``units``, then ``m<i>_<stat>`` for the i-th metric and each of its
+    ``STAT_COLUMNS`` except ``units``. With ``covariate``, Σc, Σc², Σyc for the metrics that
+    have a covariate; with ``winsorize_pct``, y of every *mean* metric is capped at that
+    quantile over all units (others uncapped). Groups without units are absent.
     """
     _check_shared_options(metrics, winsorize_pct)
+    if slice_by is not None and slice_by not in SLICE_COLUMNS:
+        raise ValueError(f"cannot slice by {slice_by!r}; use one of {', '.join(SLICE_COLUMNS)}")
     units = first_assignments_cte(experiment_id, as_of)
 
     # Per-unit sums, shared between metrics, grouped by source table.
@@ -454,13 +302,21 @@ def experiment_stats_query(
     frm: Any = units
     for agg in aggs.values():
         frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
+    group_exprs: list[ColumnElement[Any]] = []
+    if slice_by is not None:
+        frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
+        group_exprs.append(customers.c[slice_by].label("slice"))
+    if by_day:
+        group_exprs.append(trunc_to("day", units.c.assigned_at).label("day"))
     unit_cols: list[ColumnElement[Any]] = []
     for i, role, measure, _ in wanted:
         source, key = sum_of[(i, role)]
         column = aggs[source].c[by_table[source][key]]
         unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
     per_unit = (
-        select(units.c.customer_id, units.c.variant, *unit_cols).select_from(frm).cte("per_unit")
+        select(units.c.customer_id, units.c.variant, *group_exprs, *unit_cols)
+        .select_from(frm)
+        .cte("per_unit")
     )
 
     capped_ids = [
@@ -482,6 +338,7 @@ def experiment_stats_query(
         ]
         base = select(*columns).select_from(frm).cte("capped")
 
+    keys = [base.c.variant] + [base.c[e.name] for e in group_exprs]
     stats: list[ColumnElement[Any]] = [func.count().label("units")]
     for i in range(len(metrics)):
         y = base.c[f"m{i}_y"]
@@ -500,7 +357,41 @@ def experiment_stats_query(
                 func.sum(c * c).label(f"m{i}_cov_sum_sq"),
                 func.sum(y * c).label(f"m{i}_cov_cross_sum"),
             ]
-    return select(base.c.variant, *stats).group_by(base.c.variant).order_by(base.c.variant)
+    return select(*keys, *stats).group_by(*keys).order_by(*keys)
+
+
+def variant_stats_query(
+    experiment_id: str,
+    metric: ExperimentMetric,
+    *,
+    slice_by: str | None = None,
+    by_day: bool = False,
+    covariate: bool = False,
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> Select[Any]:
+    """Sufficient statistics of one metric per variant [× ``slice``] [× ``day``].
+
+    ``experiment_stats_query`` for a single metric, with the statistics named like the
+    ``VariantStats`` fields (``units`` and ``STAT_COLUMNS``) instead of ``m0_<stat>``. Stricter
+    than the shared query: asking for a covariate the metric lacks, or winsorising a metric
+    that is not a mean, raises.
+    """
+    _check_options(metric, slice_by, covariate, winsorize_pct)
+    shared = experiment_stats_query(
+        experiment_id,
+        [metric],
+        slice_by=slice_by,
+        by_day=by_day,
+        covariate=covariate,
+        winsorize_pct=winsorize_pct,
+        as_of=as_of,
+    ).subquery("shared")
+    keys = [shared.c[k] for k in ("variant", "slice", "day") if k in shared.c]
+    stats = [shared.c.units] + [
+        shared.c[f"m0_{name}"].label(name) for name in STAT_COLUMNS[1:] if f"m0_{name}" in shared.c
+    ]
+    return select(*keys, *stats).order_by(*keys)
 
 
 def declared_variants_query(experiment_id: str) -> Select[Any]:
