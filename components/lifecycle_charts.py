@@ -48,29 +48,6 @@ def legend_below(fig: go.Figure) -> go.Figure:
 # --- downloads ------------------------------------------------------------------------------------
 
 
-def csv_button(df: pd.DataFrame, name: str, key: str) -> None:
-    """A CSV download of ``df`` (the shared helper when present, else ``st.download_button``)."""
-    try:
-        from components.downloads import csv_download
-    except ImportError:
-        csv_download = None
-    if csv_download is not None:
-        csv_download(df, name, key)
-        return
-    st.download_button(
-        "Download CSV",
-        df.to_csv(index=False).encode("utf-8"),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=key,
-        icon=":material/download:",
-    )
-
-
-# --- cached loaders (engine not hashed; Filters and options are the cache key) --------------------
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def load_volumes(_engine: Engine, url: str, filters: Filters, grain: str) -> pd.DataFrame:
     return lm.stage_volumes(_engine, filters, grain)
 

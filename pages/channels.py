@@ -10,16 +10,16 @@ from components.context import (
     current_filters,
     show_problem,
     warehouse,
-    warehouse_config,
     warehouse_errors,
 )
-from components.lifecycle_charts import csv_button
+from components.downloads import csv_download
+from components.kpi_tiles import warehouse_key
 from metrics import attribution as attr
 from metrics import channels as cm
 
 filters = current_filters()
 engine = warehouse()
-url = warehouse_config().url
+url = warehouse_key(engine)
 
 st.title("Channels & attribution")
 
@@ -86,7 +86,7 @@ with perf_tab:
     )
     st.markdown("**By channel**")
     st.dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
-    csv_button(by_channel, "channel_performance", "dl_ch_channels")
+    csv_download(by_channel, "channel_performance", "dl_ch_channels")
 
     st.markdown("**By campaign**")
     st.dataframe(
@@ -100,7 +100,7 @@ with perf_tab:
         },
         key="ch_campaign_table",
     )
-    csv_button(by_campaign, "campaign_performance", "dl_ch_campaigns")
+    csv_download(by_campaign, "campaign_performance", "dl_ch_campaigns")
 
     left, right = st.columns([3, 2])
     with left:
@@ -123,13 +123,13 @@ with perf_tab:
             st.info("No data over time for these filters.")
         else:
             st.plotly_chart(cc.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
-            csv_button(ts, "channel_timeseries", "dl_ch_ts")
+            csv_download(ts, "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():
             st.info("No campaign has spend in the period, so there is no ROAS to plot.")
         else:
             st.plotly_chart(cc.spend_roas_figure(by_campaign), key="ch_scatter")
-            csv_button(
+            csv_download(
                 by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]],
                 "spend_vs_roas",
                 "dl_ch_scatter",
@@ -165,7 +165,7 @@ with attr_tab:
                         },
                     },
                 )
-                csv_button(table, f"attribution_{value}", f"dl_ch_attr_{value}")
+                csv_download(table, f"attribution_{value}", f"dl_ch_attr_{value}")
 
 with dark_tab:
     st.caption(
@@ -186,7 +186,7 @@ with dark_tab:
             st.info("Nobody answered the self-reported source question in the period.")
         else:
             st.plotly_chart(cc.dark_funnel_figure(xt), key="ch_dark_heatmap")
-            csv_button(xt.counts.reset_index(), "dark_funnel_counts", "dl_ch_dark_counts")
+            csv_download(xt.counts.reset_index(), "dark_funnel_counts", "dl_ch_dark_counts")
             st.markdown("**Where they disagree most**")
             worst = cm.disagreements(long)
             if worst.empty:
@@ -209,4 +209,4 @@ with dark_tab:
                         "summary": None,
                     },
                 )
-                csv_button(worst, "dark_funnel_disagreements", "dl_ch_dark_worst")
+                csv_download(worst, "dark_funnel_disagreements", "dl_ch_dark_worst")

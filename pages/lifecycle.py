@@ -9,14 +9,15 @@ from components import lifecycle_charts as lcc
 from components.context import (
     current_filters,
     warehouse,
-    warehouse_config,
     warehouse_errors,
 )
+from components.downloads import csv_download
+from components.kpi_tiles import warehouse_key
 from metrics import lifecycle as lm
 
 filters = current_filters()
 engine = warehouse()
-url = warehouse_config().url
+url = warehouse_key(engine)
 
 st.title("Lifecycle")
 st.caption(
@@ -52,7 +53,7 @@ with left:
         st.caption(
             f"Whole {grain}s only: {volume_period.start:%d %b %Y} – {volume_period.end:%d %b %Y}."
         )
-        lcc.csv_button(volumes, "stage_entries", "dl_lc_volumes")
+        csv_download(volumes, "stage_entries", "dl_lc_volumes")
 with right:
     if dist.empty:
         st.info("No customer has a stage yet at the end of the period.")
@@ -60,7 +61,7 @@ with right:
         st.plotly_chart(
             lcc.distribution_figure(dist, f"{filters.end:%d %b %Y}"), key="lc_dist_chart"
         )
-        lcc.csv_button(dist, "current_stage_distribution", "dl_lc_dist")
+        csv_download(dist, "current_stage_distribution", "dl_lc_dist")
 
 # --- stage KPIs --------------------------------------------------------------------------------
 st.subheader("Stage KPIs")
@@ -79,7 +80,7 @@ else:
                 delta = None if row.change != row.change else f"{row.change:+.0%}"
                 st.metric(row.label, row.display, delta=delta, help=row.definition)
     st.caption("Changes are against the previous period of equal length.")
-    lcc.csv_button(kpis.drop(columns="display"), "stage_kpis", "dl_lc_kpis")
+    csv_download(kpis.drop(columns="display"), "stage_kpis", "dl_lc_kpis")
 
 # --- conversion and time in stage --------------------------------------------------------------
 st.subheader("Conversion and time in stage")
@@ -95,7 +96,7 @@ with left:
             "Share of customers entering a stage in the period who later reach the next stage "
             "by the end of the period."
         )
-        lcc.csv_button(conv, "stage_conversion", "dl_lc_conv")
+        csv_download(conv, "stage_conversion", "dl_lc_conv")
 with right:
     if tis.empty:
         st.info("No completed stays in the period.")
@@ -106,7 +107,7 @@ with right:
             "stays that ended by the end of the period; open stays are left out. Exact median "
             "(percentile_cont, or an equivalent window-function median on SQLite)."
         )
-        lcc.csv_button(tis, "median_time_in_stage", "dl_lc_tis")
+        csv_download(tis, "median_time_in_stage", "dl_lc_tis")
 
 # --- non-linear flow ---------------------------------------------------------------------------
 st.subheader("Non-linear flow")
@@ -117,7 +118,7 @@ else:
     for col, row in zip(st.columns(len(summary)), summary.itertuples(), strict=True):
         col.metric(row.kind.capitalize(), f"{row.moves:,}", help=f"{row.share:.0%} of all moves")
     st.plotly_chart(lcc.sankey_figure(trans), key="lc_sankey")
-    lcc.csv_button(trans, "stage_transitions", "dl_lc_trans")
+    csv_download(trans, "stage_transitions", "dl_lc_trans")
     st.markdown("**Biggest backward flows**")
     back = lm.biggest_backward_flows(trans)
     if back.empty:
@@ -137,7 +138,7 @@ else:
                 ),
             },
         )
-        lcc.csv_button(back, "backward_flows", "dl_lc_back")
+        csv_download(back, "backward_flows", "dl_lc_back")
 
 # --- campaigns by target stage -----------------------------------------------------------------
 st.subheader("Campaigns by target stage")
@@ -173,4 +174,4 @@ else:
         "one ÷ customers reached; click rate = click events ÷ touches. Spend is not split by "
         "segment or region; cost per conversion is blank without media spend."
     )
-    lcc.csv_button(comp, "campaigns_by_target_stage", "dl_lc_campaigns")
+    csv_download(comp, "campaigns_by_target_stage", "dl_lc_campaigns")
