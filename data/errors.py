@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     NOT_A_DATABASE = "not_a_database"
     PERMISSION_DENIED = "permission_denied"
     TIMEOUT = "timeout"
+    SCHEMA_MISMATCH = "schema_mismatch"
     UNKNOWN = "unknown"
 
 
@@ -104,6 +105,8 @@ _SQLSTATE: dict[str, ErrorCode] = {
     "3D000": ErrorCode.DATABASE_MISSING,
     "42501": ErrorCode.PERMISSION_DENIED,
     "57014": ErrorCode.TIMEOUT,
+    "42703": ErrorCode.SCHEMA_MISMATCH,  # undefined_column
+    "42P01": ErrorCode.SCHEMA_MISMATCH,  # undefined_table
 }
 
 # Message patterns (regular expressions on the lower-cased driver message), checked in order:
@@ -140,6 +143,12 @@ _PATTERNS: tuple[tuple[ErrorCode, str], ...] = (
         ErrorCode.PERMISSION_DENIED,
         r"permission denied|insufficient privilege|access denied|not authorized"
         r"|does not have privilege",
+    ),
+    (
+        ErrorCode.SCHEMA_MISMATCH,
+        r"referenced column .* not found|does not have a column named|no such column"
+        r"|column .* does not exist"
+        r"|table with name .* does not exist|no such table|relation .* does not exist",
     ),
 )
 
@@ -189,6 +198,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _driver_message(exc: BaseException) -> str:
     """The driver's own message (without SQLAlchemy's SQL echo and background link)."""
+    if getattr(exc, "orig", None) is None and isinstance(exc.__cause__, StatementError):
+        exc = exc.__cause__  # e.g. pandas' DatabaseError wrapping SQLAlchemy's, SQL echoed
     orig = getattr(exc, "orig", None)
     text = str(orig) if orig is not None else str(exc)
     return text.split("\n(Background on this error")[0]
@@ -431,6 +442,15 @@ def _problem(code: ErrorCode, parsed: URL | None, masked: str, first_line: str) 
                 "Check that the URL points at the right file and that the URL scheme matches "
                 "the file type (`duckdb:///` for DuckDB files, `sqlite:///` for SQLite). "
                 "A file written by a newer DuckDB version needs a matching `duckdb` package.",
+            )
+        case ErrorCode.SCHEMA_MISMATCH:
+            return Problem(
+                code,
+                "A table or column the query needs is missing",
+                f"The warehouse at {where} does not match the LoopLens contract. {seen}",
+                "Create the missing column or table (usually by adding it to the view that maps "
+                f"your data onto the contract; see {DOCS}). The **Data health** page lists "
+                "every missing table and column.",
             )
         case ErrorCode.PERMISSION_DENIED:
             return Problem(

@@ -136,3 +136,4 @@ def test_a_missing_column_gives_a_diagnosis_not_a_traceback(page, monkeypatch, t
     assert not at.exception, [e.value for e in at.exception]
     messages = " ".join(e.value for e in at.error)
     assert "The warehouse failed while" in messages and "Data health" in messages
+    assert "A table or column the query needs is missing" in messages

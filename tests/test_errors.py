@@ -276,3 +276,32 @@ def test_unknown_driver_of_a_known_dialect() -> None:
     problem = fail(f"postgresql+psycopg9://me:{SECRET}@127.0.0.1:5432/db")
     assert problem.code == ErrorCode.UNKNOWN_DIALECT
     assert "psycopg9" in problem.title and "postgresql+psycopg://" in problem.fix
+
+
+@pytest.mark.parametrize("url_fixture", ["duckdb_url", "sqlite_url", "pg_url"])
+@pytest.mark.parametrize("through_pandas", [False, True])
+def test_missing_column_or_table_is_a_schema_mismatch(
+    url_fixture: str, through_pandas: bool, request
+) -> None:
+    """Real failures on three engines, raw and wrapped by pandas (which echoes the SQL)."""
+    import pandas as pd
+    from sqlalchemy import create_engine, text
+
+    url = request.getfixturevalue(url_fixture)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE orders (order_id INTEGER)"))
+    for sql in ("SELECT revenue FROM orders", "SELECT * FROM no_such_table"):
+        with engine.connect() as conn:
+            try:
+                if through_pandas:
+                    pd.read_sql(text(sql), conn)
+                else:
+                    conn.execute(text(sql))
+            except Exception as exc:  # noqa: BLE001 - the failure is what we diagnose
+                problem = errors.diagnose(exc, url)
+            else:
+                pytest.fail(f"{sql!r} should fail")
+        assert problem.code == errors.ErrorCode.SCHEMA_MISMATCH, (sql, problem)
+        assert "Data health" in problem.fix and "Execution failed on sql" not in problem.detail
+    engine.dispose()
