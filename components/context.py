@@ -150,7 +150,12 @@ def show_query_problem(exc: BaseException, what: str) -> None:
     show_problem(
         f"The warehouse failed while {what}: {problem.title}",
         problem.detail,
-        problem.fix + " The **Data health** page checks every table and column.",
+        problem.fix
+        + (
+            ""
+            if "Data health" in problem.fix
+            else " **Data health** checks every table and column."
+        ),
     )
 
 

@@ -447,7 +447,7 @@ def _problem(code: ErrorCode, parsed: URL | None, masked: str, first_line: str) 
             return Problem(
                 code,
                 "A table or column the query needs is missing",
-                f"The warehouse at {where} does not match the LoopLens contract. {seen}",
+                f"The warehouse `{masked}` does not match the LoopLens contract. {seen}",
                 "Create the missing column or table (usually by adding it to the view that maps "
                 f"your data onto the contract; see {DOCS}). The **Data health** page lists "
                 "every missing table and column.",
