@@ -82,7 +82,8 @@ with perf_tab:
     st.caption(
         f"Spend, impressions and clicks as reported by the ad platforms (not split by segment or "
         f"region). Conversions and revenue: orders attributed with **{attr.MODEL_LABELS[model]}**"
-        f" over a {options.lookback_days}-day lookback. Blank ratios have a zero denominator."
+        f" over a {options.lookback_days}-day lookback. "
+        "None marks a ratio with a zero denominator."
     )
     st.markdown("**By channel**")
     st.dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
