@@ -45,7 +45,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def bench_generate(args: argparse.Namespace) -> Table:
-    from data import demo
+    from data.demo import generator as demo
 
     table = Table(
         "Demo generation", ["customers", "rows (all tables)", "touchpoints", "s", "events/s"]

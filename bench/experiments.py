@@ -93,9 +93,9 @@ def build_big_experiment(path: Path, assignments: int, seed: int = 1) -> float:
 
 def bench_big_experiment(path: Path, assignments: int, repeat: int = 2) -> Table:
     """SQL + stats time of ``analyze_experiment`` on ``assignments`` units."""
-    from metrics.analysis import analyze_experiment
-    from metrics.experiment_metrics import get_metric
-    from metrics.experiment_sql import (
+    from metrics.experiments.analysis import analyze_experiment
+    from metrics.experiments.definitions import get_metric
+    from metrics.experiments.sql import (
         fetch_daily_assignments,
         fetch_daily_stats,
         fetch_sliced_stats,

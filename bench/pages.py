@@ -17,8 +17,8 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from bench.report import Table
 from data.schema import customers, daily_spend, lifecycle_changes, orders, touchpoints
-from metrics import attribution, channels, kpi_sql, lifecycle
 from metrics.filters import Filters, default_filters
+from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 
 OVERVIEW_KPIS = (
     "new_customers", "revenue", "cac", "roas", "conversion_rate", "clv_cac", "nps", "churn_rate",

@@ -30,7 +30,7 @@ def ensure_demo_warehouse(config: WarehouseConfig) -> bool:
     with _DEMO_LOCK:  # one generation per server process, however many sessions start at once
         if path.exists():
             return True
-        from data import demo  # imported lazily: only needed on first start
+        from data.demo import generator as demo
 
         box = st.empty()
         with box.container():
@@ -61,9 +61,9 @@ def _seed_demo_decisions(url: str) -> None:
 
     A failure (store unreachable, analysis error) only warns: the app starts without it.
     """
-    from data.app_state import AppStateError
+    from data.app_state.store import AppStateError
     from data.warehouse import open_engine
-    from metrics.demo_decisions import seed_demo_decisions
+    from metrics.experiments.demo_decisions import seed_demo_decisions
 
     engine = open_engine(url, read_only=True)
     try:

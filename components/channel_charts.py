@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 
 from components.lifecycle_charts import legend_below
 from components.theme import CHANNEL_COLORS, NEUTRAL_COLOR, apply_theme
-from metrics import attribution as attr
-from metrics import channels as cm
 from metrics.filters import Filters
+from metrics.marketing import attribution as attr
+from metrics.marketing import channels as cm
 
 TTL = 600
 MODEL_COLORS: dict[str, str] = {
@@ -72,7 +72,7 @@ def load_dark_funnel(_engine: Engine, url: str, filters: Filters) -> pd.DataFram
 
 
 def timeseries_figure(ts: pd.DataFrame, metric: str, grain: str) -> go.Figure:
-    """One line per channel for the picked metric of :data:`metrics.channels.METRICS`."""
+    """One line per channel for the picked metric of :data:`metrics.marketing.channels.METRICS`."""
     info = cm.METRICS[metric]
     fig = px.line(
         ts,

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.theme import VARIANT_COLORS, apply_theme
-from metrics.kpis import Unit
+from metrics.marketing.kpis import Unit
 
 MUTED_COLOR = "#D9D9D9"
 """Bars outside ``highlight`` (lighter than any channel colour, incl. direct's grey)."""

@@ -15,8 +15,8 @@ from pandas.errors import DatabaseError as PandasDatabaseError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from data.app_state import AppStateStore, open_store
-from data.app_state import resolve_config as resolve_app_state
+from data.app_state.store import AppStateStore, open_store
+from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters

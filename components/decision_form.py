@@ -14,16 +14,16 @@ from typing import Any
 import streamlit as st
 
 from components.context import app_state_store, show_problem
-from data.app_state import AppStateError, DecisionKind
-from data.app_state_decisions import (
+from data.app_state.decisions import (
     DecisionRecord,
     DecisionValidationError,
     current_decisions,
     decision_history,
     record_decision,
 )
-from metrics import experiment_views as ev
-from metrics.analysis import ExperimentAnalysis
+from data.app_state.store import AppStateError, DecisionKind
+from metrics.experiments import views as ev
+from metrics.experiments.analysis import ExperimentAnalysis
 
 DECISION_LABELS: dict[str, str] = {
     DecisionKind.SHIP: "Ship — roll the winner out",

@@ -17,12 +17,12 @@ from components.theme import (
     VARIANT_COLORS,
     apply_theme,
 )
-from data.app_state import AppStateError
+from data.app_state.store import AppStateError
 from data.schema import LoopStage
-from metrics import evolve
-from metrics.evolve import EvolveSummary, evolve_summary
+from metrics.experiments import evolve
+from metrics.experiments.evolve import EvolveSummary, evolve_summary
 from metrics.filters import Filters
-from metrics.kpis import KPIS, format_value
+from metrics.marketing.kpis import KPIS, format_value
 
 TTL = 600
 EVOLVE_COLOR = LOOP_COLORS[LoopStage.EVOLVE]

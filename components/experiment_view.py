@@ -1,9 +1,9 @@
 """The reusable experiment result view: verdict card, metrics table, forest plot, explanations.
 
-The ``render_*`` functions take an ``ExperimentAnalysis`` (from ``metrics.analysis``: the
-warehouse front end or ``analyze_summary`` for an uploaded summary) and never query anything,
-so the Quick-analysis page can reuse them. The cached loaders at the bottom are the only place
-the experiment pages reach the warehouse (through ``metrics`` functions; no SQL here).
+The ``render_*`` functions take an ``ExperimentAnalysis`` (from ``metrics.experiments.analysis``:
+the warehouse front end or ``analyze_summary`` for an uploaded summary) and never query anything,
+so the Quick-analysis page can reuse them. The cached loaders at the bottom are the only place the
+experiment pages reach the warehouse (through ``metrics`` functions; no SQL here).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 
 from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
-from metrics import experiment_views as ev
-from metrics.analysis import ExperimentAnalysis, analyze_experiment
-from metrics.experiment_data import ExperimentInfo, list_experiments
-from metrics.experiment_metrics import get_metric
-from metrics.experiment_sql import fetch_daily_assignments, fetch_daily_stats, fetch_sliced_stats
+from metrics.experiments import views as ev
+from metrics.experiments.analysis import ExperimentAnalysis, analyze_experiment
+from metrics.experiments.data import ExperimentInfo, list_experiments
+from metrics.experiments.definitions import get_metric
+from metrics.experiments.sql import fetch_daily_assignments, fetch_daily_stats, fetch_sliced_stats
 from metrics.stats.sufficient import VariantStats
 
 TTL = 600  # seconds

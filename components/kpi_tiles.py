@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from metrics import kpi_sql
 from metrics.filters import Filters
-from metrics.kpis import KPIS, Direction, Kpi, Unit, format_value
+from metrics.marketing import kpi_sql
+from metrics.marketing.kpis import KPIS, Direction, Kpi, Unit, format_value
 
 TTL = 600
 
@@ -28,7 +28,7 @@ def warehouse_key(engine: Engine) -> str:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def cached_kpi(_engine: Engine, url: str, name: str, filters: Filters, grain: str) -> pd.DataFrame:
-    """``metrics.kpi_sql.fetch_kpi``, cached (``url`` = :func:`warehouse_key`)."""
+    """``metrics.marketing.kpi_sql.fetch_kpi``, cached (``url`` = :func:`warehouse_key`)."""
     return kpi_sql.fetch_kpi(_engine, name, filters, grain)
 
 
@@ -36,7 +36,7 @@ def cached_kpi(_engine: Engine, url: str, name: str, filters: Filters, grain: st
 def cached_totals(
     _engine: Engine, url: str, names: tuple[str, ...], filters: Filters
 ) -> pd.DataFrame:
-    """``metrics.kpi_sql.fetch_kpi_totals`` (current + previous period), cached."""
+    """``metrics.marketing.kpi_sql.fetch_kpi_totals`` (current + previous period), cached."""
     return kpi_sql.fetch_kpi_totals(_engine, names, filters)
 
 

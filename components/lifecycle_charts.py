@@ -1,7 +1,7 @@
 """Lifecycle page widgets: cached loaders, pure figure builders and a CSV download button.
 
-Figure builders take the small frames from :mod:`metrics.lifecycle` and return themed Plotly
-figures (one colour per stage from :mod:`components.theme`).
+Figure builders take the small frames from :mod:`metrics.marketing.lifecycle` and return themed
+Plotly figures (one colour per stage from :mod:`components.theme`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from components.theme import (
     apply_theme,
     stage_color,
 )
-from metrics import lifecycle as lm
 from metrics.filters import Filters
+from metrics.marketing import lifecycle as lm
 
 TTL = 600
 KIND_COLORS: dict[str, str] = {

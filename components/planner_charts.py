@@ -10,7 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.theme import BAD_COLOR, NEUTRAL_COLOR, VARIANT_COLORS, apply_theme
-from metrics import planner
+from metrics.experiments import planner
 from metrics.filters import Filters
 
 TTL = 600
@@ -86,11 +86,11 @@ def power_figure(curve: pd.DataFrame, plan_days: int | None, target: float) -> g
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def cached_baseline(_engine: Engine, url: str, name: str, filters: Filters) -> planner.Baseline:
-    """``metrics.planner.fetch_baseline``, cached on the warehouse URL and filters."""
+    """``metrics.experiments.planner.fetch_baseline``, cached on the warehouse URL and filters."""
     return planner.fetch_baseline(_engine, name, filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def cached_daily_traffic(_engine: Engine, url: str, filters: Filters) -> float:
-    """``metrics.planner.fetch_daily_traffic`` (new customers per day), cached."""
+    """``metrics.experiments.planner.fetch_daily_traffic`` (new customers per day), cached."""
     return planner.fetch_daily_traffic(_engine, filters)

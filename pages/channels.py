@@ -1,5 +1,5 @@
 """Channels & attribution: channel/campaign performance, multi-touch attribution side by side,
-and the dark funnel. Thin: queries live in metrics.channels / metrics.attribution."""
+and the dark funnel. Thin: queries live in metrics.marketing.channels / .attribution."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
-from metrics import attribution as attr
-from metrics import channels as cm
+from metrics.marketing import attribution as attr
+from metrics.marketing import channels as cm
 
 filters = current_filters()
 engine = warehouse()

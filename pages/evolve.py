@@ -1,6 +1,7 @@
 """Evolve: the test → measure → learn → adjust loop. Velocity, win rate, time to decision,
 followed recommendations, cumulative estimated impact, realised impact and the learnings library.
-Thin: definitions and queries live in metrics.evolve, widgets in components.evolve_view."""
+Thin: definitions and queries live in metrics.experiments.evolve, widgets in
+components.evolve_view."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
-from data.app_state import AppStateError
+from data.app_state.store import AppStateError
 from data.schema import LoopStage
-from metrics import evolve
+from metrics.experiments import evolve
 
 filters = current_filters()
 engine = warehouse()

@@ -2,7 +2,7 @@
 segments with corrections, and the decision log. The experiment id lives in
 ``st.query_params["experiment"]`` so links are shareable.
 
-Thin: data through cached ``metrics`` calls, tables from ``metrics.experiment_views``, drawing in
+Thin: data through cached ``metrics`` calls, tables from ``metrics.experiments.views``, drawing in
 ``components``.
 """
 
@@ -32,10 +32,10 @@ from components.experiment_view import (
     render_analysis,
 )
 from components.kpi_tiles import warehouse_key
-from metrics import experiment_views as ev
-from metrics.experiment_data import UnknownExperimentError
-from metrics.experiment_metrics import EXPERIMENT_METRICS
-from metrics.experiment_sql import SLICE_COLUMNS
+from metrics.experiments import views as ev
+from metrics.experiments.data import UnknownExperimentError
+from metrics.experiments.definitions import EXPERIMENT_METRICS
+from metrics.experiments.sql import SLICE_COLUMNS
 
 PICK_KEY = "exp_detail_experiment"
 SYNCED_KEY = "exp_detail_synced_param"

@@ -1,7 +1,7 @@
 """Experiments: every experiment with its status, lift, recommendation, SRM flag and decision.
 
 Thin: metadata and analyses come from cached ``metrics`` calls (components.experiment_view),
-rows from ``metrics.experiment_views``, decisions from the app-state store.
+rows from ``metrics.experiments.views``, decisions from the app-state store.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from components.downloads import csv_download
 from components.experiment_view import HELP, cached_analysis, cached_experiments
 from components.kpi_tiles import warehouse_key
 from data.schema import ExperimentStatus, LoopStage
-from metrics import experiment_views as ev
-from metrics.experiment_data import UnknownExperimentError
+from metrics.experiments import views as ev
+from metrics.experiments.data import UnknownExperimentError
 
 DETAIL_PAGE = "pages/experiment_detail.py"
 OPTIONS = ev.AnalysisOptions()  # the list uses the default analysis (frequentist, Holm)

@@ -1,5 +1,5 @@
 """Lifecycle: stage volumes, where customers are now, conversion, time in stage, non-linear flow,
-stage KPIs and campaigns by target stage. Thin: queries live in metrics.lifecycle."""
+stage KPIs and campaigns by target stage. Thin: queries live in metrics.marketing.lifecycle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
-from metrics import lifecycle as lm
+from metrics.marketing import lifecycle as lm
 
 filters = current_filters()
 engine = warehouse()

@@ -1,6 +1,6 @@
 """Loop health (the default page): headline KPI tiles, a status per loop with the figures
-behind it, and plain-language highlights. Thin: queries live in metrics.kpi_sql, rules in
-metrics.loop_health, widgets in components."""
+behind it, and plain-language highlights. Thin: queries live in metrics.marketing.kpi_sql, rules in
+metrics.marketing.loop_health, widgets in components."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from components.kpi_tiles import (
 )
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
 from data.schema import PAID_CHANNELS, LoopStage
-from metrics import kpi_sql
-from metrics import loop_health as lh
-from metrics.kpis import KPIS, Unit
+from metrics.marketing import kpi_sql
+from metrics.marketing import loop_health as lh
+from metrics.marketing.kpis import KPIS, Unit
 
 TILE_KPIS = (
     "new_customers",

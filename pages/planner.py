@@ -1,6 +1,6 @@
 """Planner: sample size, minimum detectable effect and duration of an experiment, with the
-trade-off between them. Thin: the computation lives in metrics.planner (on metrics.stats.power),
-the figures in components.planner_charts."""
+trade-off between them. Thin: the computation lives in metrics.experiments.planner (on
+metrics.stats.power), the figures in components.planner_charts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from components import planner_charts as pc
 from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
-from metrics import planner
+from metrics.experiments import planner
 
 TYPED, WAREHOUSE = "Type it in", "From the warehouse"
 RATE, MEAN = "Conversion rate", "Mean (e.g. revenue per user)"

@@ -1,6 +1,7 @@
 """Quick analysis: paste, upload or type per-variant summary numbers (the CLI's CSV format) and
-get the same result view as an experiment page. Thin: parsing in metrics.summary_csv, the
-analysis in metrics.analysis.analyze_summary, the view in components.experiment_view."""
+get the same result view as an experiment page. Thin: parsing in metrics.experiments.summary_csv,
+the analysis in metrics.experiments.analysis.analyze_summary, the view in
+components.experiment_view."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import streamlit as st
 
 from components.downloads import csv_download
 from components.experiment_view import HELP, glossary, render_analysis
-from metrics import experiment_views as ev
-from metrics.analysis import analyze_summary
-from metrics.summary_csv import parse_summary_csv
+from metrics.experiments import views as ev
+from metrics.experiments.analysis import analyze_summary
+from metrics.experiments.summary_csv import parse_summary_csv
 
 PASTE, UPLOAD, GRID = "Paste CSV", "Upload a file", "Type in a grid"
 EXAMPLE = (

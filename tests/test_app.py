@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory) -> Path:
-    from data import demo
+    from data.demo import generator as demo
 
     path = tmp_path_factory.mktemp("apptest") / "demo.duckdb"
     demo.generate(str(path), customers=6_000, seed=3)
@@ -24,7 +24,7 @@ def demo_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo_pg(pg_module_url: str, tmp_path_factory) -> str:
     """The same kind of demo warehouse, loaded into a real PostgreSQL database."""
-    from data import demo
+    from data.demo import generator as demo
 
     manifest = tmp_path_factory.mktemp("pg_demo") / "manifest.json"
     demo.generate(pg_module_url, customers=6_000, seed=3, manifest=manifest)

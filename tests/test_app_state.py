@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from data import app_state, app_state_decisions, warehouse
-from data.app_state import AppStateError, AppStateStore, open_store
-from data.app_state_decisions import DecisionKind, DecisionValidationError
+from data import warehouse
+from data.app_state import decisions as app_state_decisions
+from data.app_state import store as app_state
+from data.app_state.decisions import DecisionKind, DecisionValidationError
+from data.app_state.store import AppStateError, AppStateStore, open_store
 
 BACKENDS = ["sqlite_url", "duckdb_url", pytest.param("pg_url", marks=pytest.mark.postgres)]
 

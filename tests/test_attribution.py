@@ -12,8 +12,8 @@ from sqlalchemy import create_engine
 from trino.sqlalchemy.dialect import TrinoDialect
 
 from data import schema
-from metrics import attribution as attr
 from metrics.filters import Filters
+from metrics.marketing import attribution as attr
 
 T0 = dt.datetime(2026, 3, 1)
 PERIOD = Filters(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31))

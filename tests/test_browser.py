@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_warehouse(tmp_path_factory) -> Path:
-    from data import demo
+    from data.demo import generator as demo
 
     path = tmp_path_factory.mktemp("browser") / "demo.duckdb"
     demo.generate(str(path), customers=8_000, seed=11)

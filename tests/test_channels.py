@@ -10,8 +10,8 @@ import pytest
 from numpy.testing import assert_allclose
 from trino.sqlalchemy.dialect import TrinoDialect
 
-from metrics import attribution as attr
-from metrics import channels as ch
+from metrics.marketing import attribution as attr
+from metrics.marketing import channels as ch
 from tests import test_attribution as ta
 
 PERIOD = ta.PERIOD

@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 from sqlalchemy import create_engine, func, select
 
-from data import demo
+from data.demo import generator as demo
 from data.schema import CONTRACT_TABLES, PAID_CHANNELS
 
 END = dt.date(2026, 11, 27)

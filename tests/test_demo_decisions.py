@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from data import app_state_decisions
-from data.app_state import AppStateStore, DecisionKind, open_store
+from data.app_state import decisions as app_state_decisions
+from data.app_state.store import AppStateStore, DecisionKind, open_store
 from data.warehouse import open_engine
-from metrics import analysis, demo_decisions, evolve
-from metrics.kpis import KPIS
+from metrics.experiments import analysis, demo_decisions, evolve
+from metrics.marketing.kpis import KPIS
 
 # The mapping of the brief, written out independently of the module's table.
 EXPECTED_KIND = {
@@ -26,7 +26,7 @@ EXPECTED_KIND = {
 
 
 def _generate(tmp_path_factory: pytest.TempPathFactory, **kwargs: int) -> Iterator[Engine]:
-    from data import demo
+    from data.demo import generator as demo
 
     path = tmp_path_factory.mktemp("demo_decisions") / "demo.duckdb"
     demo.generate(str(path), seed=3, **kwargs)

@@ -13,10 +13,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql
 from trino.sqlalchemy.dialect import TrinoDialect
 
-from data import demo
-from data.app_state import open_store
-from data.app_state_decisions import record_decision
-from metrics import evolve
+from data.app_state.decisions import record_decision
+from data.app_state.store import open_store
+from data.demo import generator as demo
+from metrics.experiments import evolve
 from metrics.filters import Filters
 from tests import apptest_helpers
 

@@ -16,9 +16,9 @@ import pytest
 from scipy import stats
 from sqlalchemy import create_engine
 
-from metrics import experiments
-from metrics.analysis import analyze_summary
-from metrics.summary_csv import parse_summary_csv
+from metrics.experiments import cli as experiments
+from metrics.experiments.analysis import analyze_summary
+from metrics.experiments.summary_csv import parse_summary_csv
 from tests import test_experiment_sql as fixture
 
 pytestmark = pytest.mark.slow

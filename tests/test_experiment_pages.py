@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, select
 
-from data import demo
-from data.app_state import open_store
-from data.app_state_decisions import decision_history
+from data.app_state.decisions import decision_history
+from data.app_state.store import open_store
+from data.demo import generator as demo
 from data.schema import experiment_assignments, experiment_variants, experiments
 from data.warehouse import open_engine
-from metrics import experiment_views as ev
-from metrics.analysis import analyze_experiment
-from metrics.experiment_data import list_experiments
+from metrics.experiments import views as ev
+from metrics.experiments.analysis import analyze_experiment
+from metrics.experiments.data import list_experiments
 from tests.apptest_helpers import run_page
 
 REVENUE = "exp_recommendations_revenue"

@@ -28,9 +28,9 @@ from data.schema import (
     orders,
     touchpoints,
 )
-from metrics import experiment_data as ed
-from metrics import experiment_sql as es
-from metrics.experiment_metrics import (
+from metrics.experiments import data as ed
+from metrics.experiments import sql as es
+from metrics.experiments.definitions import (
     EXPERIMENT_METRICS,
     ExperimentMetric,
     MetricKind,

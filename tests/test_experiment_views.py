@@ -22,11 +22,11 @@ from statsmodels.stats import multitest
 
 from components import experiment_charts as charts
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR
-from data.app_state import DecisionKind, open_store
-from data.app_state_decisions import DecisionRecord, decision_history, record_decision
-from metrics import experiment_views as ev
-from metrics.analysis import MetricInput, analyze_stats
-from metrics.experiment_data import ExperimentInfo, VariantInfo
+from data.app_state.decisions import DecisionRecord, decision_history, record_decision
+from data.app_state.store import DecisionKind, open_store
+from metrics.experiments import views as ev
+from metrics.experiments.analysis import MetricInput, analyze_stats
+from metrics.experiments.data import ExperimentInfo, VariantInfo
 from metrics.stats.engine import analyze_metric
 from metrics.stats.sufficient import VariantStats
 

@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 from trino.sqlalchemy.dialect import TrinoDialect
 
 from data.schema import PAID_CHANNELS
-from metrics import kpi_sql, kpis
 from metrics.filters import Filters
+from metrics.marketing import kpi_sql, kpis
 from tests import kpi_fixture
 
 F_DEFAULT = Filters(dt.date(2024, 3, 1), dt.date(2024, 3, 31))

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine
 from trino.sqlalchemy.dialect import TrinoDialect
 
 from data import schema
-from metrics import lifecycle as lc
 from metrics.filters import Filters
+from metrics.marketing import lifecycle as lc
 
 PERIOD = Filters(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31))
 ORDER = ["awareness", "engagement", "evaluation", "purchase", "retention", "loyalty"]

@@ -10,8 +10,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from data.schema import LoopStage
-from metrics import loop_health as lh
-from metrics.evolve import EvolveSummary
+from metrics.experiments.evolve import EvolveSummary
+from metrics.marketing import loop_health as lh
 from tests import kpi_fixture
 
 S = lh.Status

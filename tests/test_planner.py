@@ -18,9 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from statsmodels.stats import power as sm_power
 from trino.sqlalchemy.dialect import TrinoDialect
 
-from data import demo
+from data.demo import generator as demo
 from data.warehouse import open_engine
-from metrics import planner
+from metrics.experiments import planner
 from metrics.filters import Filters
 from tests import apptest_helpers
 

@@ -1,4 +1,4 @@
-"""The analysis recovers every truth planted in the demo warehouse (``data/demo.py`` manifest).
+"""The analysis recovers every truth planted in the demo warehouse (``data.demo`` manifest).
 
 One demo warehouse at the default size (DuckDB file, module scope). Expectations come from the
 manifest (true per-variant parameters) and the contract in the demo docs, not from earlier
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from data import demo
-from metrics import analysis
+from data.demo import generator as demo
+from metrics.experiments import analysis
 from metrics.stats.recommendation import RecommendationKind as K
 
 END = dt.date(2026, 11, 27)
@@ -49,7 +49,7 @@ def test_manifest_lists_the_eight_planted_experiments(world) -> None:
 
 def test_assignment_counts_match_the_manifest(world) -> None:
     engine, manifest = world
-    from metrics.experiment_sql import fetch_assignment_counts
+    from metrics.experiments.sql import fetch_assignment_counts
 
     for eid, entry in manifest.items():
         counts = fetch_assignment_counts(engine, eid)
@@ -136,8 +136,8 @@ def test_cuped_reduces_revenue_variance_by_30_percent(world) -> None:
 def test_cuped_covariate_correlation_matches_pandas(world) -> None:
     """The SQL covariate is pre-period revenue: check corr(y, c) from the SQL sums vs rows."""
     engine, _ = world
-    from metrics.experiment_metrics import get_metric
-    from metrics.experiment_sql import fetch_variant_stats
+    from metrics.experiments.definitions import get_metric
+    from metrics.experiments.sql import fetch_variant_stats
 
     eid = "exp_recommendations_revenue"
     stats = fetch_variant_stats(engine, eid, get_metric("revenue_per_user"), covariate=True)
@@ -180,7 +180,7 @@ def test_ctr_ratio_lift_is_detected(world) -> None:
 
 def test_keep_running_on_an_ended_experiment_says_it_ended(world) -> None:
     """A concluded experiment short of power is not told to simply 'keep running'."""
-    from metrics.experiment_data import list_experiments
+    from metrics.experiments.data import list_experiments
 
     engine, _ = world
     ended_and_short = 0

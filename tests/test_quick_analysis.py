@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from scipy import stats as sps
 
-from data import demo
+from data.demo import generator as demo
+from metrics.experiments.summary_csv import parse_summary_csv
 from metrics.stats.engine import analyze_variants
 from metrics.stats.sufficient import VariantStats
-from metrics.summary_csv import parse_summary_csv
 from tests import apptest_helpers
 
 BINOMIAL = (

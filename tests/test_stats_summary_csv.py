@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from metrics.experiments.summary_csv import parse_summary_csv
 from metrics.stats.common import MetricKind
-from metrics.summary_csv import parse_summary_csv
 
 
 def test_binomial_first_row_is_control():

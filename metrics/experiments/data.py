@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, bindparam, select
 
 from data.schema import experiment_variants, experiments
-from metrics.experiment_metrics import EXPERIMENT_METRICS
+from metrics.experiments.definitions import EXPERIMENT_METRICS
 
 
 class UnknownExperimentError(LookupError):

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
 
-from data.app_state import (
+from data.app_state.store import (
     EVIDENCE_MAX,
     EXPERIMENT_ID_MAX,
     LABEL_MAX,

@@ -2,7 +2,7 @@
 decides, whether it follows the evidence, what it expects to have gained and what it learned.
 
 Sources: the warehouse ``experiments`` table (read-only) and the app-state decision log
-(``data.app_state_decisions``). Definitions:
+(``data.app_state.decisions``). Definitions:
 
 - **Velocity**: experiments started per calendar month (``started_at``) and concluded per month
   (``ended_at`` of experiments whose status is 'concluded').
@@ -34,13 +34,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from sqlalchemy import Engine, Integer, Select, String, case, func, literal, select, union_all
 
-from data.app_state import AppStateStore, DecisionKind
-from data.app_state_decisions import DecisionRecord, all_decisions, current_decisions
+from data.app_state.decisions import DecisionRecord, all_decisions, current_decisions
+from data.app_state.store import AppStateStore, DecisionKind
 from data.schema import ExperimentStatus, experiments
 from data.sqlfuncs import trunc_to
-from metrics import kpi_sql
 from metrics.filters import Filters
-from metrics.kpis import KPIS
+from metrics.marketing import kpi_sql
+from metrics.marketing.kpis import KPIS
 
 FINAL_DECISIONS = frozenset({DecisionKind.SHIP, DecisionKind.ITERATE, DecisionKind.KILL})
 UNDECIDED = "undecided"

@@ -28,15 +28,15 @@ from pathlib import Path
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from data.warehouse import mask_url, open_engine, resolve_config
-from metrics.analysis import (
+from metrics.experiments.analysis import (
     ExperimentAnalysis,
     analyze_experiment,
     analyze_summary,
     to_jsonable,
 )
-from metrics.experiment_data import UnknownExperimentError, list_experiments
+from metrics.experiments.data import UnknownExperimentError, list_experiments
+from metrics.experiments.summary_csv import parse_summary_csv
 from metrics.stats.engine import ENGINES, MetricResult
-from metrics.summary_csv import parse_summary_csv
 
 EXIT_USAGE = 2
 
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="analyse one experiment or a summary CSV")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--experiment", help="experiment id in the warehouse")
-    src.add_argument("--summary", help="CSV of per-variant numbers (see metrics.summary_csv)")
+    src.add_argument("--summary", help="CSV of per-variant numbers (see the README)")
     p.add_argument("--metric", help="analyse only this metric (summary: the metric's name)")
     p.add_argument("--engine", choices=ENGINES, default="frequentist")
     p.add_argument("--cuped", action="store_true", help="adjust with the pre-period covariate")
@@ -292,7 +292,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

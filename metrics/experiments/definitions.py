@@ -11,7 +11,7 @@ stats engine's own enum (``metrics.stats.common``), re-exported here.
 
 A metric is built from ``Measure`` values: *what* to aggregate (an ``EventSource``: a table, an
 optional ``event_type`` filter, an optional value column) and *how* (``Aggregation``).
-``metrics.experiment_sql`` compiles these definitions to SQL; builders there ``match`` on
+``metrics.experiments.sql`` compiles these definitions to SQL; builders there ``match`` on
 ``MetricKind`` / ``Aggregation`` with ``assert_never`` so a new kind fails type-checking until
 every builder handles it.
 """

@@ -25,9 +25,9 @@ import pandas as pd
 from sqlalchemy import Engine, Select, and_, func, select
 
 from data.schema import customers, orders
-from metrics import kpi_sql
 from metrics.filters import Filters
-from metrics.kpis import KPIS
+from metrics.marketing import kpi_sql
+from metrics.marketing.kpis import KPIS
 from metrics.stats import power
 
 RATE_KPIS: tuple[str, ...] = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.demo_world import CH, DAY_US, DORMANT_AFTER_DAYS, EV, EventRows, OrderRows
+from data.demo.world import CH, DAY_US, DORMANT_AFTER_DAYS, EV, EventRows, OrderRows
 
 STAGES: tuple[str, ...] = (
     "awareness", "engagement", "evaluation", "purchase", "retention", "loyalty", "dormant",

@@ -1,9 +1,9 @@
 """Pure helpers behind the experiment pages: list rows, result tables, cumulative effect over
 time, traffic split, segment tables with multiple-testing corrections, decision evidence.
 
-No Streamlit and no SQL: inputs are analysis results (``metrics.analysis``), cumulative daily
-sufficient statistics (``metrics.experiment_sql.fetch_daily_stats``), per-slice statistics
-(``fetch_sliced_stats``) and decision records (``data.app_state_decisions``).
+No Streamlit and no SQL: inputs are analysis results (``analysis``), cumulative daily
+sufficient statistics (``metrics.experiments.sql.fetch_daily_stats``), per-slice statistics
+(``fetch_sliced_stats``) and decision records (``data.app_state.decisions``).
 
 Conventions (as in the stats engine): absolute lift = treatment − control in metric units;
 relative lift = treatment / control − 1, a fraction of control (0.05 = +5 %). Percentages in
@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from data.app_state import DecisionKind
-from data.app_state_decisions import DecisionRecord
-from metrics.analysis import CORRECTIONS, ExperimentAnalysis, to_jsonable
-from metrics.experiment_data import ExperimentInfo
+from data.app_state.decisions import DecisionRecord
+from data.app_state.store import DecisionKind
+from metrics.experiments.analysis import CORRECTIONS, ExperimentAnalysis, to_jsonable
+from metrics.experiments.data import ExperimentInfo
 from metrics.stats.engine import MetricResult, analyze_metric
 from metrics.stats.multiple import adjust_results
 from metrics.stats.recommendation import RecommendationKind

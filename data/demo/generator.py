@@ -30,10 +30,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from data import demo_experiments as dx
-from data import demo_lifecycle as dl
-from data import demo_world as dw
-from data.demo_write import (
+from data.demo import experiments as dx
+from data.demo import lifecycle as dl
+from data.demo import world as dw
+from data.demo.write import (
     TargetExistsError,
     existing_contract_tables,
     write_duckdb,

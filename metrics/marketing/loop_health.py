@@ -3,7 +3,7 @@
 How a loop's status is decided
 ------------------------------
 Each loop is judged on a few *signals*. Each signal is graded ``healthy``, ``watch``,
-``at risk`` or ``no data`` against fixed thresholds (constants in ``metrics/loop_health.py``).
+``at risk`` or ``no data`` against fixed thresholds (constants in this module).
 The loop takes the **worst graded signal**; it is ``no data`` only when every signal is ``no data``.
 
 - **Express** (brand): NPS — healthy ≥ +20, at risk < 0, else watch. CSAT (share 4–5 of 5) —
@@ -35,8 +35,8 @@ from enum import StrEnum
 import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
-from metrics.evolve import EvolveSummary
-from metrics.kpis import KPIS, Kpi, Unit, format_value, is_good_change
+from metrics.experiments.evolve import EvolveSummary
+from metrics.marketing.kpis import KPIS, Kpi, Unit, format_value, is_good_change
 
 STATUS_RULES = (__doc__ or "").split("------------------------------\n")[-1]
 """The rules above, as Markdown for the page's expander."""
@@ -270,7 +270,7 @@ DECIDED_HEALTHY, DECIDED_AT_RISK = 0.80, 0.40
 
 def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = None) -> LoopHealth:
     """Evolve: experiment activity (``running``, ``concluded``, ``total`` counts) and, when the
-    decision log is available, the learning it captured (``metrics.evolve.EvolveSummary``)."""
+    decision log is available, the learning it captured (``evolve.EvolveSummary``)."""
     running, concluded, total = activity["running"], activity["concluded"], activity["total"]
     if total == 0:
         status = Status.NO_DATA

@@ -1,13 +1,12 @@
 """A demo decision log: one decision per concluded demo experiment, derived from the analysis.
 
-On first start the app generates the demo warehouse; without decisions the Evolve page,
-realised impact and the overview's Evolve block would be empty. :func:`seed_demo_decisions`
-fills an *empty* decision log with what a team following LoopLens's recommendations would have
-decided. Every seeded decision says plainly that it is a demo decision, is recorded by
-``DEMO_DECIDED_BY`` and carries the evidence it was derived from. Nothing here is invented: the
-decision kind, expected impact and numbers come from ``metrics.analysis.analyze_experiment``
-with the default options (frequentist, Holm, alpha 0.05, no CUPED: what the experiment page
-shows first).
+On first start the app generates the demo warehouse; without decisions the Evolve page, realised
+impact and the overview's Evolve block would be empty. :func:`seed_demo_decisions` fills an
+*empty* decision log with what a team following LoopLens's recommendations would have decided.
+Every seeded decision says plainly that it is a demo decision, is recorded by ``DEMO_DECIDED_BY``
+and carries the evidence it was derived from. Nothing here is invented: the decision kind,
+expected impact and numbers come from ``metrics.experiments.analysis.analyze_experiment`` with the
+default options (frequentist, Holm, alpha 0.05, no CUPED: what the experiment page shows first).
 
 Recommendation → decision: ship → ship; dont_ship_guardrail → kill; invalid → iterate (fix
 the assignment and rerun); stop_no_effect → kill; keep_running → extend.
@@ -23,12 +22,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from data.app_state import AppStateStore, DecisionKind, decisions
-from data.app_state_decisions import record_decision
+from data.app_state.decisions import record_decision
+from data.app_state.store import AppStateStore, DecisionKind, decisions
 from data.schema import ExperimentStatus, experiments
-from metrics.analysis import ExperimentAnalysis, analyze_experiment
-from metrics.evolve import resolve_kpi
-from metrics.experiment_views import (
+from metrics.experiments.analysis import ExperimentAnalysis, analyze_experiment
+from metrics.experiments.evolve import resolve_kpi
+from metrics.experiments.views import (
     AnalysisOptions,
     evidence_label,
     evidence_snapshot,
@@ -53,7 +52,7 @@ DECISION_FOR: dict[RecommendationKind, DecisionKind] = {
 TARGET_KPIS: dict[str, str] = {
     "revenue_per_user": "revenue",
 }
-"""Experiment metrics → catalog KPI, beyond what ``metrics.evolve.resolve_kpi`` knows
+"""Experiment metrics → catalog KPI, beyond what ``metrics.experiments.evolve.resolve_kpi`` knows
 (``purchase_conversion`` → ``conversion_rate``, ``click_through_rate`` → ``ctr``). Revenue per
 user on unchanged traffic moves total revenue by the same fraction."""
 
@@ -81,7 +80,7 @@ class DemoDecision:
 
 
 def target_kpi_for(metric: str) -> str | None:
-    """The catalog KPI name (``metrics.kpis.KPIS``) a primary experiment metric moves, or None."""
+    """The catalog KPI name (``kpis.KPIS``) a primary experiment metric moves, or None."""
     return resolve_kpi(metric) or TARGET_KPIS.get(metric)
 
 

@@ -11,7 +11,7 @@ metrics, a column per metric in ``per_unit``, one cap CTE per winsorised mean me
     SELECT variant [, slice] [, day], COUNT(*), Σy, Σy², Σx, Σx², Σxy, Σc, Σc², Σyc
     GROUP BY variant [, slice] [, day]
 
-Definitions (see ``metrics.experiment_metrics``):
+Definitions (see ``metrics.experiments.definitions``):
 
 - **Unit and assignment.** A unit with several assignment rows in one experiment counts once,
   with its *first* row (earliest ``assigned_at``; ties broken by variant name). Its later rows
@@ -62,7 +62,7 @@ from data.schema import (
     touchpoints,
 )
 from data.sqlfuncs import add_days, trunc_to
-from metrics.experiment_metrics import (
+from metrics.experiments.definitions import (
     TIME_COLUMNS,
     Aggregation,
     ExperimentMetric,

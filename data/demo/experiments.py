@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from data.demo_world import (
+from data.demo.world import (
     CH,
     DAY_US,
     EV,

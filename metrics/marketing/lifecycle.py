@@ -40,8 +40,8 @@ from data.schema import (
 )
 from data.sqlfuncs import GRAINS, days_between, trunc_to
 from metrics.filters import Filters
-from metrics.kpi_sql import fetch_kpi_totals
-from metrics.kpis import KPIS, format_value
+from metrics.marketing.kpi_sql import fetch_kpi_totals
+from metrics.marketing.kpis import KPIS, format_value
 
 lc = lifecycle_changes
 STAGE_ORDER: tuple[str, ...] = (*(s.value for s in FUNNEL_STAGES), Stage.DORMANT.value)
@@ -432,7 +432,7 @@ STAGE_KPI_NAMES: dict[str, tuple[str, ...]] = {
     Stage.LOYALTY.value: ("nps", "referral_rate"),
     Stage.DORMANT.value: ("reactivation_rate",),
 }
-"""Catalog KPIs (:mod:`metrics.kpis`) shown beside each stage."""
+"""Catalog KPIs (:mod:`metrics.marketing.kpis`) shown beside each stage."""
 
 
 def stage_kpis(engine: Engine, filters: Filters) -> pd.DataFrame:

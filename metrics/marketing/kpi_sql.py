@@ -1,4 +1,4 @@
-"""Compile catalog KPIs (:mod:`metrics.kpis`) to one SQLAlchemy Core statement each.
+"""Compile catalog KPIs (:mod:`metrics.marketing.kpis`) to one SQLAlchemy Core statement each.
 
 ``kpi_query(kpi, filters, grain)`` returns a ``Select`` with columns ``<grain>`` (absent for
 ``"total"``), ``value`` and, for ratios, ``numerator`` / ``denominator``. Grains:
@@ -57,7 +57,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from data.schema import ExperimentStatus, metadata
 from data.sqlfuncs import trunc_to
 from metrics.filters import Filters
-from metrics.kpis import (
+from metrics.marketing.kpis import (
     KPIS,
     Agg,
     Cohort,

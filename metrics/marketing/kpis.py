@@ -2,7 +2,7 @@
 
 A KPI is data, not code (in the spirit of dbt-semantic-interfaces): a name, a label, a
 plain-language definition, a formula over *measures*, a unit, a good direction, an optional
-target and the lifecycle/loop stage it belongs to. :mod:`metrics.kpi_sql` compiles any KPI to
+target and the lifecycle/loop stage it belongs to. :mod:`kpi_sql` compiles any KPI to
 one SQLAlchemy Core statement; nothing here touches a database.
 
 Formulas (``KpiKind``)

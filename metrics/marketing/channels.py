@@ -6,7 +6,7 @@ Sources and definitions
   without media spend (organic, email, community, referral, direct) show 0 there. Spend is
   reported per campaign and day, not per customer: segment/region filters do not apply to it.
 - ``conversions`` and ``revenue``: orders in the period attributed to the channel/campaign with
-  the chosen model (:mod:`metrics.attribution`; fractional for multi-touch models).
+  the chosen model (:mod:`metrics.marketing.attribution`; fractional for multi-touch models).
 - ``ctr`` = clicks ÷ impressions; ``cpc`` = spend ÷ clicks (USD); ``cvr`` = conversions ÷ clicks;
   ``cpa`` = spend ÷ conversions (USD; the acquisition cost per attributed order, our CAC proxy);
   ``roas`` = revenue ÷ spend. A ratio with a zero denominator is NaN (shown as blank), never 0;
@@ -23,8 +23,8 @@ from sqlalchemy import Engine, Select, String, cast, func, select
 
 from data.schema import customers, daily_spend
 from data.sqlfuncs import GRAINS, trunc_to
-from metrics import attribution as attr
 from metrics.filters import Filters
+from metrics.marketing import attribution as attr
 
 NO_ANSWER = "(no answer)"
 

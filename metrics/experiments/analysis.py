@@ -37,9 +37,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from metrics.experiment_data import ExperimentInfo, get_experiment
-from metrics.experiment_metrics import EXPERIMENT_METRICS, ExperimentMetric
-from metrics.experiment_sql import fetch_assignment_counts, fetch_experiment_stats
+from metrics.experiments.data import ExperimentInfo, get_experiment
+from metrics.experiments.definitions import EXPERIMENT_METRICS, ExperimentMetric
+from metrics.experiments.sql import fetch_assignment_counts, fetch_experiment_stats
 from metrics.stats.engine import DEFAULT_MDE, ENGINES, MetricResult, analyze_variants
 from metrics.stats.multiple import adjust_results
 from metrics.stats.recommendation import Recommendation, RecommendationKind, recommend
@@ -454,7 +454,7 @@ def analyze_summary(
     expected_shares: dict[str, float] | None = None,
     experiment_id: str = "summary",
 ) -> ExperimentAnalysis:
-    """Analyse one metric's per-variant numbers (e.g. parsed by ``metrics.summary_csv``).
+    """Analyse one metric's per-variant numbers (as parsed by ``summary_csv``).
 
     The SRM check runs only with ``expected_shares``; CUPED only when every variant carries
     covariate sums.
