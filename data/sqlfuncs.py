@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import DateTime, Float
+from sqlalchemy import Date, DateTime, Float
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, literal_column
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -200,3 +200,23 @@ def _secs_bigquery(element: seconds_between, compiler: Any, **kw: Any) -> str:
 def days_between(start: Any, end: Any) -> ColumnElement[float]:
     """Days (fractional) from ``start`` to ``end``."""
     return seconds_between(start, end) / literal_column("86400.0")
+
+
+class day_of(FunctionElement):  # noqa: N801
+    """The calendar day (a DATE) of a timestamp or date expression."""
+
+    type = Date()
+    inherit_cache = True
+    name = "day_of"
+
+
+@compiles(day_of)
+def _day_of_default(element: day_of, compiler: Any, **kw: Any) -> str:
+    (ts,) = element.clauses
+    return f"CAST({compiler.process(ts, **kw)} AS DATE)"
+
+
+@compiles(day_of, "sqlite")
+def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
+    (ts,) = element.clauses  # ISO text; CAST(... AS DATE) would give a number in SQLite
+    return f"date({compiler.process(ts, **kw)})"
