@@ -75,22 +75,37 @@ class RefreshResult:
         return modes.pop() if len(modes) == 1 else "mixed"
 
 
-def warehouse_latest(conn: Connection) -> dt.datetime | None:
-    """The newest event time over the contract's time columns (NULL tables ignored)."""
-    values = []
-    for table, column in _TIME_COLUMNS.items():
-        values.append(select(func.max(contract.tables[table].c[column])).scalar_subquery())
+def latest_by_table(conn: Connection) -> dict[str, dt.datetime | None]:
+    """The newest event time of each contract table with a time column (None: empty)."""
+    values = [
+        select(func.max(contract.tables[table].c[column])).scalar_subquery().label(table)
+        for table, column in _TIME_COLUMNS.items()
+    ]
     row = conn.execute(select(*values)).one()
-    newest: dt.datetime | None = None
-    for value in row:
-        if value is None:
-            continue
+    out: dict[str, dt.datetime | None] = {}
+    for table, value in zip(_TIME_COLUMNS, row, strict=True):
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
-        if not isinstance(value, dt.datetime):
+        if value is not None and not isinstance(value, dt.datetime):
             value = dt.datetime.combine(value, dt.time.min)
-        newest = value if newest is None or value > newest else newest
-    return newest
+        out[table] = value
+    return out
+
+
+def warehouse_latest(conn: Connection) -> dt.datetime | None:
+    """The newest event time over the contract's time columns (empty tables ignored)."""
+    return max((v for v in latest_by_table(conn).values() if v is not None), default=None)
+
+
+def covered_through(rollup: Rollup, latest: dict[str, dt.datetime | None]) -> dt.date | None:
+    """The newest day of the table a rollup is built from (its first ``depends_on`` with a
+    time column); the serving table is complete through that day as of the refresh."""
+    for table in rollup.depends_on:
+        if table in latest:
+            value = latest[table]
+            return value.date() if value is not None else None
+    newest = max((v for v in latest.values() if v is not None), default=None)
+    return newest.date() if newest is not None else None
 
 
 @contextmanager
@@ -106,10 +121,8 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _local_file(url: str) -> Path | None:
     parsed = make_url(url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database:
-        if parsed.database != ":memory:":
-            return Path(parsed.database)
-    return None
+    local = parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database
+    return Path(parsed.database) if local and parsed.database != ":memory:" else None
 
 
 def refresh(
@@ -173,9 +186,9 @@ def _refresh_in_place(
     results: list[TableResult] = []
     try:
         with warehouse.connect() as wconn:
-            latest = warehouse_latest(wconn)
-            through = latest.date() if latest else None
-            say(f"warehouse data through {through or 'nothing yet'}")
+            by_table = latest_by_table(wconn)
+            latest = max((v for v in by_table.values() if v is not None), default=None)
+            say(f"warehouse data through {latest.date() if latest else 'nothing yet'}")
             with engine.begin() as sconn:
                 if sconn.dialect.name == "postgresql":
                     sconn.execute(text("SELECT pg_advisory_xact_lock(7381200917)"))
@@ -185,7 +198,8 @@ def _refresh_in_place(
                     results.append(
                         _refresh_one(
                             wconn, sconn, rollup, previous.get(rollup.name), fingerprint,
-                            full=full, late_days=late_days, through=through, latest=latest,
+                            full=full, late_days=late_days,
+                            through=covered_through(rollup, by_table), latest=latest,
                             say=say,
                         )
                     )  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.serving.config import ServingConfig, warehouse_fingerprint
 from data.serving.rollups import SERVING_METADATA, SERVING_VERSION
 from data.warehouse import open_engine
+
+RECORDS_TTL_SECONDS = 30.0
+"""How long a store that is not a swapped file (e.g. PostgreSQL) trusts its cached log."""
 
 refresh_log = Table(
     "ll_serving_refresh",
@@ -97,6 +101,7 @@ class ServingStore:
         self._engine: Engine | None = None
         self._file_id: tuple[int, int] | None = None
         self._records: dict[str, RefreshRecord] | None = None
+        self._records_at = 0.0
 
     # --- the engine, reopened after a file swap ------------------------------------------
 
@@ -146,7 +151,11 @@ class ServingStore:
         if not self.exists():
             return {}
         engine = self.engine()
-        if self._records is not None and not reload:
+        stale = (
+            self.config.file_path is None
+            and time.monotonic() - self._records_at > RECORDS_TTL_SECONDS
+        )
+        if self._records is not None and not reload and not stale:
             return self._records
         try:
             with engine.connect() as conn:
@@ -168,7 +177,7 @@ class ServingStore:
             )
             for r in rows
         }
-        self._records = records
+        self._records, self._records_at = records, time.monotonic()
         return records
 
     def usable(self, record: RefreshRecord | None) -> bool:

@@ -27,7 +27,7 @@ treated as the period (its "previous period" is the equal-length window before i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, assert_never
 
@@ -55,8 +55,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from data.schema import ExperimentStatus, metadata
+from data.serving.store import ServingStore
 from data.sqlfuncs import trunc_to
 from metrics.filters import Filters
+from metrics.marketing.kpi_served import SERVED_ROLLUPS, NotServable, served_measure_query
 from metrics.marketing.kpis import (
     KPIS,
     Agg,
@@ -255,6 +257,10 @@ def measure_query(m: Measure, filters: Filters, grain: str = "total") -> Select:
     return select(k, value).select_from(source).where(*conds).group_by(k)
 
 
+MeasureBuilder = Callable[[Measure, Filters, str], Select]
+"""Compiles one measure at a grain to ``SELECT [k,] v`` (live or served)."""
+
+
 # --- a whole KPI ----------------------------------------------------------------------------
 
 
@@ -291,12 +297,14 @@ def _value_expr(kpi: Kpi, cols: dict[Measure, Any]) -> dict[str, ColumnElement[A
     assert_never(kind)
 
 
-def _direct_query(kpi: Kpi, filters: Filters, grain: str) -> Select:
+def _direct_query(
+    kpi: Kpi, filters: Filters, grain: str, measure: MeasureBuilder = measure_query
+) -> Select:
     measures = list(dict.fromkeys(measures_of(kpi)))
     if grain == "total":
-        subs = [measure_query(m, filters, grain).subquery(f"m{i}") for i, m in enumerate(measures)]
+        subs = [measure(m, filters, grain).subquery(f"m{i}") for i, m in enumerate(measures)]
     else:  # each measure is read twice (keys, join): a CTE computes it once
-        subs = [measure_query(m, filters, grain).cte(f"m{i}") for i, m in enumerate(measures)]
+        subs = [measure(m, filters, grain).cte(f"m{i}") for i, m in enumerate(measures)]
     cols = {m: s.c.v for m, s in zip(measures, subs, strict=True)}
     exprs = [e.label(n) for n, e in _value_expr(kpi, cols).items()]
     if grain == "total":
@@ -339,7 +347,9 @@ def buckets(grain: str, filters: Filters) -> list[tuple[dt.date, Filters]]:
     return out
 
 
-def _bucketed_query(kpi: Kpi, filters: Filters, grain: str) -> Select:
+def _bucketed_query(
+    kpi: Kpi, filters: Filters, grain: str, measure: MeasureBuilder = measure_query
+) -> Select:
     parts = buckets(grain, filters)
     if len(parts) > MAX_BUCKETS:
         raise UnsupportedQuery(
@@ -348,7 +358,7 @@ def _bucketed_query(kpi: Kpi, filters: Filters, grain: str) -> Select:
         )
     selects = []
     for start, bucket in parts:
-        total = _direct_query(kpi, bucket, "total").subquery()
+        total = _direct_query(kpi, bucket, "total", measure).subquery()
         label = literal(dt.datetime.combine(start, dt.time.min), DateTime)
         selects.append(select(label.label(grain), *total.c))
     if len(selects) == 1:
@@ -357,14 +367,23 @@ def _bucketed_query(kpi: Kpi, filters: Filters, grain: str) -> Select:
     return select(*u.c).order_by(u.c[grain])
 
 
-def kpi_query(kpi: Kpi | str, filters: Filters, grain: str = "total") -> Select:
-    """One statement computing a KPI at a grain (see the module docstring for the columns)."""
+def kpi_query(
+    kpi: Kpi | str,
+    filters: Filters,
+    grain: str = "total",
+    measure: MeasureBuilder = measure_query,
+) -> Select:
+    """One statement computing a KPI at a grain (see the module docstring for the columns).
+
+    ``measure`` compiles one measure: the live SQL over the contract tables by default, or
+    :func:`metrics.marketing.kpi_served.served_measure_query` over the serving store.
+    """
     kpi = get_kpi(kpi) if isinstance(kpi, str) else kpi
     if grain not in GRAINS:
         raise UnsupportedQuery(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
     if grain in TIME_GRAINS and is_period_relative(kpi):
-        return _bucketed_query(kpi, filters, grain)
-    return _direct_query(kpi, filters, grain)
+        return _bucketed_query(kpi, filters, grain, measure)
+    return _direct_query(kpi, filters, grain, measure)
 
 
 def supports_grain(kpi: Kpi | str, grain: str) -> bool:
@@ -418,14 +437,51 @@ def _tidy(df: pd.DataFrame, grain: str) -> pd.DataFrame:
     return df
 
 
+def _route(
+    serving: ServingStore | None, filters: Filters, build: Callable[[MeasureBuilder], Select]
+) -> tuple[Select, str]:
+    """(served statement, "") when the serving store covers it, else (None, why not)."""
+    if serving is None:
+        return None, "no serving store"  # type: ignore[return-value]
+    if not serving.covers(SERVED_ROLLUPS, filters.end):
+        return None, "the serving store does not cover this period yet"  # type: ignore[return-value]
+    try:
+        return build(served_measure_query), ""
+    except NotServable as exc:
+        return None, str(exc)  # type: ignore[return-value]
+
+
+def _mark(df: pd.DataFrame, source: str, reason: str = "") -> pd.DataFrame:
+    df.attrs["source"] = source
+    df.attrs["source_reason"] = reason
+    return df
+
+
 def fetch_kpi(
-    engine: Engine, kpi_name: str, filters: Filters, grain: str = "total"
+    engine: Engine,
+    kpi_name: str,
+    filters: Filters,
+    grain: str = "total",
+    *,
+    serving: ServingStore | None = None,
 ) -> pd.DataFrame:
-    """A KPI at a grain as a small frame: ``[<grain>,] value[, numerator, denominator]``."""
-    return _tidy(_frame(engine, kpi_query(kpi_name, filters, grain)), grain)
+    """A KPI at a grain as a small frame: ``[<grain>,] value[, numerator, denominator]``.
+
+    With ``serving``, answered from the serving store when it covers the question (same
+    value); ``df.attrs["source"]`` says ``"serving"`` or ``"live"`` (``"source_reason"``: why).
+    """
+    stmt = kpi_query(kpi_name, filters, grain)  # validates the grain either way
+    served, reason = _route(
+        serving, filters, lambda m: kpi_query(kpi_name, filters, grain, measure=m)
+    )
+    if served is not None:
+        return _mark(_tidy(_frame(serving.engine(), served), grain), "serving")  # type: ignore[union-attr]
+    return _mark(_tidy(_frame(engine, stmt), grain), "live", reason)
 
 
-def totals_query(names: Sequence[str], filters: Filters) -> Select:
+def totals_query(
+    names: Sequence[str], filters: Filters, measure: MeasureBuilder = measure_query
+) -> Select:
     """One statement: rows (kpi, period ∈ {current, previous}, value) for the given KPIs."""
     if not names:
         raise ValueError("totals_query needs at least one KPI name")
@@ -433,7 +489,7 @@ def totals_query(names: Sequence[str], filters: Filters) -> Select:
     for name in names:
         kpi = get_kpi(name)
         for period, f in (("current", filters), ("previous", filters.previous_period())):
-            total = _direct_query(kpi, f, "total").subquery()
+            total = _direct_query(kpi, f, "total", measure).subquery()
             selects.append(
                 select(
                     literal(name, String).label("kpi"),
@@ -444,14 +500,38 @@ def totals_query(names: Sequence[str], filters: Filters) -> Select:
     return union_all(*selects) if len(selects) > 1 else selects[0]  # type: ignore[return-value]
 
 
-def fetch_kpi_totals(engine: Engine, names: Iterable[str], filters: Filters) -> pd.DataFrame:
+def fetch_kpi_totals(
+    engine: Engine,
+    names: Iterable[str],
+    filters: Filters,
+    *,
+    serving: ServingStore | None = None,
+) -> pd.DataFrame:
     """Current and previous-period totals, one row per KPI in the order given.
 
     Columns: ``kpi, label, current, previous, change`` (change relative to previous, a
     fraction; NaN when previous is 0 or missing). The previous period has equal length.
+    With ``serving``, the KPIs it covers come from the serving store, the rest live;
+    ``attrs["source"]`` is ``"serving"``, ``"live"`` or ``"mixed"``.
     """
     names = list(names)
-    raw = _frame(engine, totals_query(names, filters))
+    served_names: list[str] = []
+    reasons: list[str] = []
+    for name in names:
+        stmt, reason = _route(serving, filters, lambda m, n=name: totals_query([n], filters, m))
+        if stmt is not None:
+            served_names.append(name)
+        else:
+            reasons.append(f"{KPIS[name].label}: {reason}")
+    live_names = [n for n in names if n not in served_names]
+    parts = []
+    if served_names:
+        served = totals_query(served_names, filters, served_measure_query)
+        parts.append(_frame(serving.engine(), served))  # type: ignore[union-attr]
+    if live_names:
+        parts.append(_frame(engine, totals_query(live_names, filters)))
+    raw = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    source = "serving" if not live_names else ("live" if not served_names else "mixed")
     raw["value"] = pd.to_numeric(raw["value"], errors="coerce").astype("float64")
     wide = raw.pivot_table(index="kpi", columns="period", values="value", dropna=False)
     rows = []
@@ -468,7 +548,8 @@ def fetch_kpi_totals(engine: Engine, names: Iterable[str], filters: Filters) -> 
                 "change": change,
             }
         )
-    return pd.DataFrame(rows, columns=["kpi", "label", "current", "previous", "change"])
+    out = pd.DataFrame(rows, columns=["kpi", "label", "current", "previous", "change"])
+    return _mark(out, source, "; ".join(reasons) if serving is not None else "")
 
 
 # --- experiments (Evolve loop) --------------------------------------------------------------
