@@ -9,7 +9,7 @@ import datetime as dt
 
 import streamlit as st
 
-from components.bootstrap import ensure_demo_warehouse, latest_data_date
+from components.bootstrap import ensure_demo_serving, ensure_demo_warehouse, latest_data_date
 from components.context import (
     FILTERS_KEY,
     connection_problem,
@@ -22,6 +22,7 @@ from components.context import (
     warehouse_errors,
 )
 from components.filters_bar import render_global_filters
+from components.freshness import render_sidebar_freshness
 from components.navigation import OFFLINE_PAGES, PAGE_SPECS
 
 st.set_page_config(
@@ -34,6 +35,8 @@ st.set_page_config(
 mark_frame()
 config = warehouse_config()
 ready = ensure_demo_warehouse(config)
+if ready:
+    ensure_demo_serving(config)
 
 problem = connection_problem() if ready else None
 missing = missing_tables() if ready and problem is None else ()
@@ -43,6 +46,8 @@ if ready and problem is None:
 
 filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters
+if ready and problem is None:
+    render_sidebar_freshness()
 
 sections: dict[str, list] = {}
 for spec in PAGE_SPECS:

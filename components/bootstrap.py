@@ -10,11 +10,12 @@ import streamlit as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from components.context import app_state_store
+from components.context import app_state_store, serving_config
 from data.schema import touchpoints
 from data.warehouse import WarehouseConfig, duckdb_path
 
 _DEMO_LOCK = threading.Lock()
+_SERVING_LOCK = threading.Lock()
 
 
 def ensure_demo_warehouse(config: WarehouseConfig) -> bool:
@@ -54,6 +55,47 @@ def ensure_demo_warehouse(config: WarehouseConfig) -> bool:
         with st.spinner("Recording the demo decision log…"):
             _seed_demo_decisions(config.url)  # warns (outside the emptied box) on failure
         return True
+
+
+def ensure_demo_serving(config: WarehouseConfig) -> None:
+    """Build the serving layer for the embedded demo when it has none yet (a few seconds).
+
+    Only for the demo warehouse and the default serving file: a user's own warehouse gets its
+    serving layer from ``python -m data.serving refresh`` or the Data health page. A failure
+    only warns: every page still works live.
+    """
+    if not config.is_demo:
+        return
+    serving = serving_config()
+    if serving.source != "default" or serving.file_path is None or serving.file_path.exists():
+        return
+    with _SERVING_LOCK:
+        if serving.file_path.exists():
+            return
+        from data.serving.refresh import refresh
+        from data.warehouse import open_engine
+
+        box = st.empty()
+        with box.container():
+            bar = st.progress(0.0, text="Building the serving layer (pre-aggregated tables)…")
+            steps = [0]
+
+            def report(message: str) -> None:
+                steps[0] += 1
+                bar.progress(min(steps[0] / 12, 1.0), text=f"Serving layer: {message}")
+
+            engine = open_engine(config.url, read_only=True)
+            try:
+                refresh(engine, serving, config.url, progress=report)
+            except Exception as exc:  # noqa: BLE001 - the app works live without it
+                st.warning(
+                    f"The serving layer was not built ({exc}); pages compute their figures "
+                    "live from the warehouse. Retry on the Data health page.",
+                    icon=":material/warning:",
+                )
+            finally:
+                engine.dispose()
+        box.empty()
 
 
 def _seed_demo_decisions(url: str) -> None:

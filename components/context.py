@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.app_state.store import AppStateStore, open_store
 from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
+from data.serving import ServingConfig, ServingStore, resolve_serving_config
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters
 
@@ -88,6 +89,25 @@ def app_state_store() -> AppStateStore:
     the default SQLite file), one per URL and process. Raises ``AppStateError`` (not cached).
     """
     return _open_store(resolve_app_state(_secrets_url("app_state")).url)
+
+
+@st.cache_resource(show_spinner=False)
+def _open_serving(serving_url: str, warehouse_url: str) -> ServingStore:
+    return ServingStore(ServingConfig(serving_url, "env"), warehouse_url)
+
+
+def serving_config() -> ServingConfig:
+    """Where the serving store is (secrets ``[connections.serving]``, env, default file)."""
+    return resolve_serving_config(_secrets_url("serving"))
+
+
+def serving_store() -> ServingStore | None:
+    """The serving store for the current warehouse, or None when there is none yet.
+
+    One per (store, warehouse) and process; it reopens by itself after a refresh.
+    """
+    store = _open_serving(serving_config().url, warehouse_config().url)
+    return store if store.exists() and store.records() else None
 
 
 def current_filters() -> Filters:

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from components.context import serving_store
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
 from metrics.marketing.kpis import KPIS, Direction, Kpi, Unit, format_value
@@ -22,14 +23,18 @@ TTL = 600
 
 
 def warehouse_key(engine: Engine) -> str:
-    """A cache key for the engine's warehouse (password hidden)."""
-    return engine.url.render_as_string(hide_password=True)
+    """A cache key for the engine's warehouse (password hidden) and the serving store's
+    version: a refresh of the serving store invalidates every cached figure."""
+    store = serving_store()
+    version = store.version_key() if store is not None else "live"
+    return f"{engine.url.render_as_string(hide_password=True)}|{version}"
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def cached_kpi(_engine: Engine, url: str, name: str, filters: Filters, grain: str) -> pd.DataFrame:
-    """``metrics.marketing.kpi_sql.fetch_kpi``, cached (``url`` = :func:`warehouse_key`)."""
-    return kpi_sql.fetch_kpi(_engine, name, filters, grain)
+    """``metrics.marketing.kpi_sql.fetch_kpi``, cached (``url`` = :func:`warehouse_key`);
+    served from the serving store when it covers the question."""
+    return kpi_sql.fetch_kpi(_engine, name, filters, grain, serving=serving_store())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -37,7 +42,7 @@ def cached_totals(
     _engine: Engine, url: str, names: tuple[str, ...], filters: Filters
 ) -> pd.DataFrame:
     """``metrics.marketing.kpi_sql.fetch_kpi_totals`` (current + previous period), cached."""
-    return kpi_sql.fetch_kpi_totals(_engine, names, filters)
+    return kpi_sql.fetch_kpi_totals(_engine, names, filters, serving=serving_store())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -11,6 +11,7 @@ from components.charts import bar_chart
 from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.evolve_view import evolve_summary_or_none
+from components.freshness import live_note
 from components.kpi_tiles import (
     cached_experiment_activity,
     cached_kpi,
@@ -109,6 +110,7 @@ weeks = filters.whole_periods("week")  # a partial first/last week would look li
 sparks = {n: cached_kpi(engine, url, n, weeks, "week")["value"].tolist() for n in TILE_KPIS}
 tiles = totals[totals.kpi.isin(TILE_KPIS)]
 kpi_tiles(tiles, sparks, days=filters.days)
+live_note(totals)
 notes = sorted({note for n in TILE_KPIS for note in kpi_sql.ignored_filters(n, filters)})
 tiles_csv = tiles.assign(definition=[KPIS[n].definition for n in tiles.kpi])
 foot_left, foot_right = st.columns([4, 1])

@@ -143,7 +143,7 @@ def test_postgres_serving_store_and_incremental_refresh(demo_duckdb, pg_url, tmp
     latest = _latest(src)
     wh = f"duckdb:///{tmp_path / 'growing.duckdb'}"
     grow = create_engine(wh)
-    with src.connect() as s, grow.begin() as g:
+    with grow.begin() as g:
         g.exec_driver_sql(f"ATTACH '{demo_duckdb.removeprefix('duckdb:///')}' AS src (READ_ONLY)")
         cut = dt.datetime.combine(latest - dt.timedelta(days=5), dt.time.min)
         for t in ("customers", "campaigns", "daily_spend", "orders", "touchpoints",
