@@ -154,11 +154,11 @@ touchpoints_daily = _table(
     Column("day", Date, nullable=False),
     Column("channel", String(32), nullable=True),
     Column("event_type", String(32), nullable=True),
-    Column("campaign_id", Integer, nullable=True),
-    *_dims(),
+    Column("has_campaign", Boolean, nullable=False),
+    *(Column(d, String(32), nullable=True) for d in ("segment", "region", "persona")),
     Column("n", BigInteger, nullable=False),
     Column("value", Double, nullable=True),
-    comment="touchpoints and their value by day, channel, event type, campaign, customer dims",
+    comment="touchpoints and their value by day, own channel, event type and customer dims",
 )
 
 
@@ -168,12 +168,39 @@ def _touchpoints_daily(since: dt.date | None) -> Select:
         day,
         _T.c.channel.label("channel"),
         _T.c.event_type.label("event_type"),
-        _T.c.campaign_id.label("campaign_id"),
-        *_customer_cols(),
+        _T.c.campaign_id.is_not(None).label("has_campaign"),
+        *(_C.c[d].label(d) for d in ("segment", "region", "persona")),
     ]
     return (
         select(*cols, func.count().label("n"), func.sum(_T.c.value).label("value"))
         .select_from(_with_customer(_T))
+        .where(*_since(_T.c.occurred_at, since))
+        .group_by(*cols)
+    )
+
+
+touchpoints_campaign_daily = _table(
+    "srv_touchpoints_campaign_daily",
+    Column("day", Date, nullable=False),
+    Column("channel", String(32), nullable=True),
+    Column("event_type", String(32), nullable=True),
+    Column("campaign_id", Integer, nullable=True),
+    Column("n", BigInteger, nullable=False),
+    Column("value", Double, nullable=True),
+    comment="touchpoints by day, channel, event type and campaign (no customer dims)",
+)
+
+
+def _touchpoints_campaign_daily(since: dt.date | None) -> Select:
+    day = day_of(_T.c.occurred_at).label("day")
+    cols = [
+        day,
+        _T.c.channel.label("channel"),
+        _T.c.event_type.label("event_type"),
+        _T.c.campaign_id.label("campaign_id"),
+    ]
+    return (
+        select(*cols, func.count().label("n"), func.sum(_T.c.value).label("value"))
         .where(*_since(_T.c.occurred_at, since))
         .group_by(*cols)
     )
@@ -184,22 +211,15 @@ surveys_daily = _table(
     Column("day", Date, nullable=False),
     Column("kind", String(8), nullable=True),
     Column("score", Integer, nullable=True),
-    Column("channel", String(32), nullable=True),
     *_dims(),
     Column("n", BigInteger, nullable=False),
-    comment="survey responses by day, kind, score, survey channel and customer dims",
+    comment="survey responses by day, kind, score and customer dims",
 )
 
 
 def _surveys_daily(since: dt.date | None) -> Select:
     day = day_of(_SV.c.responded_at).label("day")
-    cols = [
-        day,
-        _SV.c.kind.label("kind"),
-        _SV.c.score.label("score"),
-        _SV.c.channel.label("channel"),
-        *_customer_cols(),
-    ]
+    cols = [day, _SV.c.kind.label("kind"), _SV.c.score.label("score"), *_customer_cols()]
     return (
         select(*cols, func.count().label("n"))
         .select_from(_with_customer(_SV))
@@ -324,8 +344,8 @@ TOUCHPOINT_SIGNATURES: dict[str, list[Any]] = {
 TOUCHPOINT_PARTS: dict[str, tuple[str, ...]] = {
     "all": ("total", "channel"),
     "referral": ("total", "channel"),
-    "campaign": ("total", "channel", "target_stage", "is_personalised"),
-    "campaign_purchase": ("total", "channel", "target_stage", "is_personalised"),
+    "campaign": ("total", "is_personalised"),
+    "campaign_purchase": ("total", "is_personalised"),
 }
 """Which partitions each signature is stored for (a grain or filter on another one is live)."""
 
@@ -442,6 +462,8 @@ ROLLUPS: tuple[Rollup, ...] = (
            depends_on=("daily_spend",)),
     Rollup(touchpoints_daily, _touchpoints_daily, "day", "touchpoints per day",
            depends_on=("touchpoints", "customers")),
+    Rollup(touchpoints_campaign_daily, _touchpoints_campaign_daily, "day",
+           "touchpoints per day and campaign", depends_on=("touchpoints",)),
     Rollup(surveys_daily, _surveys_daily, "day", "survey responses per day",
            depends_on=("surveys", "customers")),
     Rollup(orders_first, _orders_first, "day", "distinct purchasers over any range",

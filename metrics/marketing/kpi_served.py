@@ -54,6 +54,8 @@ _CAMPAIGN_GRAINS = ("target_stage", "is_personalised")
 
 
 def _cond(table: Any, cond: Cond) -> ColumnElement[bool]:
+    if cond.column == "campaign_id" and Op(cond.op) is Op.NOT_NULL and "has_campaign" in table.c:
+        return table.c.has_campaign
     if cond.column not in table.c:
         raise NotServable(f"{table.name} has no {cond.column}")
     col = table.c[cond.column]
@@ -117,6 +119,11 @@ def _additive(m: Measure, f: Filters, grain: str) -> Select:
     t = _DAILY.get(m.table)
     if t is None:
         raise NotServable(f"no daily facts for {m.table}")
+    by_campaign = grain == "campaign" or grain in _CAMPAIGN_GRAINS
+    if m.table == "touchpoints" and by_campaign:
+        if f.segments or f.regions:
+            raise NotServable("touchpoints by campaign with a segment or region filter")
+        t = facts.touchpoints_campaign_daily
     agg = Agg(m.agg)
     if agg is Agg.COUNT:
         if m.column is not None:
