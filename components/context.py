@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.app_state.store import AppStateStore, open_store
 from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
+from data.serving import ServingConfig, ServingStore, resolve_serving_config
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters
 
@@ -88,6 +89,19 @@ def app_state_store() -> AppStateStore:
     the default SQLite file), one per URL and process. Raises ``AppStateError`` (not cached).
     """
     return _open_store(resolve_app_state(_secrets_url("app_state")).url)
+
+
+@st.cache_resource(show_spinner=False)
+def _serving_store(serving_url: str, source: str, warehouse_url: str) -> ServingStore:
+    return ServingStore(ServingConfig(serving_url, source), warehouse_url)  # type: ignore[arg-type]
+
+
+def serving_store() -> ServingStore | None:
+    """The serving store for this warehouse (one per serving URL × warehouse URL and process),
+    or None when it does not exist yet (pages then read the warehouse live)."""
+    config = resolve_serving_config(_secrets_url("serving"))
+    store = _serving_store(config.url, config.source, warehouse_config().url)
+    return store if store.exists() else None
 
 
 def current_filters() -> Filters:
