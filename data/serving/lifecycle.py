@@ -129,7 +129,7 @@ def _entry_days(since: dt.date | None) -> Any:
         .group_by(ch.c.customer_id, ch.c.to_stage, day, *(ch.c[d] for d in LC_DIMS))
         .subquery("per_day")
     )
-    prev = func.lag(per_day.c.day).over(
+    prev = func.lag(per_day.c.day, type_=Date).over(
         partition_by=(per_day.c.customer_id, per_day.c.stage), order_by=per_day.c.day
     )
     return select(*per_day.c, prev.label("prev_day")).subquery("entry_days")
@@ -310,7 +310,7 @@ def _transitions(since: dt.date | None) -> Select:
         .group_by(ch.c.customer_id, ch.c.from_stage, ch.c.to_stage, day, *dims)
         .subquery("per_day")
     )
-    prev = func.lag(per_day.c.day).over(
+    prev = func.lag(per_day.c.day, type_=Date).over(
         partition_by=(per_day.c.customer_id, per_day.c.from_stage, per_day.c.to_stage),
         order_by=per_day.c.day,
     )
