@@ -366,7 +366,6 @@ def attribute(
     if credit is None:
         with engine.connect() as conn:
             wide = pd.read_sql(attribution_stmt(filters, options, by=by), conn)
-        names_engine, names_table = engine, "campaigns"
         source = {"source": "live", "source_reason": "no serving store"}
     else:
         wide = _from_daily(credit, {"key": credit[by]})
