@@ -5,8 +5,9 @@ within one run). Sections:
 
 - ``generate``: demo warehouse generation throughput (events/s) at ``--customers``;
 - ``health``: data-health query latency on that warehouse;
-- ``pages``: each dashboard page's data fetch (cold) on that warehouse, pushed-down SQL vs
-  reading the rows into pandas (``--no-naive`` skips the slow half);
+- ``pages``: each dashboard page's data fetch (cold) on that warehouse: served from the serving
+  store (built first; ``--serving PATH``, ``--no-serving``) vs live pushed-down SQL vs reading
+  the rows into pandas (``--no-naive`` skips the slow half), then per-fetch times;
 - ``experiment``: ``analyze_experiment`` (SQL + stats) on a synthetic experiment with
   ``--assignments`` units (default 10M);
 - ``stats``: pure statistics time per metric × variant comparison;
@@ -40,6 +41,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--assignments", type=int, default=10_000_000, help="units in the big experiment"
     )
     p.add_argument("--no-naive", action="store_true", help="skip the naive page fetches")
+    p.add_argument("--no-serving", action="store_true", help="skip building the serving store")
+    p.add_argument(
+        "--serving", type=Path, default=None, help="serving-store DuckDB file for `pages`"
+    )
     p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
     return p.parse_args(argv)
 
@@ -78,6 +83,14 @@ def bench_health(args: argparse.Namespace) -> Table:
     return table
 
 
+def _pages(pages, args: argparse.Namespace) -> Table:  # noqa: ANN001 - the bench.pages module
+    table = pages.bench_pages(
+        args.out, naive=not args.no_naive, serving=not args.no_serving, serving_path=args.serving
+    )
+    print(table.render(), flush=True)
+    return pages.part_times()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {
         "generate": bench_generate,
         "health": bench_health,
-        "pages": lambda a: pages.bench_pages(a.out, naive=not a.no_naive),
+        "pages": lambda a: _pages(pages, a),
         "experiment": lambda a: experiments.bench_big_experiment(
             a.out.with_name("looplens_bench_experiment.duckdb"), a.assignments
         ),

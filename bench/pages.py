@@ -1,9 +1,13 @@
-"""Page data-fetch benchmarks: pushed-down SQL (what the pages do) vs the naive way.
+"""Page data-fetch benchmarks: served vs live pushed-down SQL vs the naive way.
 
-For each page, ``pushed_down`` runs the same fetch functions the page calls (aggregates in SQL,
-small frames back); ``naive`` reads the rows those figures come from into pandas with
-``pd.read_sql`` and aggregates there — what a dashboard without push-down would do. The naive
-versions compute a *subset* of each page's figures, so their times are a lower bound.
+For each page, ``live`` runs the same fetch functions the page calls against the warehouse
+(aggregates in SQL, small frames back); ``served`` runs them with the serving store (built
+first, into a DuckDB file beside the warehouse, or ``serving_path``): the Lifecycle and
+Channels rows read the serving tables wherever they cover the question (the rest stays live:
+on Lifecycle the stage KPIs and the campaign comparison); ``naive`` reads the rows those figures
+come from into pandas with ``pd.read_sql`` and aggregates there — what a dashboard without
+push-down would do. The naive versions compute a *subset* of each page's figures, so their
+times are a lower bound.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from bench.report import Table
 from data.schema import customers, daily_spend, lifecycle_changes, orders, touchpoints
+from data.serving import ServingConfig, ServingStore
+from data.serving.refresh import refresh
 from metrics.filters import Filters, default_filters
 from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 
@@ -34,21 +40,45 @@ def overview_pushed(engine: Engine, f: Filters) -> None:
     kpi_sql.fetch_kpi(engine, "campaign_conversion_rate", f, "is_personalised")
 
 
-def lifecycle_pushed(engine: Engine, f: Filters) -> None:
-    lifecycle.stage_volumes(engine, f, "week")
-    lifecycle.stage_distribution(engine, f)
-    lifecycle.stage_conversion(engine, f)
-    lifecycle.median_time_in_stage(engine, f)
-    lifecycle.transitions(engine, f)
-    lifecycle.campaign_stage_comparison(engine, f)
-    lifecycle.stage_kpis(engine, f)
+LIFECYCLE_PARTS: dict[str, Callable[..., object]] = {
+    "stage volumes": lambda e, f, s: lifecycle.stage_volumes(e, f, "week", serving=s),
+    "stage distribution": lambda e, f, s: lifecycle.stage_distribution(e, f, serving=s),
+    "stage conversion": lambda e, f, s: lifecycle.stage_conversion(e, f, serving=s),
+    "time in stage": lambda e, f, s: lifecycle.median_time_in_stage(e, f, serving=s),
+    "transitions": lambda e, f, s: lifecycle.transitions(e, f, serving=s),
+    "campaign comparison (live)": lambda e, f, s: lifecycle.campaign_stage_comparison(
+        e, f, serving=s
+    ),
+    "stage KPIs (live)": lambda e, f, s: lifecycle.stage_kpis(e, f, serving=s),
+}
+"""The Lifecycle page's fetches (engine, filters, serving store or None)."""
+
+_PART_TIMES: dict[tuple[str, str], float] = {}
 
 
-def channels_pushed(engine: Engine, f: Filters) -> None:
-    channels.performance(engine, f)
-    channels.timeseries(engine, f)
-    attribution.attribute(engine, f)
-    channels.dark_funnel(engine, f)
+def lifecycle_page(engine: Engine, f: Filters, store: ServingStore | None = None) -> None:
+    mode = "served" if store is not None else "live"
+    for name, fetch in LIFECYCLE_PARTS.items():
+        t0 = time.perf_counter()
+        fetch(engine, f, store)
+        _PART_TIMES[("Lifecycle: " + name, mode)] = time.perf_counter() - t0
+
+
+def channels_page(engine: Engine, f: Filters, store: ServingStore | None = None) -> None:
+    """What the Channels page fetches: one daily attribution shared by four figures."""
+    mode = "served" if store is not None else "live"
+    t0 = time.perf_counter()
+    credit = attribution.daily_credit(engine, f, serving=store)
+    _PART_TIMES[("Channels: attribution (daily credit)", mode)] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    channels.performance(engine, f, serving=store, credit=credit)
+    channels.performance(engine, f, by="campaign", serving=store, credit=credit)
+    channels.timeseries(engine, f, serving=store, credit=credit)
+    attribution.attribute(engine, f, serving=store, credit=credit)
+    _PART_TIMES[("Channels: media + tables", mode)] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    channels.dark_funnel(engine, f, serving=store)
+    _PART_TIMES[("Channels: dark funnel", mode)] = time.perf_counter() - t0
 
 
 def overview_naive(engine: Engine, f: Filters) -> None:
@@ -92,11 +122,13 @@ def channels_naive(engine: Engine, f: Filters, lookback_days: int = 30) -> None:
     _ = last.groupby("channel", dropna=False).revenue.agg(["size", "sum"])
 
 
-PAGES: dict[str, tuple[Callable[[Engine, Filters], None], Callable[[Engine, Filters], None]]] = {
-    "Loop health (overview)": (overview_pushed, overview_naive),
-    "Lifecycle": (lifecycle_pushed, lifecycle_naive),
-    "Channels & attribution": (channels_pushed, channels_naive),
+Fetch = Callable[..., None]
+PAGES: dict[str, tuple[Fetch, Fetch, bool]] = {
+    "Loop health (overview)": (lambda e, f, _s=None: overview_pushed(e, f), overview_naive, False),
+    "Lifecycle": (lifecycle_page, lifecycle_naive, True),
+    "Channels & attribution": (channels_page, channels_naive, True),
 }
+"""page -> (fetch(engine, filters, store=None), naive fetch, whether it reads the store)."""
 
 
 def _fresh_engine(path: Path) -> Engine:
@@ -104,22 +136,52 @@ def _fresh_engine(path: Path) -> Engine:
     return create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
 
 
-def bench_pages(path: Path, *, naive: bool = True) -> Table:
+def build_serving(path: Path, serving_path: Path) -> tuple[ServingConfig, str, float]:
+    """Build the serving store for warehouse ``path`` (full); (config, warehouse url, s)."""
+    url = f"duckdb:///{path}"
+    config = ServingConfig(f"duckdb:///{serving_path}", "env")
+    engine = _fresh_engine(path)
+    t0 = time.perf_counter()
+    refresh(engine, config, url, full=True)
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return config, url, seconds
+
+
+def bench_pages(
+    path: Path, *, naive: bool = True, serving: bool = True, serving_path: Path | None = None
+) -> Table:
     engine = _fresh_engine(path)
     with engine.connect() as conn:
         latest = conn.execute(select(func.max(touchpoints.c.occurred_at))).scalar()
     engine.dispose()
     f = default_filters(latest.date())
+    config = url = None
+    build_s = float("nan")
+    if serving:
+        target = serving_path or path.with_name(path.stem + "_serving.duckdb")
+        config, url, build_s = build_serving(path, target)
     table = Table(
-        f"Page data fetch, cold cache ({f.start} – {f.end}); naive = rows into pandas",
-        ["page", "pushed-down s", "naive s", "naive ÷ pushed-down"],
+        f"Page data fetch, cold cache ({f.start} – {f.end}); serving store full build "
+        f"{build_s:.1f} s; naive = rows into pandas",
+        ["page", "served s", "live s", "naive s", "live ÷ served", "naive ÷ served"],
     )
-    for name, (pushed, slow) in PAGES.items():
+    _PART_TIMES.clear()
+    for name, (fetch, slow, reads_store) in PAGES.items():
         engine = _fresh_engine(path)
         t0 = time.perf_counter()
-        pushed(engine, f)
-        fast_s = time.perf_counter() - t0
+        fetch(engine, f)
+        live_s = time.perf_counter() - t0
         engine.dispose()
+        served_s = float("nan")
+        if config is not None and url is not None and reads_store:
+            engine = _fresh_engine(path)
+            store = ServingStore(config, url)  # cold: a new store engine
+            t0 = time.perf_counter()
+            fetch(engine, f, store)
+            served_s = time.perf_counter() - t0
+            store.dispose()
+            engine.dispose()
         slow_s = float("nan")
         if naive:
             engine = _fresh_engine(path)
@@ -127,5 +189,17 @@ def bench_pages(path: Path, *, naive: bool = True) -> Table:
             slow(engine, f)
             slow_s = time.perf_counter() - t0
             engine.dispose()
-        table.add(name, fast_s, slow_s, slow_s / fast_s)
+        table.add(name, served_s, live_s, slow_s, live_s / served_s, slow_s / served_s)
+    return table
+
+
+def part_times() -> Table:
+    """Per-fetch times of the last :func:`bench_pages` run (served and live)."""
+    table = Table("Page fetches, cold (last run)", ["fetch", "served s", "live s"])
+    for name in dict.fromkeys(n for n, _ in _PART_TIMES):
+        table.add(
+            name,
+            _PART_TIMES.get((name, "served"), float("nan")),
+            _PART_TIMES.get((name, "live"), float("nan")),
+        )
     return table

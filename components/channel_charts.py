@@ -9,7 +9,9 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.lifecycle_charts import legend_below
+from components.sources import store_and_key
 from components.theme import CHANNEL_COLORS, NEUTRAL_COLOR, apply_theme
+from data.serving import ServingStore
 from metrics.filters import Filters
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
@@ -22,6 +24,7 @@ MODEL_COLORS: dict[str, str] = {
     "time_decay": "#CC79A7",
     "position_based": "#E69F00",
 }
+Store = ServingStore | None
 COLOR_MAP = {**CHANNEL_COLORS, attr.NO_TOUCH: "#BBBBBB", attr.NO_CAMPAIGN: "#DDDDDD"}
 
 
@@ -32,40 +35,126 @@ def _label(value: str) -> str:
 # --- cached loaders -------------------------------------------------------------------------------
 
 
+# Attribution runs once per page: every loader below sums the same cached daily credit.
+
+
+def load_credit(
+    engine: Engine, url: str, filters: Filters, options: attr.AttributionOptions
+) -> pd.DataFrame:
+    """Daily attribution credit (:func:`metrics.marketing.attribution.daily_credit`), cached."""
+    store, key = store_and_key()
+    return _credit(engine, url, filters, options, store, key)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_performance(
+def _credit(
     _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    _store: Store,
+    store_key: str,
+) -> pd.DataFrame:
+    return attr.daily_credit(_engine, filters, options, serving=_store)
+
+
+def load_performance(
+    engine: Engine,
     url: str,
     filters: Filters,
     options: attr.AttributionOptions,
     model: str,
     by: str,
 ) -> pd.DataFrame:
-    return cm.performance(_engine, filters, options, model=model, by=by)  # type: ignore[arg-type]
+    store, key = store_and_key()
+    credit = _credit(engine, url, filters, options, store, key)
+    return _performance(engine, url, filters, options, model, by, store, key, credit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_timeseries(
+def _performance(
     _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    model: str,
+    by: str,
+    _store: Store,
+    store_key: str,
+    _credit: pd.DataFrame,
+) -> pd.DataFrame:
+    return cm.performance(
+        _engine,
+        filters,
+        options,
+        model=model,
+        by=by,
+        serving=_store,
+        credit=_credit,  # type: ignore[arg-type]
+    )
+
+
+def load_timeseries(
+    engine: Engine,
     url: str,
     filters: Filters,
     options: attr.AttributionOptions,
     model: str,
     grain: str,
 ) -> pd.DataFrame:
-    return cm.timeseries(_engine, filters, options, model=model, grain=grain)
+    store, key = store_and_key()
+    credit = _credit(engine, url, filters, options, store, key)
+    return _timeseries(engine, url, filters, options, model, grain, store, key, credit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_attribution(
-    _engine: Engine, url: str, filters: Filters, options: attr.AttributionOptions
+def _timeseries(
+    _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    model: str,
+    grain: str,
+    _store: Store,
+    store_key: str,
+    _credit: pd.DataFrame,
 ) -> pd.DataFrame:
-    return attr.attribute(_engine, filters, options)
+    return cm.timeseries(
+        _engine, filters, options, model=model, grain=grain, serving=_store, credit=_credit
+    )
+
+
+def load_attribution(
+    engine: Engine, url: str, filters: Filters, options: attr.AttributionOptions
+) -> pd.DataFrame:
+    store, key = store_and_key()
+    credit = _credit(engine, url, filters, options, store, key)
+    return _attribution(engine, url, filters, options, store, key, credit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_dark_funnel(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return cm.dark_funnel(_engine, filters)
+def _attribution(
+    _engine: Engine,
+    url: str,
+    filters: Filters,
+    options: attr.AttributionOptions,
+    _store: Store,
+    store_key: str,
+    _credit: pd.DataFrame,
+) -> pd.DataFrame:
+    return attr.attribute(_engine, filters, options, serving=_store, credit=_credit)
+
+
+def load_dark_funnel(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _dark_funnel(engine, url, filters, store, key)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _dark_funnel(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return cm.dark_funnel(_engine, filters, serving=_store)
 
 
 # --- figures --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy import Engine
 
+from components.sources import store_and_key
 from components.theme import (
     BAD_COLOR,
     GOOD_COLOR,
@@ -20,8 +21,11 @@ from components.theme import (
     apply_theme,
     stage_color,
 )
+from data.serving import ServingStore
 from metrics.filters import Filters
 from metrics.marketing import lifecycle as lm
+
+Store = ServingStore | None
 
 TTL = 600
 KIND_COLORS: dict[str, str] = {
@@ -45,41 +49,96 @@ def legend_below(fig: go.Figure) -> go.Figure:
     return fig
 
 
-# --- downloads ------------------------------------------------------------------------------------
+# --- cached loaders -------------------------------------------------------------------------------
 
 
-def load_volumes(_engine: Engine, url: str, filters: Filters, grain: str) -> pd.DataFrame:
-    return lm.stage_volumes(_engine, filters, grain)
+# Each public loader picks up the serving store (None before the first build) and its version
+# key; the cached function below it keys on (warehouse, filters, ..., store version).
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def load_distribution(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.stage_distribution(_engine, filters)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def load_conversion(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.stage_conversion(_engine, filters)
+def load_volumes(engine: Engine, url: str, filters: Filters, grain: str) -> pd.DataFrame:
+    """Stage entries per period (:func:`metrics.marketing.lifecycle.stage_volumes`), cached."""
+    store, key = store_and_key()
+    return _volumes(engine, url, filters, grain, store, key)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_time_in_stage(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.median_time_in_stage(_engine, filters)
+def _volumes(
+    _engine: Engine, url: str, filters: Filters, grain: str, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.stage_volumes(_engine, filters, grain, serving=_store)
+
+
+def load_distribution(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _distribution(engine, url, filters, store, key)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_transitions(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.transitions(_engine, filters)
+def _distribution(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.stage_distribution(_engine, filters, serving=_store)
+
+
+def load_conversion(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _conversion(engine, url, filters, store, key)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_stage_kpis(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.stage_kpis(_engine, filters)
+def _conversion(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.stage_conversion(_engine, filters, serving=_store)
+
+
+def load_time_in_stage(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _time_in_stage(engine, url, filters, store, key)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def load_campaign_comparison(_engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
-    return lm.campaign_stage_comparison(_engine, filters)
+def _time_in_stage(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.median_time_in_stage(_engine, filters, serving=_store)
+
+
+def load_transitions(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _transitions(engine, url, filters, store, key)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _transitions(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.transitions(_engine, filters, serving=_store)
+
+
+def load_stage_kpis(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _stage_kpis(engine, url, filters, store, key)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _stage_kpis(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.stage_kpis(_engine, filters, serving=_store)
+
+
+def load_campaign_comparison(engine: Engine, url: str, filters: Filters) -> pd.DataFrame:
+    store, key = store_and_key()
+    return _campaign_comparison(engine, url, filters, store, key)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _campaign_comparison(
+    _engine: Engine, url: str, filters: Filters, _store: Store, store_key: str
+) -> pd.DataFrame:
+    return lm.campaign_stage_comparison(_engine, filters, serving=_store)
 
 
 # --- figures --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
+from components.sources import source_caption
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 
@@ -75,6 +76,8 @@ COLUMNS = {
     "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
     "roas": st.column_config.NumberColumn("ROAS", format="%.2f×"),
 }
+
+source_caption(by_channel, by_campaign)
 
 perf_tab, attr_tab, dark_tab = st.tabs(["Performance", "Attribution", "Dark funnel"])
 

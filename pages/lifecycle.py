@@ -13,6 +13,7 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
+from components.sources import source_caption
 from metrics.marketing import lifecycle as lm
 
 filters = current_filters()
@@ -175,3 +176,5 @@ else:
         "segment or region; cost per conversion is blank without media spend."
     )
     csv_download(comp, "campaigns_by_target_stage", "dl_lc_campaigns")
+
+source_caption(volumes, dist, trans, kpis, conv, tis, comp)

@@ -33,7 +33,11 @@ SERVING_VERSION = 1
 
 Partition = Literal["day", "key", "none"]
 
-ROLLUP_MODULES: tuple[str, ...] = ("data.serving.facts",)
+ROLLUP_MODULES: tuple[str, ...] = (
+    "data.serving.facts",
+    "data.serving.lifecycle",
+    "data.serving.channels",
+)
 """Modules that declare rollups (each has a ``ROLLUPS`` tuple)."""
 
 

@@ -22,9 +22,11 @@ import pandas as pd
 from sqlalchemy import Engine, Select, String, cast, func, select
 
 from data.schema import customers, daily_spend
+from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, trunc_to
 from metrics.filters import Filters
 from metrics.marketing import attribution as attr
+from metrics.marketing.serving_route import Route, route, tag
 
 NO_ANSWER = "(no answer)"
 
@@ -50,29 +52,44 @@ METRICS: dict[str, MetricInfo] = {
 """Every metric the channel table and the time-series picker offer."""
 
 
-def media_stmt(filters: Filters, *, by: attr.By = "channel", grain: str | None = None) -> Select:
-    """Spend, impressions and clicks per channel or campaign (``key``) [and ``period``]."""
+def media_stmt(
+    filters: Filters,
+    *,
+    by: attr.By = "channel",
+    grain: str | None = None,
+    served: bool = False,
+) -> Select:
+    """Spend, impressions and clicks per channel or campaign (``key``) [and ``period``].
+
+    ``served``: read the serving store's ``srv_spend_daily`` (same sums per day, channel and
+    campaign) instead of the warehouse's ``daily_spend``.
+    """
     if grain is not None and grain not in GRAINS:
         raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
-    key = (
-        daily_spend.c.channel if by == "channel" else cast(daily_spend.c.campaign_id, String)
-    ).label("key")
+    if served:
+        from data.serving.facts import spend_daily as t
+
+        day_col = t.c.day
+    else:
+        t, day_col = daily_spend, daily_spend.c.spend_date
+    key = (t.c.channel if by == "channel" else cast(t.c.campaign_id, String)).label("key")
     group = [key]
     if grain is not None:
-        group.insert(0, trunc_to(grain, daily_spend.c.spend_date).label("period"))
+        group.insert(0, trunc_to(grain, day_col).label("period"))
     return (
         select(
             *group,
-            func.sum(daily_spend.c.spend).label("spend"),
-            func.sum(daily_spend.c.impressions).label("impressions"),
-            func.sum(daily_spend.c.clicks).label("clicks"),
+            func.sum(t.c.spend).label("spend"),
+            func.sum(t.c.impressions).label("impressions"),
+            func.sum(t.c.clicks).label("clicks"),
         )
-        .where(
-            filters.date_condition(daily_spend.c.spend_date),
-            filters.dimension_condition(channel=daily_spend.c.channel),
-        )
+        .where(filters.date_condition(day_col), filters.dimension_condition(channel=t.c.channel))
         .group_by(*group)
     )
+
+
+MEDIA_TABLES: tuple[str, ...] = ("srv_spend_daily",)
+DARK_FUNNEL_TABLES: tuple[str, ...] = ("srv_dark_funnel",)
 
 
 def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
@@ -91,9 +108,9 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _media(engine: Engine, filters: Filters, by: attr.By, grain: str | None) -> pd.DataFrame:
-    with engine.connect() as conn:
-        df = pd.read_sql(media_stmt(filters, by=by, grain=grain), conn)
+def _media(r: Route, filters: Filters, by: attr.By, grain: str | None) -> pd.DataFrame:
+    with r.engine.connect() as conn:
+        df = pd.read_sql(media_stmt(filters, by=by, grain=grain, served=r.served), conn)
     df["key"] = df["key"].astype(str)
     for col in ("spend", "impressions", "clicks"):
         df[col] = df[col].astype(float)
@@ -107,16 +124,22 @@ def performance(
     *,
     model: str = "last_touch",
     by: attr.By = "channel",
+    serving: ServingStore | None = None,
+    credit: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per channel (``by="channel"``) or campaign with every metric of :data:`METRICS`.
 
     Campaign rows also carry ``campaign`` (name) and ``channel``. Rows for ``(no touch)`` /
     ``(no campaign)`` hold the orders no campaign/channel touch explains (no spend).
+    ``credit``: the page's :func:`metrics.marketing.attribution.daily_credit` (one attribution
+    per page); ``serving``: answer from the serving store where it covers the question.
     """
     if model not in attr.MODELS:
         raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
-    media = _media(engine, filters, by, None)
-    credit = attr.attribute(engine, filters, options, by=by)
+    r = route(engine, serving, MEDIA_TABLES, filters)
+    media = _media(r, filters, by, None)
+    credit = attr.attribute(engine, filters, options, by=by, serving=serving, credit=credit)
+    credit_attrs = dict(credit.attrs)
     credit = credit[credit["model"] == model].drop(columns="model")
     out = media.merge(credit[["key", "conversions", "revenue"]], on="key", how="outer").fillna(
         {"spend": 0.0, "impressions": 0.0, "clicks": 0.0, "conversions": 0.0, "revenue": 0.0}
@@ -124,17 +147,27 @@ def performance(
     if by == "campaign":
         names = credit[["key", "campaign", "channel"]].drop_duplicates("key")
         out = out.merge(names, on="key", how="left")
-        out = _fill_campaign_names(engine, out)
+        table = "srv_campaigns" if r.served else "campaigns"
+        out = _fill_campaign_names(r.engine, out, table)
     out = add_ratios(out).sort_values(["revenue", "spend"], ascending=False)
     lead = ["key"] + (["campaign", "channel"] if by == "campaign" else [])
-    return out[[*lead, *METRICS]].reset_index(drop=True)
+    out = out[[*lead, *METRICS]].reset_index(drop=True)
+    return tag(out, [r, _credit_route(credit_attrs)])
 
 
-def _fill_campaign_names(engine: Engine, out: pd.DataFrame) -> pd.DataFrame:
+def _credit_route(attrs: dict) -> Route:
+    """The attribution part's source as a :class:`Route` (for :func:`tag`)."""
+    served = attrs.get("source") == "serving"
+    return Route(None, served, attrs.get("source_reason", "no serving store"))  # type: ignore[arg-type]
+
+
+def _fill_campaign_names(
+    engine: Engine, out: pd.DataFrame, table: str = "campaigns"
+) -> pd.DataFrame:
     missing = out["campaign"].isna()
     if not missing.any():
         return out
-    names = attr.campaign_names(engine).set_index("key")
+    names = attr.campaign_names(engine, table).set_index("key")
     keys = out.loc[missing, "key"]
     out.loc[missing, "campaign"] = keys.map(names["campaign"]).fillna(keys).to_numpy()
     out.loc[missing, "channel"] = keys.map(names["channel"]).to_numpy()
@@ -148,20 +181,45 @@ def timeseries(
     *,
     model: str = "last_touch",
     grain: str = "week",
+    serving: ServingStore | None = None,
+    credit: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """``period, key`` (channel) and every metric of :data:`METRICS`, per period and channel."""
+    """``period, key`` (channel) and every metric of :data:`METRICS`, per period and channel.
+
+    ``serving`` / ``credit``: as for :func:`performance`.
+    """
     if model not in attr.MODELS:
         raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
-    media = _media(engine, filters, "channel", grain)
+    r = route(engine, serving, MEDIA_TABLES, filters)
+    media = _media(r, filters, "channel", grain)
     media["period"] = pd.to_datetime(media["period"]).astype("datetime64[us]")
-    credit = attr.attribute_over_time(engine, filters, options, grain=grain)
+    credit = attr.attribute_over_time(
+        engine, filters, options, grain=grain, serving=serving, credit=credit
+    )
+    credit_attrs = dict(credit.attrs)
     credit = credit[credit["model"] == model][["period", "key", "conversions", "revenue"]]
     out = media.merge(credit, on=["period", "key"], how="outer").fillna(0.0)
     out = add_ratios(out).sort_values(["period", "key"])
-    return out[["period", "key", *METRICS]].reset_index(drop=True)
+    out = out[["period", "key", *METRICS]].reset_index(drop=True)
+    return tag(out, [r, _credit_route(credit_attrs)])
 
 
 # --- dark funnel ----------------------------------------------------------------------------------
+
+
+def served_dark_funnel_stmt(filters: Filters) -> Select:
+    """:func:`dark_funnel_stmt` over the serving store's ``srv_dark_funnel``."""
+    from data.serving.channels import dark_funnel as t
+
+    return (
+        select(t.c.tracked, t.c.self_reported, func.sum(t.c.n).label("customers"))
+        .where(
+            filters.date_condition(t.c.day),
+            filters.dimension_condition(channel=t.c.tracked, segment=t.c.segment,
+                                        region=t.c.region),
+        )
+        .group_by(t.c.tracked, t.c.self_reported)
+    )  # fmt: skip
 
 
 def dark_funnel_stmt(filters: Filters) -> Select:
@@ -187,12 +245,16 @@ def dark_funnel_stmt(filters: Filters) -> Select:
     )
 
 
-def dark_funnel(engine: Engine, filters: Filters) -> pd.DataFrame:
-    """Long counts: ``tracked, self_reported, customers``."""
-    with engine.connect() as conn:
-        df = pd.read_sql(dark_funnel_stmt(filters), conn)
+def dark_funnel(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
+    """Long counts: ``tracked, self_reported, customers`` (served when the store covers it)."""
+    r = route(engine, serving, DARK_FUNNEL_TABLES, filters)
+    stmt = served_dark_funnel_stmt(filters) if r.served else dark_funnel_stmt(filters)
+    with r.engine.connect() as conn:
+        df = pd.read_sql(stmt, conn)
     df["customers"] = df["customers"].astype(int)
-    return df
+    return tag(df, r)
 
 
 @dataclass(frozen=True)

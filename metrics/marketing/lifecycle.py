@@ -24,6 +24,8 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
+    or_,
     select,
 )
 from sqlalchemy.sql.expression import ColumnElement
@@ -38,10 +40,13 @@ from data.schema import (
     lifecycle_changes,
     touchpoints,
 )
+from data.serving import lifecycle as srv
+from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, days_between, trunc_to
 from metrics.filters import Filters
 from metrics.marketing.kpi_sql import fetch_kpi_totals
 from metrics.marketing.kpis import KPIS, format_value
+from metrics.marketing.serving_route import live_tag, route, tag
 
 lc = lifecycle_changes
 STAGE_ORDER: tuple[str, ...] = (*(s.value for s in FUNNEL_STAGES), Stage.DORMANT.value)
@@ -99,11 +104,49 @@ def stage_volume_stmt(filters: Filters, grain: str = "week") -> Select:
     )
 
 
-def stage_volumes(engine: Engine, filters: Filters, grain: str = "week") -> pd.DataFrame:
+def served_stage_volume_stmt(filters: Filters, grain: str = "week") -> Select:
+    """:func:`stage_volume_stmt` over ``srv_lc_entries``: a customer counts once per period
+    and stage on the row whose previous entry into the stage is before the period's first day
+    in the filter range (``max(period start, filters.start)``)."""
+    if grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    e = srv.entries
+    period = trunc_to(grain, e.c.day).label("period")
+    first = or_(
+        e.c.prev_day.is_(None),
+        e.c.prev_day < filters.start,
+        trunc_to(grain, e.c.prev_day) < trunc_to(grain, e.c.day),
+    )
+    return (
+        select(
+            period,
+            e.c.stage,
+            func.sum(e.c.entries).label("entries"),
+            func.sum(case((first, e.c.n), else_=0)).label("customers"),
+        )
+        .where(filters.date_condition(e.c.day), _served_dims(filters, e))
+        .group_by(period, e.c.stage)
+        .order_by(period, e.c.stage)
+    )
+
+
+def stage_volumes(
+    engine: Engine,
+    filters: Filters,
+    grain: str = "week",
+    *,
+    serving: ServingStore | None = None,
+) -> pd.DataFrame:
     """Stage entries per period (``period`` is the period start, a timestamp)."""
-    df = _read(engine, stage_volume_stmt(filters, grain))
-    df["period"] = pd.to_datetime(df["period"])
-    return df
+    r = route(engine, serving, ("srv_lc_entries",), filters)
+    stmt = (
+        served_stage_volume_stmt(filters, grain) if r.served else stage_volume_stmt(filters, grain)
+    )
+    df = _read(r.engine, stmt)
+    df["period"] = pd.to_datetime(df["period"]).astype("datetime64[us]")
+    for col in ("entries", "customers"):
+        df[col] = df[col].astype(int)
+    return tag(df, r)
 
 
 def stage_distribution_stmt(filters: Filters) -> Select:
@@ -134,13 +177,30 @@ def stage_distribution_stmt(filters: Filters) -> Select:
     )
 
 
-def stage_distribution(engine: Engine, filters: Filters) -> pd.DataFrame:
+def served_stage_distribution_stmt(filters: Filters) -> Select:
+    """:func:`stage_distribution_stmt` over ``srv_lc_flow``: customers in stage S at the end of
+    the period = cumulative net flow into S over every day up to the end."""
+    f = srv.flow
+    total = func.sum(f.c.net)
+    return (
+        select(f.c.stage, total.label("customers"))
+        .where(f.c.day <= filters.end, _served_dims(filters, f))
+        .group_by(f.c.stage)
+        .having(total != 0)
+    )
+
+
+def stage_distribution(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """``stage, customers, share`` (share of all customers with a stage), in stage order."""
-    df = _read(engine, stage_distribution_stmt(filters))
+    r = route(engine, serving, ("srv_lc_flow",), filters)
+    stmt = served_stage_distribution_stmt(filters) if r.served else stage_distribution_stmt(filters)
+    df = _read(r.engine, stmt)
     df["customers"] = df["customers"].astype(int)
     total = df["customers"].sum()
     df["share"] = df["customers"] / total if total else 0.0
-    return _in_stage_order(df)
+    return tag(_in_stage_order(df), r)
 
 
 # --- conversion and time in stage ---------------------------------------------------------------
@@ -178,6 +238,7 @@ def stage_conversion_stmt(filters: Filters) -> Select:
             later.c.customer_id == entries.c.customer_id,
             later.c.to_stage == entries.c.next_stage,
             later.c.changed_at > entries.c.first_at,
+            later.c.changed_at >= filters.start_ts,  # implied (first_at is in the period)
             later.c.changed_at < filters.end_ts,
         ),
     )
@@ -193,13 +254,57 @@ def stage_conversion_stmt(filters: Filters) -> Select:
     )
 
 
-def stage_conversion(engine: Engine, filters: Filters) -> pd.DataFrame:
+NEXT_STAGE: dict[str, str] = {
+    a.value: b.value for a, b in zip(FUNNEL_STAGES[:-1], FUNNEL_STAGES[1:], strict=True)
+}
+
+
+def _served_conversion(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """``stage, next_stage, entered, converted`` from ``srv_lc_entries`` and
+    ``srv_lc_conversions``: a customer's first entry into k in the period is the row whose
+    previous entry into k is before the period; it converted when its next-stage day is no
+    later than the end."""
+    e, c = srv.entries, srv.conversions
+    entered = (
+        select(e.c.stage, func.sum(e.c.n).label("entered"))
+        .where(
+            filters.date_condition(e.c.day),
+            e.c.stage.in_(list(NEXT_STAGE)),
+            or_(e.c.prev_day.is_(None), e.c.prev_day < filters.start),
+            _served_dims(filters, e),
+        )
+        .group_by(e.c.stage)
+    )
+    converted = (
+        select(c.c.stage, func.sum(c.c.n).label("converted"))
+        .where(
+            filters.date_condition(c.c.entry_day),
+            or_(c.c.prev_day.is_(None), c.c.prev_day < filters.start),
+            c.c.day <= filters.end,
+            _served_dims(filters, c),
+        )
+        .group_by(c.c.stage)
+    )
+    ent = _read(engine, entered)
+    conv = _read(engine, converted)
+    df = ent.merge(conv, on="stage", how="left").fillna({"converted": 0})
+    df.insert(1, "next_stage", df["stage"].map(NEXT_STAGE))
+    return df
+
+
+def stage_conversion(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """``stage, next_stage, entered, converted, rate`` (rate = converted / entered, 0-1)."""
-    df = _read(engine, stage_conversion_stmt(filters))
+    r = route(engine, serving, ("srv_lc_entries", "srv_lc_conversions"), filters)
+    if r.served:
+        df = _served_conversion(r.engine, filters)
+    else:
+        df = _read(engine, stage_conversion_stmt(filters))
     df["entered"] = df["entered"].astype(int)
     df["converted"] = df["converted"].astype(int)
     df["rate"] = (df["converted"] / df["entered"].where(df["entered"] > 0)).astype(float)
-    return _in_stage_order(df)
+    return tag(_in_stage_order(df), r)
 
 
 def time_in_stage_stmt(filters: Filters, dialect: str) -> Select:
@@ -223,7 +328,9 @@ def time_in_stage_stmt(filters: Filters, dialect: str) -> Select:
             nxt.label("left_at"),
         )
         .select_from(_changes_with_customers())
-        .where(lc.c.changed_at < filters.end_ts, _customer_condition(filters))
+        # A stay entered in the period ends at the next change, also in or after the period:
+        # changes before the period never enter the window (same result, bounded scan).
+        .where(filters.time_condition(lc.c.changed_at), _customer_condition(filters))
         .cte("stays")
     )
     done = (
@@ -258,12 +365,51 @@ def time_in_stage_stmt(filters: Filters, dialect: str) -> Select:
     ).group_by(ranked.c.stage)
 
 
-def median_time_in_stage(engine: Engine, filters: Filters) -> pd.DataFrame:
+def served_time_in_stage_stmt(filters: Filters) -> Select:
+    """:func:`time_in_stage_stmt` over ``srv_lc_stays`` (durations as the warehouse computed
+    them, ``n`` stays each): the exact median is the mean of the values at the middle
+    positions ``ceil(N/2)`` and ``floor(N/2) + 1`` of the cumulative counts (any dialect)."""
+    s = srv.stays
+    agg = (
+        select(s.c.stage, s.c.days, func.sum(s.c.n).label("n"))
+        .where(
+            filters.date_condition(s.c.entry_day),
+            s.c.day <= filters.end,
+            _served_dims(filters, s),
+        )
+        .group_by(s.c.stage, s.c.days)
+        .subquery("agg")
+    )
+    cum = select(
+        agg.c.stage,
+        agg.c.days,
+        func.sum(agg.c.n)
+        .over(partition_by=agg.c.stage, order_by=agg.c.days, rows=(None, 0))
+        .label("cum"),
+        func.sum(agg.c.n).over(partition_by=agg.c.stage).label("total"),
+    ).subquery("cum")
+    lo = func.min(case((2 * cum.c.cum >= cum.c.total, cum.c.days), else_=None))
+    hi = func.min(case((2 * cum.c.cum > cum.c.total, cum.c.days), else_=None))
+    return select(
+        cum.c.stage,
+        func.max(cum.c.total).label("stays"),
+        ((lo + hi) / literal_column("2.0")).label("median_days"),
+    ).group_by(cum.c.stage)
+
+
+def median_time_in_stage(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """``stage, stays, median_days`` (days, fractional) in stage order; see the statement."""
-    df = _read(engine, time_in_stage_stmt(filters, engine.dialect.name))
+    r = route(engine, serving, ("srv_lc_stays",), filters)
+    if r.served:
+        stmt = served_time_in_stage_stmt(filters)
+    else:
+        stmt = time_in_stage_stmt(filters, engine.dialect.name)
+    df = _read(r.engine, stmt)
     df["stays"] = df["stays"].astype(int)
     df["median_days"] = df["median_days"].astype(float)
-    return _in_stage_order(df)
+    return tag(_in_stage_order(df), r)
 
 
 # --- non-linear flow ----------------------------------------------------------------------------
@@ -292,12 +438,38 @@ def transitions_stmt(filters: Filters) -> Select:
     )
 
 
-def transitions(engine: Engine, filters: Filters) -> pd.DataFrame:
+def served_transitions_stmt(filters: Filters) -> Select:
+    """:func:`transitions_stmt` over ``srv_lc_transitions`` (a customer counts once per move on
+    its row whose previous day with the same move is before the period)."""
+    t = srv.transitions
+    first = or_(t.c.prev_day.is_(None), t.c.prev_day < filters.start)
+    sums = (
+        select(
+            t.c.from_stage,
+            t.c.to_stage,
+            func.sum(t.c.moves).label("moves"),
+            func.sum(case((first, t.c.n), else_=0)).label("customers"),
+        )
+        .where(filters.date_condition(t.c.day), _served_dims(filters, t))
+        .group_by(t.c.from_stage, t.c.to_stage)
+        .subquery("sums")
+    )
+    kind = transition_kind(sums.c.from_stage, sums.c.to_stage).label("kind")
+    return select(
+        sums.c.from_stage, sums.c.to_stage, kind, sums.c.moves, sums.c.customers
+    ).order_by(sums.c.moves.desc())
+
+
+def transitions(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """Transition counts in the period (see :func:`transitions_stmt`)."""
-    df = _read(engine, transitions_stmt(filters))
+    r = route(engine, serving, ("srv_lc_transitions",), filters)
+    stmt = served_transitions_stmt(filters) if r.served else transitions_stmt(filters)
+    df = _read(r.engine, stmt)
     df["moves"] = df["moves"].astype(int)
     df["customers"] = df["customers"].astype(int)
-    return df
+    return tag(df, r)
 
 
 def biggest_backward_flows(trans: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -393,7 +565,9 @@ def campaign_spend_stmt(filters: Filters) -> Select:
     )
 
 
-def campaign_stage_comparison(engine: Engine, filters: Filters) -> pd.DataFrame:
+def campaign_stage_comparison(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """Campaigns by target stage, personalised vs generic.
 
     Columns: ``target_stage, approach`` ("personalised" | "generic"), the counts of
@@ -418,7 +592,11 @@ def campaign_stage_comparison(engine: Engine, filters: Filters) -> pd.DataFrame:
     out = _in_stage_order(out.rename(columns={"target_stage": "stage"}), "stage")
     out = out.rename(columns={"stage": "target_stage"})
     cols = ["target_stage", "approach", *counts, "spend", "ctr", "conversion_rate"]
-    return out[[*cols, "cost_per_conversion"]].astype({"ctr": float, "conversion_rate": float})
+    out = out[[*cols, "cost_per_conversion"]].astype({"ctr": float, "conversion_rate": float})
+    return live_tag(out, LIVE_ONLY_REASON if serving is not None else "no serving store")
+
+
+LIVE_ONLY_REASON = "always live: distinct customers by target stage and approach are not served"
 
 
 # --- stage-specific KPIs (from the KPI catalog) -------------------------------------------------
@@ -435,15 +613,19 @@ STAGE_KPI_NAMES: dict[str, tuple[str, ...]] = {
 """Catalog KPIs (:mod:`metrics.marketing.kpis`) shown beside each stage."""
 
 
-def stage_kpis(engine: Engine, filters: Filters) -> pd.DataFrame:
+def stage_kpis(
+    engine: Engine, filters: Filters, *, serving: ServingStore | None = None
+) -> pd.DataFrame:
     """Catalog KPIs per stage: ``stage, kpi, label, definition, current, previous, change,
     display`` (``display`` = the current value formatted for its unit; ``change`` relative to the
     previous period of equal length, a fraction). One SQL statement for all KPIs."""
     names = [n for ns in STAGE_KPI_NAMES.values() for n in ns if n in KPIS]
     cols = ["stage", "kpi", "label", "definition", "current", "previous", "change", "display"]
+    reason = "KPI catalog figures (metrics.marketing.kpi_sql)" if serving else "no serving store"
     if not names:
-        return pd.DataFrame(columns=cols)
-    totals = fetch_kpi_totals(engine, names, filters).set_index("kpi")
+        return live_tag(pd.DataFrame(columns=cols), reason)
+    fetched = fetch_kpi_totals(engine, names, filters, serving=serving)
+    totals = fetched.set_index("kpi")
     rows = []
     for stage, ns in STAGE_KPI_NAMES.items():
         for name in ns:
@@ -462,10 +644,21 @@ def stage_kpis(engine: Engine, filters: Filters) -> pd.DataFrame:
                     format_value(kpi, None if pd.isna(t["current"]) else float(t["current"])),
                 )
             )
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["source"] = fetched.attrs.get("source", "live")
+    out.attrs["source_reason"] = fetched.attrs.get("source_reason", "")
+    return out
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _served_dims(filters: Filters, table: object) -> ColumnElement[bool]:
+    """The customer filters over a lifecycle serving table's dimension columns."""
+    c = table.c  # type: ignore[attr-defined]
+    return filters.dimension_condition(
+        channel=c.acquisition_channel, segment=c.segment, region=c.region
+    )
 
 
 def _in_stage_order(df: pd.DataFrame, column: str = "stage") -> pd.DataFrame:
