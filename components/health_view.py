@@ -140,6 +140,12 @@ def render_table_details(table: TableHealth) -> None:
             st.caption(" · ".join(facts))
 
 
+def render_serving_section() -> None:
+    from components.serving_view import render_serving_section as render
+
+    render()
+
+
 def render_health_page() -> None:
     """The whole Data health page."""
     st.title("Data health")
@@ -171,6 +177,7 @@ def render_health_page() -> None:
         return
     render_banner(report)
     render_summary(report)
+    render_serving_section()
     st.subheader("Tables")
     for table in report.tables:
         render_table_details(table)
