@@ -33,7 +33,7 @@ SERVING_VERSION = 1
 
 Partition = Literal["day", "key", "none"]
 
-ROLLUP_MODULES: tuple[str, ...] = ("data.serving.facts",)
+ROLLUP_MODULES: tuple[str, ...] = ("data.serving.facts", "data.serving.experiments")
 """Modules that declare rollups (each has a ``ROLLUPS`` tuple)."""
 
 

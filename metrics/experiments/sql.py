@@ -61,7 +61,7 @@ from data.schema import (
     orders,
     touchpoints,
 )
-from data.sqlfuncs import add_days, trunc_to
+from data.sqlfuncs import add_days, day_of, trunc_to
 from metrics.experiments.definitions import (
     TIME_COLUMNS,
     Aggregation,
@@ -213,10 +213,15 @@ def _shifted(ts: ColumnElement[Any], days: int) -> ColumnElement[Any]:
 
 
 def _shared_aggregate(
-    units: CTE, source: SourceTable, sums: dict[_Sum, str], as_of: dt.datetime | None
+    units: CTE,
+    source: SourceTable,
+    sums: dict[_Sum, str],
+    as_of: dt.datetime | None,
+    keys: Sequence[str] = ("customer_id",),
 ) -> CTE:
-    """CTE ``agg_<table>(customer_id, <labels>)``: every wanted per-unit sum of one table,
-    by conditional aggregation over the unit's rows in the union of the windows."""
+    """CTE ``agg_<table>(<keys>, <labels>)``: every wanted per-unit sum of one table, by
+    conditional aggregation over the unit's rows in the union of the windows. ``keys``: the
+    unit's key columns in ``units`` (``experiment_id, customer_id`` for several experiments)."""
     t = _TABLES[source]
     ts = t.c[TIME_COLUMNS[source]]
     at = units.c.assigned_at
@@ -237,10 +242,11 @@ def _shared_aggregate(
     event_types = {s.event_type for s in sums}
     if None not in event_types:
         join_on = and_(join_on, t.c.event_type.in_(sorted(e for e in event_types if e)))
+    key_cols = [units.c[k] for k in keys]
     return (
-        select(units.c.customer_id, *columns)
+        select(*key_cols, *columns)
         .select_from(units.join(t, join_on))
-        .group_by(units.c.customer_id)
+        .group_by(*key_cols)
         .cte(f"agg_{source.value}")
     )
 
@@ -252,6 +258,72 @@ def _check_shared_options(metrics: Sequence[ExperimentMetric], winsorize_pct: fl
         raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicated)}")
     if winsorize_pct is not None and not 0.0 < winsorize_pct < 1.0:
         raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
+
+
+def _unit_values(
+    units: CTE,
+    metrics: Sequence[ExperimentMetric],
+    *,
+    covariate: bool,
+    as_of: dt.datetime | None,
+    keys: Sequence[str] = ("customer_id",),
+) -> tuple[Any, list[ColumnElement[Any]]]:
+    """``units`` LEFT JOIN one ``agg_<table>`` CTE per source table, and the per-unit value
+    columns ``m<i>_y`` (outcome), ``m<i>_x`` (ratio denominator), ``m<i>_c`` (covariate, with
+    ``covariate`` and only for metrics that have one). ``keys``: the unit's key columns."""
+    # Per-unit sums, shared between metrics, grouped by source table.
+    wanted: list[tuple[int, str, Measure, bool]] = []
+    for i, metric in enumerate(metrics):
+        wanted.append((i, "y", metric.numerator, False))
+        if metric.denominator is not None:
+            wanted.append((i, "x", metric.denominator, False))
+        if covariate and metric.covariate is not None:
+            wanted.append((i, "c", metric.covariate, True))
+    by_table: dict[SourceTable, dict[_Sum, str]] = {}
+    sum_of: dict[tuple[int, str], tuple[SourceTable, _Sum]] = {}
+    for i, role, measure, pre in wanted:
+        key = _sum_of(measure, metrics[i], pre)
+        table_sums = by_table.setdefault(measure.source.table, {})
+        table_sums.setdefault(key, f"s{len(table_sums)}")
+        sum_of[(i, role)] = (measure.source.table, key)
+    aggs = {
+        source: _shared_aggregate(units, source, sums, as_of, keys)
+        for source, sums in by_table.items()
+    }
+    frm: Any = units
+    for agg in aggs.values():
+        on = [agg.c[k] == units.c[k] for k in keys]
+        frm = frm.outerjoin(agg, on[0] if len(on) == 1 else and_(*on))
+    unit_cols: list[ColumnElement[Any]] = []
+    for i, role, measure, _ in wanted:
+        source, key = sum_of[(i, role)]
+        column = aggs[source].c[by_table[source][key]]
+        unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
+    return frm, unit_cols
+
+
+def _stat_sums(base: Any, n_metrics: int) -> list[ColumnElement[Any]]:
+    """Σy, Σy² [, Σx, Σx², Σxy] [, Σc, Σc², Σyc] of each metric's per-unit columns in ``base``,
+    labelled ``m<i>_<stat>``."""
+    stats: list[ColumnElement[Any]] = []
+    for i in range(n_metrics):
+        y = base.c[f"m{i}_y"]
+        stats += [func.sum(y).label(f"m{i}_sum"), func.sum(y * y).label(f"m{i}_sum_sq")]
+        if f"m{i}_x" in base.c:
+            x = base.c[f"m{i}_x"]
+            stats += [
+                func.sum(x).label(f"m{i}_denom_sum"),
+                func.sum(x * x).label(f"m{i}_denom_sum_sq"),
+                func.sum(x * y).label(f"m{i}_cross_sum"),
+            ]
+        if f"m{i}_c" in base.c:
+            c = base.c[f"m{i}_c"]
+            stats += [
+                func.sum(c).label(f"m{i}_cov_sum"),
+                func.sum(c * c).label(f"m{i}_cov_sum_sq"),
+                func.sum(y * c).label(f"m{i}_cov_cross_sum"),
+            ]
+    return stats
 
 
 def experiment_stats_query(
@@ -280,39 +352,13 @@ def experiment_stats_query(
         raise ValueError(f"cannot slice by {slice_by!r}; use one of {', '.join(SLICE_COLUMNS)}")
     units = first_assignments_cte(experiment_id, as_of)
 
-    # Per-unit sums, shared between metrics, grouped by source table.
-    wanted: list[tuple[int, str, Measure, bool]] = []
-    for i, metric in enumerate(metrics):
-        wanted.append((i, "y", metric.numerator, False))
-        if metric.denominator is not None:
-            wanted.append((i, "x", metric.denominator, False))
-        if covariate and metric.covariate is not None:
-            wanted.append((i, "c", metric.covariate, True))
-    by_table: dict[SourceTable, dict[_Sum, str]] = {}
-    sum_of: dict[tuple[int, str], tuple[SourceTable, _Sum]] = {}
-    for i, role, measure, pre in wanted:
-        key = _sum_of(measure, metrics[i], pre)
-        table_sums = by_table.setdefault(measure.source.table, {})
-        table_sums.setdefault(key, f"s{len(table_sums)}")
-        sum_of[(i, role)] = (measure.source.table, key)
-    aggs = {
-        source: _shared_aggregate(units, source, sums, as_of) for source, sums in by_table.items()
-    }
-
-    frm: Any = units
-    for agg in aggs.values():
-        frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
+    frm, unit_cols = _unit_values(units, metrics, covariate=covariate, as_of=as_of)
     group_exprs: list[ColumnElement[Any]] = []
     if slice_by is not None:
         frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
         group_exprs.append(customers.c[slice_by].label("slice"))
     if by_day:
         group_exprs.append(trunc_to("day", units.c.assigned_at).label("day"))
-    unit_cols: list[ColumnElement[Any]] = []
-    for i, role, measure, _ in wanted:
-        source, key = sum_of[(i, role)]
-        column = aggs[source].c[by_table[source][key]]
-        unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
     per_unit = (
         select(units.c.customer_id, units.c.variant, *group_exprs, *unit_cols)
         .select_from(frm)
@@ -339,25 +385,63 @@ def experiment_stats_query(
         base = select(*columns).select_from(frm).cte("capped")
 
     keys = [base.c.variant] + [base.c[e.name] for e in group_exprs]
-    stats: list[ColumnElement[Any]] = [func.count().label("units")]
-    for i in range(len(metrics)):
-        y = base.c[f"m{i}_y"]
-        stats += [func.sum(y).label(f"m{i}_sum"), func.sum(y * y).label(f"m{i}_sum_sq")]
-        if f"m{i}_x" in base.c:
-            x = base.c[f"m{i}_x"]
-            stats += [
-                func.sum(x).label(f"m{i}_denom_sum"),
-                func.sum(x * x).label(f"m{i}_denom_sum_sq"),
-                func.sum(x * y).label(f"m{i}_cross_sum"),
-            ]
-        if f"m{i}_c" in base.c:
-            c = base.c[f"m{i}_c"]
-            stats += [
-                func.sum(c).label(f"m{i}_cov_sum"),
-                func.sum(c * c).label(f"m{i}_cov_sum_sq"),
-                func.sum(y * c).label(f"m{i}_cov_cross_sum"),
-            ]
+    stats = [func.count().label("units"), *_stat_sums(base, len(metrics))]
     return select(*keys, *stats).group_by(*keys).order_by(*keys)
+
+
+def all_slices_stats_query(
+    experiment_ids: Any | None, metrics: Sequence[ExperimentMetric]
+) -> Select[Any]:
+    """Sufficient statistics per experiment × variant × assignment day × every slice column.
+
+    The serving layer's grain (``data.serving.experiments``): the same per-unit values as
+    ``experiment_stats_query`` (first assignments, windows, NULLs as 0, no ``as_of``, no
+    winsorisation), computed for several experiments at once (``experiment_ids``: a SELECT of
+    ids, or None for every experiment with assignments) and grouped by ``experiment_id``,
+    ``variant``, ``day`` (the assignment day, a DATE; ISO text on SQLite) and every column of
+    ``SLICE_COLUMNS`` (NULL when the unit has no customers row). CUPED sums are included for
+    every metric that has a covariate. Statistic columns are named as in
+    ``experiment_stats_query``: ``units`` and ``m<i>_<stat>``.
+    """
+    _check_shared_options(metrics, None)
+    a = experiment_assignments
+    ranked = select(
+        a.c.experiment_id,
+        a.c.customer_id,
+        a.c.variant,
+        a.c.assigned_at,
+        func.row_number()
+        .over(
+            partition_by=(a.c.experiment_id, a.c.customer_id),
+            order_by=(a.c.assigned_at, a.c.variant),
+        )
+        .label("rn"),
+    )
+    if experiment_ids is not None:
+        ranked = ranked.where(a.c.experiment_id.in_(experiment_ids))
+    sub = ranked.subquery("ranked")
+    units = (
+        select(sub.c.experiment_id, sub.c.customer_id, sub.c.variant, sub.c.assigned_at)
+        .where(sub.c.rn == 1)
+        .cte("units")
+    )
+    keys = ("experiment_id", "customer_id")
+    frm, unit_cols = _unit_values(units, metrics, covariate=True, as_of=None, keys=keys)
+    frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
+    per_unit = (
+        select(
+            units.c.experiment_id,
+            units.c.variant,
+            day_of(units.c.assigned_at).label("day"),
+            *(customers.c[c].label(c) for c in SLICE_COLUMNS),
+            *unit_cols,
+        )
+        .select_from(frm)
+        .cte("per_unit")
+    )
+    group = [per_unit.c[k] for k in ("experiment_id", "variant", "day", *SLICE_COLUMNS)]
+    stats = [func.count().label("units"), *_stat_sums(per_unit, len(metrics))]
+    return select(*group, *stats).group_by(*group)
 
 
 def variant_stats_query(
