@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pandas as pd
 from sqlalchemy import (
@@ -71,6 +71,10 @@ from metrics.experiments.definitions import (
     SourceTable,
 )
 from metrics.stats.sufficient import VariantStats
+
+if TYPE_CHECKING:
+    from data.serving.store import ServingStore
+    from metrics.experiments.served import Source
 
 SLICE_COLUMNS: tuple[str, ...] = ("acquisition_channel", "segment", "region", "persona")
 """Customer dimensions results may be sliced by (an allow-list of identifiers)."""
@@ -545,6 +549,26 @@ def _ordered(declared: list[str], present: Sequence[str]) -> list[str]:
     return declared + sorted(v for v in set(present) if v not in declared)
 
 
+def _route(
+    serving: ServingStore | None,
+    experiment_id: str,
+    metrics: Sequence[ExperimentMetric],
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> Source | None:
+    """None without a store (the live path, unchanged), else the routing decision."""
+    if serving is None:
+        return None
+    from metrics.experiments.served import route
+
+    return route(serving, experiment_id, metrics, winsorize_pct=winsorize_pct, as_of=as_of)
+
+
+def _declared(engine: Engine, experiment_id: str) -> list[str]:
+    with engine.connect() as conn:
+        return _declared_variants(conn, experiment_id)
+
+
 def fetch_variant_stats(
     engine: Engine,
     experiment_id: str,
@@ -553,9 +577,26 @@ def fetch_variant_stats(
     covariate: bool = False,
     winsorize_pct: float | None = None,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> list[VariantStats]:
     """One ``VariantStats`` per variant: declared variants first (control first), with zeros
-    for a variant without units, then any undeclared variant found in the assignments."""
+    for a variant without units, then any undeclared variant found in the assignments.
+
+    With ``serving``, answered from the serving store when it covers the question
+    (``metrics.experiments.served.route``), else live; the numbers are the same."""
+    src = _route(serving, experiment_id, [metric], winsorize_pct, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        _check_options(metric, None, covariate, winsorize_pct)
+        assert serving is not None
+        found = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                  prefixed=False)  # fmt: skip
+        rows: dict[str, Any] = {r["variant"]: r for r in found}
+        declared = _declared(engine, experiment_id)
+        return [
+            _to_stats(v, rows.get(v), metric, covariate) for v in _ordered(declared, list(rows))
+        ]
     stmt = variant_stats_query(
         experiment_id, metric, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
     )
@@ -573,6 +614,7 @@ def fetch_experiment_stats(
     covariate: bool = False,
     winsorize_pct: float | None = None,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, list[VariantStats]]:
     """``{metric name: [VariantStats per variant]}`` for several metrics from one statement.
 
@@ -580,15 +622,28 @@ def fetch_experiment_stats(
     declared variant without units), except that ``covariate`` adds CUPED sums only to metrics
     that have a covariate and ``winsorize_pct`` caps only mean metrics, instead of refusing the
     others. Every list carries the same ``units`` per variant (first assignments): the SRM counts.
+    With ``serving``, answered from the serving store when it covers the question.
     """
-    stmt = experiment_stats_query(
-        experiment_id, metrics, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
-    )
-    if not metrics:
-        return {}
-    with engine.connect() as conn:
-        rows = {row.variant: row._mapping for row in conn.execute(stmt)}
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, metrics, winsorize_pct, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_shared_options(metrics, winsorize_pct)
+        if not metrics:
+            return {}
+        found = served.stats_rows(serving, experiment_id, metrics, covariate=covariate)
+        rows: dict[str, Any] = {r["variant"]: r for r in found}
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = experiment_stats_query(
+            experiment_id, metrics, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
+        )
+        if not metrics:
+            return {}
+        with engine.connect() as conn:
+            rows = {row.variant: row._mapping for row in conn.execute(stmt)}
+            declared = _declared_variants(conn, experiment_id)
     variants = _ordered(declared, list(rows))
     result: dict[str, list[VariantStats]] = {}
     for i, metric in enumerate(metrics):
@@ -614,23 +669,36 @@ def fetch_sliced_stats(
     *,
     covariate: bool = False,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, list[VariantStats]]:
     """``{slice value: [VariantStats per variant]}`` for one customer dimension.
 
     Slice values are sorted; units without a customers row form ``UNKNOWN_SLICE``. Every slice
-    lists every variant (zeros where a variant has no units in that slice).
+    lists every variant (zeros where a variant has no units in that slice). With ``serving``,
+    answered from the serving store when it covers the question.
     """
-    stmt = variant_stats_query(
-        experiment_id, metric, slice_by=slice_by, covariate=covariate, as_of=as_of
-    )
-    with engine.connect() as conn:
-        rows = list(conn.execute(stmt))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [metric], None, as_of)
+    rows: list[Any]
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_options(metric, slice_by, covariate, None)
+        rows = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                 slice_by=slice_by, prefixed=False)  # fmt: skip
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = variant_stats_query(
+            experiment_id, metric, slice_by=slice_by, covariate=covariate, as_of=as_of
+        )
+        with engine.connect() as conn:
+            rows = [row._mapping for row in conn.execute(stmt)]
+            declared = _declared_variants(conn, experiment_id)
     by_slice: dict[str, dict[str, Any]] = {}
     for row in rows:
-        label = UNKNOWN_SLICE if row.slice is None else str(row.slice)
-        by_slice.setdefault(label, {})[row.variant] = row
-    variants = _ordered(declared, [row.variant for row in rows])
+        label = UNKNOWN_SLICE if row["slice"] is None else str(row["slice"])
+        by_slice.setdefault(label, {})[row["variant"]] = row
+    variants = _ordered(declared, [row["variant"] for row in rows])
     return {
         label: [_to_stats(v, by_slice[label].get(v), metric, covariate) for v in variants]
         for label in sorted(by_slice)
@@ -641,6 +709,13 @@ def _day_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype(str), format="ISO8601").dt.normalize()
 
 
+def _with_source(frame: pd.DataFrame, src: Source | None) -> pd.DataFrame:
+    """``frame`` with ``attrs`` saying which source answered (nothing without a store)."""
+    if src is not None:
+        frame.attrs.update(src.attrs())
+    return frame
+
+
 def fetch_daily_stats(
     engine: Engine,
     experiment_id: str,
@@ -648,22 +723,39 @@ def fetch_daily_stats(
     *,
     covariate: bool = False,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> pd.DataFrame:
     """Cumulative sufficient statistics by assignment day.
 
     One row per (``day``, ``variant``) for every day from the first to the last assignment day:
     the statistics of all units assigned on or before ``day`` (each with its full outcome
     window, or up to ``as_of``). Columns: ``day`` (datetime64), ``variant``, then the
-    ``STAT_COLUMNS`` the metric has. Empty frame when the experiment has no units.
+    ``STAT_COLUMNS`` the metric has. Empty frame when the experiment has no units. With
+    ``serving``, answered from the serving store when it covers the question, and
+    ``attrs["source"]`` (``serving`` | ``live``) and ``attrs["source_reason"]`` say which.
     """
-    stmt = variant_stats_query(experiment_id, metric, by_day=True, covariate=covariate, as_of=as_of)
-    with engine.connect() as conn:
-        result = conn.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [metric], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_options(metric, None, covariate, None)
+        found = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                  by_day=True, prefixed=False)  # fmt: skip
+        names = ["variant", "day", "units", *served._stat_names(metric, covariate)]
+        frame = pd.DataFrame([[r[n] for n in names] for r in found], columns=names)
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = variant_stats_query(
+            experiment_id, metric, by_day=True, covariate=covariate, as_of=as_of
+        )
+        with engine.connect() as conn:
+            result = conn.execute(stmt)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            declared = _declared_variants(conn, experiment_id)
     stat_cols = [c for c in STAT_COLUMNS if c in frame.columns]
     if frame.empty:
-        return pd.DataFrame(columns=["day", "variant", *stat_cols])
+        return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     frame["day"] = _day_column(frame["day"])
     frame[stat_cols] = frame[stat_cols].astype(float)
     variants = _ordered(declared, frame["variant"].tolist())
@@ -675,23 +767,39 @@ def fetch_daily_stats(
     )
     cumulative = full.groupby(level="variant", sort=False).cumsum().reset_index()
     cumulative["units"] = cumulative["units"].astype(int)
-    return cumulative
+    return _with_source(cumulative, src)
 
 
 def fetch_daily_assignments(
-    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+    engine: Engine,
+    experiment_id: str,
+    *,
+    as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> pd.DataFrame:
     """Units per assignment day and variant (the traffic split over time).
 
     Columns: ``day`` (datetime64), ``variant``, ``units`` (assigned that day),
-    ``cumulative_units``. Days without assignments in a variant have 0.
+    ``cumulative_units``. Days without assignments in a variant have 0. With ``serving``,
+    answered from the serving store when it covers the question (``attrs`` say which).
     """
-    with engine.connect() as conn:
-        result = conn.execute(daily_assignments_query(experiment_id, as_of))
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        frame = pd.DataFrame(
+            served.daily_units(serving, experiment_id), columns=["day", "variant", "units"]
+        )
+        declared = _declared(engine, experiment_id)
+    else:
+        with engine.connect() as conn:
+            result = conn.execute(daily_assignments_query(experiment_id, as_of))
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            declared = _declared_variants(conn, experiment_id)
     if frame.empty:
-        return pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        return _with_source(empty, src)
     frame["day"] = _day_column(frame["day"])
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
@@ -703,17 +811,30 @@ def fetch_daily_assignments(
         .reset_index()
     )
     full["cumulative_units"] = full.groupby("variant", sort=False)["units"].cumsum()
-    return full
+    return _with_source(full, src)
 
 
 def fetch_assignment_counts(
-    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+    engine: Engine,
+    experiment_id: str,
+    *,
+    as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, int]:
-    """Units per variant (declared variants first, 0 for a variant without units)."""
-    with engine.connect() as conn:
-        counts = {
-            row.variant: int(row.units)
-            for row in conn.execute(assignment_counts_query(experiment_id, as_of))
-        }
-        declared = _declared_variants(conn, experiment_id)
+    """Units per variant (declared variants first, 0 for a variant without units). With
+    ``serving``, answered from the serving store when it covers the question."""
+    src = _route(serving, experiment_id, [], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        counts = served.assignment_counts(serving, experiment_id)
+        declared = _declared(engine, experiment_id)
+    else:
+        with engine.connect() as conn:
+            counts = {
+                row.variant: int(row.units)
+                for row in conn.execute(assignment_counts_query(experiment_id, as_of))
+            }
+            declared = _declared_variants(conn, experiment_id)
     return {v: counts.get(v, 0) for v in _ordered(declared, list(counts))}
