@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.app_state.store import AppStateStore, open_store
 from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
+from data.serving.config import ServingConfig, resolve_serving_config
+from data.serving.store import ServingStore
 from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
 from metrics.filters import Filters
 
@@ -88,6 +90,20 @@ def app_state_store() -> AppStateStore:
     the default SQLite file), one per URL and process. Raises ``AppStateError`` (not cached).
     """
     return _open_store(resolve_app_state(_secrets_url("app_state")).url)
+
+
+@st.cache_resource(show_spinner=False)
+def _open_serving(serving_url: str, warehouse_url: str, source: str) -> ServingStore:
+    return ServingStore(ServingConfig(serving_url, source), warehouse_url)  # type: ignore[arg-type]
+
+
+def serving_store() -> ServingStore | None:
+    """The serving store for this warehouse (secrets ``[connections.serving]``,
+    ``LOOPLENS_SERVING_URL`` or the default DuckDB file), one per (serving URL, warehouse URL)
+    and process; None when its file does not exist yet (nothing has been refreshed)."""
+    config = resolve_serving_config(_secrets_url("serving"))
+    store = _open_serving(config.url, warehouse_config().url, config.source)
+    return store if store.exists() else None
 
 
 def current_filters() -> Filters:
