@@ -383,7 +383,8 @@ def _first_rows_from(source: Any, conds: list[Any], part: Any | None, since: dt.
         return _first_rows(_T, _T.c.occurred_at, conds, part, since)
     # a join: wrap it as a subquery with the columns _first_rows needs
     sub = (
-        select(_T.c.customer_id, _T.c.occurred_at, (part if part is not None else null()).label("pv"),
+        select(_T.c.customer_id, _T.c.occurred_at,
+               (part if part is not None else null()).label("pv"),
                _T.c.event_type, _T.c.campaign_id)
         .select_from(source)
         .subquery("tp")

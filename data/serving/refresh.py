@@ -106,9 +106,9 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _local_file(url: str) -> Path | None:
     parsed = make_url(url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database:
-        if parsed.database != ":memory:":
-            return Path(parsed.database)
+    local = parsed.get_backend_name() in ("duckdb", "sqlite")
+    if local and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database)
     return None
 
 
