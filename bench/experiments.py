@@ -127,9 +127,69 @@ def bench_big_experiment(path: Path, assignments: int, repeat: int = 2) -> Table
     fetch_daily_assignments(engine, EXPERIMENT_ID)
     fetch_sliced_stats(engine, EXPERIMENT_ID, metric, "acquisition_channel")
     table.add("experiment detail page data (4 fetches)", "warm", time.perf_counter() - t0)
-    engine.dispose()
     table.add(f"recommendation: {analysis.recommendation.kind}", "-", 0.0)
+    _bench_served(path, engine, table)
+    engine.dispose()
     return table
+
+
+def _list_page(engine, serving=None) -> None:  # noqa: ANN001 - Engine, ServingStore
+    """The Experiments list page's data: metadata plus the default analysis of each one."""
+    from metrics.experiments.analysis import analyze_experiment
+    from metrics.experiments.data import list_experiments
+
+    for info in list_experiments(engine):
+        analyze_experiment(engine, info.experiment_id, serving=serving)
+
+
+def _detail_page(engine, serving=None) -> str:  # noqa: ANN001 - Engine, ServingStore
+    """The Experiment detail page's data (analysis, cumulative daily stats of the primary
+    metric, traffic split, one segment breakdown); returns the analysis' source."""
+    from metrics.experiments.analysis import analyze_experiment
+    from metrics.experiments.definitions import get_metric
+    from metrics.experiments.sql import (
+        fetch_daily_assignments,
+        fetch_daily_stats,
+        fetch_sliced_stats,
+    )
+
+    metric = get_metric("purchase_conversion")
+    analysis = analyze_experiment(engine, EXPERIMENT_ID, serving=serving)
+    fetch_daily_stats(engine, EXPERIMENT_ID, metric, serving=serving)
+    fetch_daily_assignments(engine, EXPERIMENT_ID, serving=serving)
+    fetch_sliced_stats(engine, EXPERIMENT_ID, metric, "acquisition_channel", serving=serving)
+    return analysis.source or "live"
+
+
+def _bench_served(path: Path, engine, table: Table) -> None:  # noqa: ANN001 - Engine
+    """Serving-store build (full, then incremental) and list/detail page data served vs live."""
+    from data.serving.config import ServingConfig
+    from data.serving.experiments import ROLLUP_NAMES
+    from data.serving.refresh import refresh
+    from data.serving.rollups import rollup
+    from data.serving.store import ServingStore
+
+    warehouse_url = f"duckdb:///{path}"
+    serving_path = path.with_name(path.stem + "_serving.duckdb")
+    serving_path.unlink(missing_ok=True)
+    config = ServingConfig(f"duckdb:///{serving_path}", "env")
+    rollups = [rollup(n) for n in ROLLUP_NAMES]
+    for mode, full in (("full", True), ("incremental (running: rebuilt)", False)):
+        t0 = time.perf_counter()
+        refresh(engine, config, warehouse_url, full=full, rollups=rollups)
+        table.add(f"serving refresh of the experiment tables, {mode}", "-",
+                  time.perf_counter() - t0)  # fmt: skip
+    for label, page in (("list", _list_page), ("detail", _detail_page)):
+        for source in ("live", "served"):
+            fresh = create_engine(warehouse_url, connect_args={"read_only": True})
+            store = ServingStore(config, warehouse_url) if source == "served" else None
+            for run in ("cold", "warm"):
+                t0 = time.perf_counter()
+                page(fresh, store)
+                table.add(f"{label} page data, {source}", run, time.perf_counter() - t0)
+            if store is not None:
+                store.dispose()
+            fresh.dispose()
 
 
 def bench_stats_only(repeat: int = 2000) -> Table:

@@ -8,14 +8,18 @@ experiment pages reach the warehouse (through ``metrics`` functions; no SQL here
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from components.context import serving_store
 from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
+from data.serving.store import ServingStore
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import ExperimentAnalysis, analyze_experiment
 from metrics.experiments.data import ExperimentInfo, list_experiments
@@ -245,8 +249,10 @@ def _short(method: str | None) -> str | None:
 def render_analysis(
     analysis: ExperimentAnalysis, *, relative: bool = True, key: str = "exp"
 ) -> pd.DataFrame:
-    """Verdict card, warnings, metrics table and forest plot (what Quick analysis reuses)."""
+    """Verdict card, warnings, metrics table and forest plot (what Quick analysis reuses), and
+    a one-line caption saying where a warehouse analysis' figures come from."""
     render_verdict(analysis)
+    render_source(analysis)
     for note in analysis.warnings:
         st.warning(note, icon=":material/info:")
     return render_metrics(analysis, relative=relative, key=key)
@@ -269,7 +275,67 @@ def fmt_share_table(split: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-# --- cached loaders (warehouse via metrics; keyed on the warehouse URL) -------------------------
+# --- data source caption -----------------------------------------------------------------------
+
+
+def _ago(when: dt.datetime | None) -> str:
+    if when is None:
+        return "at an unknown time"
+    minutes = max(
+        int((dt.datetime.now(dt.UTC).replace(tzinfo=None) - when).total_seconds() // 60), 0
+    )
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def source_text(
+    source: str | None, reason: str = "", refreshed_at: dt.datetime | None = None
+) -> str:
+    """One line saying where the figures come from ('' when unknown, e.g. an uploaded summary)."""
+    if source == "serving":
+        return f"From the serving layer, refreshed {_ago(refreshed_at)}."
+    if source == "live":
+        return f"Live from the warehouse: {reason or 'no serving store'}."
+    return ""
+
+
+def render_source(analysis: ExperimentAnalysis) -> None:
+    """The one-line data-source caption of a warehouse analysis (nothing for a summary)."""
+    text = source_text(analysis.source, analysis.source_reason, analysis.refreshed_at)
+    if text:
+        st.caption(text, help="The serving layer holds pre-aggregated, exact statistics "
+                   "rebuilt by `python -m data.serving refresh`.")  # fmt: skip
+
+
+def render_sources(analyses: Iterable[ExperimentAnalysis]) -> None:
+    """One caption for a list of analyses: how many were served, why the others were live."""
+    items = list(analyses)
+    served = [a for a in items if a.source == "serving"]
+    live = [a for a in items if a.source == "live"]
+    if not served and not live:
+        return
+    parts = []
+    if served:
+        newest = max((a.refreshed_at for a in served if a.refreshed_at), default=None)
+        parts.append(
+            f"{len(served)} of {len(items)} from the serving layer, refreshed {_ago(newest)}"
+        )
+    if live:
+        reasons = sorted({a.source_reason or "no serving store" for a in live})
+        parts.append(f"{len(live)} live from the warehouse ({'; '.join(reasons)})")
+    st.caption("Figures: " + "; ".join(parts) + ".")
+
+
+# --- cached loaders (metrics only; keyed on the warehouse URL and the serving store's version) --
+
+
+def _store() -> tuple[ServingStore | None, str]:
+    """The serving store (or None) and its version key (changes when a refresh lands)."""
+    store = serving_store()
+    return store, (store.version_key() if store is not None else "none")
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -279,10 +345,14 @@ def cached_experiments(_engine: Engine, url: str) -> list[ExperimentInfo]:
 
 
 @st.cache_data(ttl=TTL, show_spinner="Analysing the experiment…")
-def cached_analysis(
-    _engine: Engine, url: str, experiment_id: str, options: ev.AnalysisOptions
+def _cached_analysis(
+    _engine: Engine,
+    url: str,
+    version: str,
+    experiment_id: str,
+    options: ev.AnalysisOptions,
+    _serving: ServingStore | None,
 ) -> ExperimentAnalysis:
-    """``analyze_experiment`` with ``options`` (engine, CUPED, correction, alpha)."""
     return analyze_experiment(
         _engine,
         experiment_id,
@@ -290,29 +360,78 @@ def cached_analysis(
         cuped=options.cuped,
         correction=options.correction,
         alpha=options.alpha,
+        serving=_serving,
     )
 
 
+def cached_analysis(
+    engine: Engine, url: str, experiment_id: str, options: ev.AnalysisOptions
+) -> ExperimentAnalysis:
+    """``analyze_experiment`` with ``options`` (engine, CUPED, correction, alpha), from the
+    serving store when it covers the experiment."""
+    store, version = _store()
+    return _cached_analysis(engine, url, version, experiment_id, options, store)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
-def cached_daily_stats(
-    _engine: Engine, url: str, experiment_id: str, metric: str, covariate: bool
+def _cached_daily_stats(
+    _engine: Engine,
+    url: str,
+    version: str,
+    experiment_id: str,
+    metric: str,
+    covariate: bool,
+    _serving: ServingStore | None,
 ) -> pd.DataFrame:
-    """Cumulative daily sufficient statistics of one metric."""
     definition = get_metric(metric)
     return fetch_daily_stats(
-        _engine, experiment_id, definition, covariate=covariate and definition.supports_cuped
+        _engine,
+        experiment_id,
+        definition,
+        covariate=covariate and definition.supports_cuped,
+        serving=_serving,
     )
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def cached_daily_assignments(_engine: Engine, url: str, experiment_id: str) -> pd.DataFrame:
-    """Units per variant per assignment day."""
-    return fetch_daily_assignments(_engine, experiment_id)
+def cached_daily_stats(
+    engine: Engine, url: str, experiment_id: str, metric: str, covariate: bool
+) -> pd.DataFrame:
+    """Cumulative daily sufficient statistics of one metric (``attrs`` say the source)."""
+    store, version = _store()
+    return _cached_daily_stats(engine, url, version, experiment_id, metric, covariate, store)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def _cached_daily_assignments(
+    _engine: Engine, url: str, version: str, experiment_id: str, _serving: ServingStore | None
+) -> pd.DataFrame:
+    return fetch_daily_assignments(_engine, experiment_id, serving=_serving)
+
+
+def cached_daily_assignments(engine: Engine, url: str, experiment_id: str) -> pd.DataFrame:
+    """Units per variant per assignment day (``attrs`` say the source)."""
+    store, version = _store()
+    return _cached_daily_assignments(engine, url, version, experiment_id, store)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _cached_sliced_stats(
+    _engine: Engine,
+    url: str,
+    version: str,
+    experiment_id: str,
+    metric: str,
+    slice_by: str,
+    _serving: ServingStore | None,
+) -> dict[str, list[VariantStats]]:
+    return fetch_sliced_stats(
+        _engine, experiment_id, get_metric(metric), slice_by, serving=_serving
+    )
+
+
 def cached_sliced_stats(
-    _engine: Engine, url: str, experiment_id: str, metric: str, slice_by: str
+    engine: Engine, url: str, experiment_id: str, metric: str, slice_by: str
 ) -> dict[str, list[VariantStats]]:
     """Per-slice sufficient statistics of one metric."""
-    return fetch_sliced_stats(_engine, experiment_id, get_metric(metric), slice_by)
+    store, version = _store()
+    return _cached_sliced_stats(engine, url, version, experiment_id, metric, slice_by, store)

@@ -11,7 +11,7 @@ import streamlit as st
 from components.context import QUERY_ERRORS, show_problem, warehouse, warehouse_errors
 from components.decision_form import load_current_decisions
 from components.downloads import csv_download
-from components.experiment_view import HELP, cached_analysis, cached_experiments
+from components.experiment_view import HELP, cached_analysis, cached_experiments, render_sources
 from components.kpi_tiles import warehouse_key
 from data.schema import ExperimentStatus, LoopStage
 from metrics.experiments import views as ev
@@ -50,6 +50,8 @@ for info in infos:
         analyses[info.experiment_id] = cached_analysis(engine, url, info.experiment_id, OPTIONS)
     except (*QUERY_ERRORS, UnknownExperimentError, ValueError) as exc:
         problems[info.experiment_id] = f"not analysed: {str(exc).splitlines()[0][:200]}"
+
+render_sources(analyses.values())
 
 decisions, store_error = load_current_decisions()
 if store_error is not None:

@@ -37,6 +37,7 @@ ROLLUP_MODULES: tuple[str, ...] = (
     "data.serving.facts",
     "data.serving.lifecycle",
     "data.serving.channels",
+    "data.serving.experiments",
 )
 """Modules that declare rollups (each has a ``ROLLUPS`` tuple)."""
 

@@ -37,8 +37,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
+from data.serving.store import ServingStore
 from metrics.experiments.data import ExperimentInfo, get_experiment
 from metrics.experiments.definitions import EXPERIMENT_METRICS, ExperimentMetric
+from metrics.experiments.served import route
 from metrics.experiments.sql import fetch_assignment_counts, fetch_experiment_stats
 from metrics.stats.engine import DEFAULT_MDE, ENGINES, MetricResult, analyze_variants
 from metrics.stats.multiple import adjust_results
@@ -111,6 +113,9 @@ class ExperimentAnalysis:
     days_running: float | None = None
     info: ExperimentInfo | None = None
     warnings: tuple[str, ...] = ()
+    source: str | None = None  # 'serving' | 'live' (warehouse front end); None for a summary
+    source_reason: str = ""  # why live (empty when served)
+    refreshed_at: dt.datetime | None = None  # the serving store's last refresh (UTC), if served
 
     @property
     def primary(self) -> MetricAnalysis | None:
@@ -341,6 +346,7 @@ def analyze_experiment(
     winsorize_pct: float | None = None,
     guardrail_margin: float | None = None,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> ExperimentAnalysis:
     """Analyse a warehouse experiment (all its metrics, or only ``metric``).
 
@@ -348,7 +354,9 @@ def analyze_experiment(
     missing from the catalog. A metric *declared by the experiment* but missing from the
     catalog becomes a ``MetricAnalysis`` with an ``error_message`` instead.
     ``winsorize_pct`` caps mean metrics at that quantile (e.g. 0.99). ``as_of`` analyses the
-    data as it was at that time.
+    data as it was at that time. With ``serving``, the statistics come from the serving store
+    when it covers the question (``metrics.experiments.served.route``), else live; ``source``,
+    ``source_reason`` and ``refreshed_at`` of the result say which.
     """
     if metric is not None and metric not in EXPERIMENT_METRICS:
         known = ", ".join(sorted(EXPERIMENT_METRICS))
@@ -361,7 +369,9 @@ def analyze_experiment(
         notes.append(f"no variant is flagged as control; using {control!r}")
     roles = metric_roles(info, metric)
     definitions = [EXPERIMENT_METRICS[n] for n, _ in roles if n in EXPERIMENT_METRICS]
-    # One warehouse statement for every metric (shared units and outcome scans).
+    src = route(serving, experiment_id, definitions, winsorize_pct=winsorize_pct, as_of=as_of)
+    store = serving if src.served else None
+    # One statement for every metric (shared units and outcome scans), or the serving store.
     all_stats = fetch_experiment_stats(
         engine,
         experiment_id,
@@ -369,6 +379,7 @@ def analyze_experiment(
         covariate=cuped,
         winsorize_pct=winsorize_pct,
         as_of=as_of,
+        serving=store,
     )
     inputs: list[MetricInput] = []
     for name, role in roles:
@@ -404,7 +415,7 @@ def analyze_experiment(
     if definitions:  # units per variant come with every metric's statistics
         counts = {s.variant: s.units for s in all_stats[definitions[0].name]}
     else:
-        counts = fetch_assignment_counts(engine, experiment_id, as_of=as_of)
+        counts = fetch_assignment_counts(engine, experiment_id, as_of=as_of, serving=store)
     shares = info.expected_shares or None
     result = analyze_stats(
         experiment_id=experiment_id,
@@ -421,6 +432,9 @@ def analyze_experiment(
         days_running=float(info.days_running) if info.days_running else None,
         info=info,
         warnings=notes,
+    )
+    result = dataclasses.replace(
+        result, source=src.kind, source_reason=src.reason, refreshed_at=src.refreshed_at
     )
     return _note_if_ended(result, info)
 

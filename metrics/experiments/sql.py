@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pandas as pd
 from sqlalchemy import (
@@ -61,7 +61,7 @@ from data.schema import (
     orders,
     touchpoints,
 )
-from data.sqlfuncs import add_days, trunc_to
+from data.sqlfuncs import add_days, day_of, trunc_to
 from metrics.experiments.definitions import (
     TIME_COLUMNS,
     Aggregation,
@@ -71,6 +71,10 @@ from metrics.experiments.definitions import (
     SourceTable,
 )
 from metrics.stats.sufficient import VariantStats
+
+if TYPE_CHECKING:
+    from data.serving.store import ServingStore
+    from metrics.experiments.served import Source
 
 SLICE_COLUMNS: tuple[str, ...] = ("acquisition_channel", "segment", "region", "persona")
 """Customer dimensions results may be sliced by (an allow-list of identifiers)."""
@@ -213,10 +217,15 @@ def _shifted(ts: ColumnElement[Any], days: int) -> ColumnElement[Any]:
 
 
 def _shared_aggregate(
-    units: CTE, source: SourceTable, sums: dict[_Sum, str], as_of: dt.datetime | None
+    units: CTE,
+    source: SourceTable,
+    sums: dict[_Sum, str],
+    as_of: dt.datetime | None,
+    keys: Sequence[str] = ("customer_id",),
 ) -> CTE:
-    """CTE ``agg_<table>(customer_id, <labels>)``: every wanted per-unit sum of one table,
-    by conditional aggregation over the unit's rows in the union of the windows."""
+    """CTE ``agg_<table>(<keys>, <labels>)``: every wanted per-unit sum of one table, by
+    conditional aggregation over the unit's rows in the union of the windows. ``keys``: the
+    unit's key columns in ``units`` (``experiment_id, customer_id`` for several experiments)."""
     t = _TABLES[source]
     ts = t.c[TIME_COLUMNS[source]]
     at = units.c.assigned_at
@@ -237,10 +246,11 @@ def _shared_aggregate(
     event_types = {s.event_type for s in sums}
     if None not in event_types:
         join_on = and_(join_on, t.c.event_type.in_(sorted(e for e in event_types if e)))
+    key_cols = [units.c[k] for k in keys]
     return (
-        select(units.c.customer_id, *columns)
+        select(*key_cols, *columns)
         .select_from(units.join(t, join_on))
-        .group_by(units.c.customer_id)
+        .group_by(*key_cols)
         .cte(f"agg_{source.value}")
     )
 
@@ -252,6 +262,72 @@ def _check_shared_options(metrics: Sequence[ExperimentMetric], winsorize_pct: fl
         raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicated)}")
     if winsorize_pct is not None and not 0.0 < winsorize_pct < 1.0:
         raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
+
+
+def _unit_values(
+    units: CTE,
+    metrics: Sequence[ExperimentMetric],
+    *,
+    covariate: bool,
+    as_of: dt.datetime | None,
+    keys: Sequence[str] = ("customer_id",),
+) -> tuple[Any, list[ColumnElement[Any]]]:
+    """``units`` LEFT JOIN one ``agg_<table>`` CTE per source table, and the per-unit value
+    columns ``m<i>_y`` (outcome), ``m<i>_x`` (ratio denominator), ``m<i>_c`` (covariate, with
+    ``covariate`` and only for metrics that have one). ``keys``: the unit's key columns."""
+    # Per-unit sums, shared between metrics, grouped by source table.
+    wanted: list[tuple[int, str, Measure, bool]] = []
+    for i, metric in enumerate(metrics):
+        wanted.append((i, "y", metric.numerator, False))
+        if metric.denominator is not None:
+            wanted.append((i, "x", metric.denominator, False))
+        if covariate and metric.covariate is not None:
+            wanted.append((i, "c", metric.covariate, True))
+    by_table: dict[SourceTable, dict[_Sum, str]] = {}
+    sum_of: dict[tuple[int, str], tuple[SourceTable, _Sum]] = {}
+    for i, role, measure, pre in wanted:
+        key = _sum_of(measure, metrics[i], pre)
+        table_sums = by_table.setdefault(measure.source.table, {})
+        table_sums.setdefault(key, f"s{len(table_sums)}")
+        sum_of[(i, role)] = (measure.source.table, key)
+    aggs = {
+        source: _shared_aggregate(units, source, sums, as_of, keys)
+        for source, sums in by_table.items()
+    }
+    frm: Any = units
+    for agg in aggs.values():
+        on = [agg.c[k] == units.c[k] for k in keys]
+        frm = frm.outerjoin(agg, on[0] if len(on) == 1 else and_(*on))
+    unit_cols: list[ColumnElement[Any]] = []
+    for i, role, measure, _ in wanted:
+        source, key = sum_of[(i, role)]
+        column = aggs[source].c[by_table[source][key]]
+        unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
+    return frm, unit_cols
+
+
+def _stat_sums(base: Any, n_metrics: int) -> list[ColumnElement[Any]]:
+    """Σy, Σy² [, Σx, Σx², Σxy] [, Σc, Σc², Σyc] of each metric's per-unit columns in ``base``,
+    labelled ``m<i>_<stat>``."""
+    stats: list[ColumnElement[Any]] = []
+    for i in range(n_metrics):
+        y = base.c[f"m{i}_y"]
+        stats += [func.sum(y).label(f"m{i}_sum"), func.sum(y * y).label(f"m{i}_sum_sq")]
+        if f"m{i}_x" in base.c:
+            x = base.c[f"m{i}_x"]
+            stats += [
+                func.sum(x).label(f"m{i}_denom_sum"),
+                func.sum(x * x).label(f"m{i}_denom_sum_sq"),
+                func.sum(x * y).label(f"m{i}_cross_sum"),
+            ]
+        if f"m{i}_c" in base.c:
+            c = base.c[f"m{i}_c"]
+            stats += [
+                func.sum(c).label(f"m{i}_cov_sum"),
+                func.sum(c * c).label(f"m{i}_cov_sum_sq"),
+                func.sum(y * c).label(f"m{i}_cov_cross_sum"),
+            ]
+    return stats
 
 
 def experiment_stats_query(
@@ -280,39 +356,13 @@ def experiment_stats_query(
         raise ValueError(f"cannot slice by {slice_by!r}; use one of {', '.join(SLICE_COLUMNS)}")
     units = first_assignments_cte(experiment_id, as_of)
 
-    # Per-unit sums, shared between metrics, grouped by source table.
-    wanted: list[tuple[int, str, Measure, bool]] = []
-    for i, metric in enumerate(metrics):
-        wanted.append((i, "y", metric.numerator, False))
-        if metric.denominator is not None:
-            wanted.append((i, "x", metric.denominator, False))
-        if covariate and metric.covariate is not None:
-            wanted.append((i, "c", metric.covariate, True))
-    by_table: dict[SourceTable, dict[_Sum, str]] = {}
-    sum_of: dict[tuple[int, str], tuple[SourceTable, _Sum]] = {}
-    for i, role, measure, pre in wanted:
-        key = _sum_of(measure, metrics[i], pre)
-        table_sums = by_table.setdefault(measure.source.table, {})
-        table_sums.setdefault(key, f"s{len(table_sums)}")
-        sum_of[(i, role)] = (measure.source.table, key)
-    aggs = {
-        source: _shared_aggregate(units, source, sums, as_of) for source, sums in by_table.items()
-    }
-
-    frm: Any = units
-    for agg in aggs.values():
-        frm = frm.outerjoin(agg, agg.c.customer_id == units.c.customer_id)
+    frm, unit_cols = _unit_values(units, metrics, covariate=covariate, as_of=as_of)
     group_exprs: list[ColumnElement[Any]] = []
     if slice_by is not None:
         frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
         group_exprs.append(customers.c[slice_by].label("slice"))
     if by_day:
         group_exprs.append(trunc_to("day", units.c.assigned_at).label("day"))
-    unit_cols: list[ColumnElement[Any]] = []
-    for i, role, measure, _ in wanted:
-        source, key = sum_of[(i, role)]
-        column = aggs[source].c[by_table[source][key]]
-        unit_cols.append(_finish(measure, column).label(f"m{i}_{role}"))
     per_unit = (
         select(units.c.customer_id, units.c.variant, *group_exprs, *unit_cols)
         .select_from(frm)
@@ -339,25 +389,63 @@ def experiment_stats_query(
         base = select(*columns).select_from(frm).cte("capped")
 
     keys = [base.c.variant] + [base.c[e.name] for e in group_exprs]
-    stats: list[ColumnElement[Any]] = [func.count().label("units")]
-    for i in range(len(metrics)):
-        y = base.c[f"m{i}_y"]
-        stats += [func.sum(y).label(f"m{i}_sum"), func.sum(y * y).label(f"m{i}_sum_sq")]
-        if f"m{i}_x" in base.c:
-            x = base.c[f"m{i}_x"]
-            stats += [
-                func.sum(x).label(f"m{i}_denom_sum"),
-                func.sum(x * x).label(f"m{i}_denom_sum_sq"),
-                func.sum(x * y).label(f"m{i}_cross_sum"),
-            ]
-        if f"m{i}_c" in base.c:
-            c = base.c[f"m{i}_c"]
-            stats += [
-                func.sum(c).label(f"m{i}_cov_sum"),
-                func.sum(c * c).label(f"m{i}_cov_sum_sq"),
-                func.sum(y * c).label(f"m{i}_cov_cross_sum"),
-            ]
+    stats = [func.count().label("units"), *_stat_sums(base, len(metrics))]
     return select(*keys, *stats).group_by(*keys).order_by(*keys)
+
+
+def all_slices_stats_query(
+    experiment_ids: Any | None, metrics: Sequence[ExperimentMetric]
+) -> Select[Any]:
+    """Sufficient statistics per experiment × variant × assignment day × every slice column.
+
+    The serving layer's grain (``data.serving.experiments``): the same per-unit values as
+    ``experiment_stats_query`` (first assignments, windows, NULLs as 0, no ``as_of``, no
+    winsorisation), computed for several experiments at once (``experiment_ids``: a SELECT of
+    ids, or None for every experiment with assignments) and grouped by ``experiment_id``,
+    ``variant``, ``day`` (the assignment day, a DATE; ISO text on SQLite) and every column of
+    ``SLICE_COLUMNS`` (NULL when the unit has no customers row). CUPED sums are included for
+    every metric that has a covariate. Statistic columns are named as in
+    ``experiment_stats_query``: ``units`` and ``m<i>_<stat>``.
+    """
+    _check_shared_options(metrics, None)
+    a = experiment_assignments
+    ranked = select(
+        a.c.experiment_id,
+        a.c.customer_id,
+        a.c.variant,
+        a.c.assigned_at,
+        func.row_number()
+        .over(
+            partition_by=(a.c.experiment_id, a.c.customer_id),
+            order_by=(a.c.assigned_at, a.c.variant),
+        )
+        .label("rn"),
+    )
+    if experiment_ids is not None:
+        ranked = ranked.where(a.c.experiment_id.in_(experiment_ids))
+    sub = ranked.subquery("ranked")
+    units = (
+        select(sub.c.experiment_id, sub.c.customer_id, sub.c.variant, sub.c.assigned_at)
+        .where(sub.c.rn == 1)
+        .cte("units")
+    )
+    keys = ("experiment_id", "customer_id")
+    frm, unit_cols = _unit_values(units, metrics, covariate=True, as_of=None, keys=keys)
+    frm = frm.outerjoin(customers, customers.c.customer_id == units.c.customer_id)
+    per_unit = (
+        select(
+            units.c.experiment_id,
+            units.c.variant,
+            day_of(units.c.assigned_at).label("day"),
+            *(customers.c[c].label(c) for c in SLICE_COLUMNS),
+            *unit_cols,
+        )
+        .select_from(frm)
+        .cte("per_unit")
+    )
+    group = [per_unit.c[k] for k in ("experiment_id", "variant", "day", *SLICE_COLUMNS)]
+    stats = [func.count().label("units"), *_stat_sums(per_unit, len(metrics))]
+    return select(*group, *stats).group_by(*group)
 
 
 def variant_stats_query(
@@ -461,6 +549,26 @@ def _ordered(declared: list[str], present: Sequence[str]) -> list[str]:
     return declared + sorted(v for v in set(present) if v not in declared)
 
 
+def _route(
+    serving: ServingStore | None,
+    experiment_id: str,
+    metrics: Sequence[ExperimentMetric],
+    winsorize_pct: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> Source | None:
+    """None without a store (the live path, unchanged), else the routing decision."""
+    if serving is None:
+        return None
+    from metrics.experiments.served import route
+
+    return route(serving, experiment_id, metrics, winsorize_pct=winsorize_pct, as_of=as_of)
+
+
+def _declared(engine: Engine, experiment_id: str) -> list[str]:
+    with engine.connect() as conn:
+        return _declared_variants(conn, experiment_id)
+
+
 def fetch_variant_stats(
     engine: Engine,
     experiment_id: str,
@@ -469,9 +577,26 @@ def fetch_variant_stats(
     covariate: bool = False,
     winsorize_pct: float | None = None,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> list[VariantStats]:
     """One ``VariantStats`` per variant: declared variants first (control first), with zeros
-    for a variant without units, then any undeclared variant found in the assignments."""
+    for a variant without units, then any undeclared variant found in the assignments.
+
+    With ``serving``, answered from the serving store when it covers the question
+    (``metrics.experiments.served.route``), else live; the numbers are the same."""
+    src = _route(serving, experiment_id, [metric], winsorize_pct, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        _check_options(metric, None, covariate, winsorize_pct)
+        assert serving is not None
+        found = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                  prefixed=False)  # fmt: skip
+        rows: dict[str, Any] = {r["variant"]: r for r in found}
+        declared = _declared(engine, experiment_id)
+        return [
+            _to_stats(v, rows.get(v), metric, covariate) for v in _ordered(declared, list(rows))
+        ]
     stmt = variant_stats_query(
         experiment_id, metric, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
     )
@@ -489,6 +614,7 @@ def fetch_experiment_stats(
     covariate: bool = False,
     winsorize_pct: float | None = None,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, list[VariantStats]]:
     """``{metric name: [VariantStats per variant]}`` for several metrics from one statement.
 
@@ -496,15 +622,28 @@ def fetch_experiment_stats(
     declared variant without units), except that ``covariate`` adds CUPED sums only to metrics
     that have a covariate and ``winsorize_pct`` caps only mean metrics, instead of refusing the
     others. Every list carries the same ``units`` per variant (first assignments): the SRM counts.
+    With ``serving``, answered from the serving store when it covers the question.
     """
-    stmt = experiment_stats_query(
-        experiment_id, metrics, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
-    )
-    if not metrics:
-        return {}
-    with engine.connect() as conn:
-        rows = {row.variant: row._mapping for row in conn.execute(stmt)}
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, metrics, winsorize_pct, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_shared_options(metrics, winsorize_pct)
+        if not metrics:
+            return {}
+        found = served.stats_rows(serving, experiment_id, metrics, covariate=covariate)
+        rows: dict[str, Any] = {r["variant"]: r for r in found}
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = experiment_stats_query(
+            experiment_id, metrics, covariate=covariate, winsorize_pct=winsorize_pct, as_of=as_of
+        )
+        if not metrics:
+            return {}
+        with engine.connect() as conn:
+            rows = {row.variant: row._mapping for row in conn.execute(stmt)}
+            declared = _declared_variants(conn, experiment_id)
     variants = _ordered(declared, list(rows))
     result: dict[str, list[VariantStats]] = {}
     for i, metric in enumerate(metrics):
@@ -530,23 +669,36 @@ def fetch_sliced_stats(
     *,
     covariate: bool = False,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, list[VariantStats]]:
     """``{slice value: [VariantStats per variant]}`` for one customer dimension.
 
     Slice values are sorted; units without a customers row form ``UNKNOWN_SLICE``. Every slice
-    lists every variant (zeros where a variant has no units in that slice).
+    lists every variant (zeros where a variant has no units in that slice). With ``serving``,
+    answered from the serving store when it covers the question.
     """
-    stmt = variant_stats_query(
-        experiment_id, metric, slice_by=slice_by, covariate=covariate, as_of=as_of
-    )
-    with engine.connect() as conn:
-        rows = list(conn.execute(stmt))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [metric], None, as_of)
+    rows: list[Any]
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_options(metric, slice_by, covariate, None)
+        rows = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                 slice_by=slice_by, prefixed=False)  # fmt: skip
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = variant_stats_query(
+            experiment_id, metric, slice_by=slice_by, covariate=covariate, as_of=as_of
+        )
+        with engine.connect() as conn:
+            rows = [row._mapping for row in conn.execute(stmt)]
+            declared = _declared_variants(conn, experiment_id)
     by_slice: dict[str, dict[str, Any]] = {}
     for row in rows:
-        label = UNKNOWN_SLICE if row.slice is None else str(row.slice)
-        by_slice.setdefault(label, {})[row.variant] = row
-    variants = _ordered(declared, [row.variant for row in rows])
+        label = UNKNOWN_SLICE if row["slice"] is None else str(row["slice"])
+        by_slice.setdefault(label, {})[row["variant"]] = row
+    variants = _ordered(declared, [row["variant"] for row in rows])
     return {
         label: [_to_stats(v, by_slice[label].get(v), metric, covariate) for v in variants]
         for label in sorted(by_slice)
@@ -557,6 +709,13 @@ def _day_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype(str), format="ISO8601").dt.normalize()
 
 
+def _with_source(frame: pd.DataFrame, src: Source | None) -> pd.DataFrame:
+    """``frame`` with ``attrs`` saying which source answered (nothing without a store)."""
+    if src is not None:
+        frame.attrs.update(src.attrs())
+    return frame
+
+
 def fetch_daily_stats(
     engine: Engine,
     experiment_id: str,
@@ -564,22 +723,39 @@ def fetch_daily_stats(
     *,
     covariate: bool = False,
     as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> pd.DataFrame:
     """Cumulative sufficient statistics by assignment day.
 
     One row per (``day``, ``variant``) for every day from the first to the last assignment day:
     the statistics of all units assigned on or before ``day`` (each with its full outcome
     window, or up to ``as_of``). Columns: ``day`` (datetime64), ``variant``, then the
-    ``STAT_COLUMNS`` the metric has. Empty frame when the experiment has no units.
+    ``STAT_COLUMNS`` the metric has. Empty frame when the experiment has no units. With
+    ``serving``, answered from the serving store when it covers the question, and
+    ``attrs["source"]`` (``serving`` | ``live``) and ``attrs["source_reason"]`` say which.
     """
-    stmt = variant_stats_query(experiment_id, metric, by_day=True, covariate=covariate, as_of=as_of)
-    with engine.connect() as conn:
-        result = conn.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [metric], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        _check_options(metric, None, covariate, None)
+        found = served.stats_rows(serving, experiment_id, [metric], covariate=covariate,
+                                  by_day=True, prefixed=False)  # fmt: skip
+        names = ["variant", "day", "units", *served._stat_names(metric, covariate)]
+        frame = pd.DataFrame([[r[n] for n in names] for r in found], columns=names)
+        declared = _declared(engine, experiment_id)
+    else:
+        stmt = variant_stats_query(
+            experiment_id, metric, by_day=True, covariate=covariate, as_of=as_of
+        )
+        with engine.connect() as conn:
+            result = conn.execute(stmt)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            declared = _declared_variants(conn, experiment_id)
     stat_cols = [c for c in STAT_COLUMNS if c in frame.columns]
     if frame.empty:
-        return pd.DataFrame(columns=["day", "variant", *stat_cols])
+        return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     frame["day"] = _day_column(frame["day"])
     frame[stat_cols] = frame[stat_cols].astype(float)
     variants = _ordered(declared, frame["variant"].tolist())
@@ -591,23 +767,39 @@ def fetch_daily_stats(
     )
     cumulative = full.groupby(level="variant", sort=False).cumsum().reset_index()
     cumulative["units"] = cumulative["units"].astype(int)
-    return cumulative
+    return _with_source(cumulative, src)
 
 
 def fetch_daily_assignments(
-    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+    engine: Engine,
+    experiment_id: str,
+    *,
+    as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> pd.DataFrame:
     """Units per assignment day and variant (the traffic split over time).
 
     Columns: ``day`` (datetime64), ``variant``, ``units`` (assigned that day),
-    ``cumulative_units``. Days without assignments in a variant have 0.
+    ``cumulative_units``. Days without assignments in a variant have 0. With ``serving``,
+    answered from the serving store when it covers the question (``attrs`` say which).
     """
-    with engine.connect() as conn:
-        result = conn.execute(daily_assignments_query(experiment_id, as_of))
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        declared = _declared_variants(conn, experiment_id)
+    src = _route(serving, experiment_id, [], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        frame = pd.DataFrame(
+            served.daily_units(serving, experiment_id), columns=["day", "variant", "units"]
+        )
+        declared = _declared(engine, experiment_id)
+    else:
+        with engine.connect() as conn:
+            result = conn.execute(daily_assignments_query(experiment_id, as_of))
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            declared = _declared_variants(conn, experiment_id)
     if frame.empty:
-        return pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        return _with_source(empty, src)
     frame["day"] = _day_column(frame["day"])
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
@@ -619,17 +811,30 @@ def fetch_daily_assignments(
         .reset_index()
     )
     full["cumulative_units"] = full.groupby("variant", sort=False)["units"].cumsum()
-    return full
+    return _with_source(full, src)
 
 
 def fetch_assignment_counts(
-    engine: Engine, experiment_id: str, *, as_of: dt.datetime | None = None
+    engine: Engine,
+    experiment_id: str,
+    *,
+    as_of: dt.datetime | None = None,
+    serving: ServingStore | None = None,
 ) -> dict[str, int]:
-    """Units per variant (declared variants first, 0 for a variant without units)."""
-    with engine.connect() as conn:
-        counts = {
-            row.variant: int(row.units)
-            for row in conn.execute(assignment_counts_query(experiment_id, as_of))
-        }
-        declared = _declared_variants(conn, experiment_id)
+    """Units per variant (declared variants first, 0 for a variant without units). With
+    ``serving``, answered from the serving store when it covers the question."""
+    src = _route(serving, experiment_id, [], None, as_of)
+    if src is not None and src.served:
+        from metrics.experiments import served
+
+        assert serving is not None
+        counts = served.assignment_counts(serving, experiment_id)
+        declared = _declared(engine, experiment_id)
+    else:
+        with engine.connect() as conn:
+            counts = {
+                row.variant: int(row.units)
+                for row in conn.execute(assignment_counts_query(experiment_id, as_of))
+            }
+            declared = _declared_variants(conn, experiment_id)
     return {v: counts.get(v, 0) for v in _ordered(declared, list(counts))}
