@@ -1,0 +1,54 @@
+"""AppTest: the serving layer as a user meets it — built from Data health, named in every page's
+sidebar, and showing the very same tiles as the live warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.apptest_helpers import run_page
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory) -> Path:
+    from data.demo import generate
+
+    path = tmp_path_factory.mktemp("serving_app") / "demo.duckdb"
+    generate(str(path), customers=4_000, seed=9)
+    return path
+
+
+@pytest.fixture
+def env(demo_file: Path, monkeypatch, tmp_path) -> Path:
+    monkeypatch.setenv("LOOPLENS_WAREHOUSE_URL", f"duckdb:///{demo_file}")
+    monkeypatch.setenv("LOOPLENS_APP_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    serving = tmp_path / "serving.duckdb"
+    monkeypatch.setenv("LOOPLENS_SERVING_URL", f"duckdb:///{serving}")
+    return serving
+
+
+def _tiles(at) -> list[tuple[str, str]]:  # noqa: ANN001 - an AppTest
+    return [(m.label, m.value) for m in at.metric]
+
+
+def test_build_from_data_health_then_pages_serve_the_same_numbers(env: Path) -> None:
+    at = run_page("data_health")
+    assert not at.exception
+    assert any("No serving layer yet" in i.value for i in at.info)
+    live_overview = run_page()
+    live_tiles = _tiles(live_overview)
+    assert live_tiles and "live from the warehouse" in live_overview.sidebar.caption[-1].value
+
+    at = run_page("data_health")
+    at.button(key="serving_refresh").click().run()
+    assert not at.exception and not at.error
+    assert env.exists()
+    table = next(d.value for d in at.dataframe if "Serving table" in d.value.columns)
+    assert set(table["Status"]) == {"up to date"}, table[["Serving table", "Status"]]
+
+    served = run_page()
+    assert not served.exception
+    assert "serving layer, refreshed" in served.sidebar.caption[-1].value
+    assert not any("computed live" in c.value for c in served.caption)
+    assert _tiles(served) == live_tiles  # the same figures, formatted the same, from the store
