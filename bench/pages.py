@@ -31,13 +31,15 @@ OVERVIEW_KPIS = (
 )  # fmt: skip
 
 
-def overview_pushed(engine: Engine, f: Filters) -> None:
-    kpi_sql.fetch_kpi_totals(engine, list(OVERVIEW_KPIS) + ["csat"], f)
+def overview_pushed(engine: Engine, f: Filters, store: ServingStore | None = None) -> None:
+    """What Loop health fetches: KPI totals, weekly sparklines, channel mixes."""
+    kpi_sql.fetch_kpi_totals(engine, list(OVERVIEW_KPIS) + ["csat"], f, serving=store)
+    weeks = f.whole_periods("week")
     for name in OVERVIEW_KPIS:
-        kpi_sql.fetch_kpi(engine, name, f, "week")
+        kpi_sql.fetch_kpi(engine, name, weeks, "week", serving=store)
     for name, grain in (("new_customers", "channel"), ("cac", "channel"), ("roas", "channel")):
-        kpi_sql.fetch_kpi(engine, name, f, grain)
-    kpi_sql.fetch_kpi(engine, "campaign_conversion_rate", f, "is_personalised")
+        kpi_sql.fetch_kpi(engine, name, f, grain, serving=store)
+    kpi_sql.fetch_kpi(engine, "campaign_conversion_rate", f, "is_personalised", serving=store)
 
 
 LIFECYCLE_PARTS: dict[str, Callable[..., object]] = {
@@ -124,7 +126,7 @@ def channels_naive(engine: Engine, f: Filters, lookback_days: int = 30) -> None:
 
 Fetch = Callable[..., None]
 PAGES: dict[str, tuple[Fetch, Fetch, bool]] = {
-    "Loop health (overview)": (lambda e, f, _s=None: overview_pushed(e, f), overview_naive, False),
+    "Loop health (overview)": (overview_pushed, overview_naive, True),
     "Lifecycle": (lifecycle_page, lifecycle_naive, True),
     "Channels & attribution": (channels_page, channels_naive, True),
 }
