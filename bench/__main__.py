@@ -4,6 +4,7 @@ Prints tables; never asserts on time (machines here are shared and noisy: compar
 within one run). Sections:
 
 - ``generate``: demo warehouse generation throughput (events/s) at ``--customers``;
+- ``serving``: serving-layer full build and incremental refresh, per serving table;
 - ``health``: data-health query latency on that warehouse;
 - ``pages``: each dashboard page's data fetch (cold) on that warehouse: served from the serving
   store (built first; ``--serving PATH``, ``--no-serving``) vs live pushed-down SQL vs reading
@@ -20,13 +21,14 @@ Usage: ``python -m bench --customers 1000000 [--out PATH] [--only generate,healt
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from bench.report import Table
 
-SECTIONS = ("generate", "health", "pages", "experiment", "stats", "simulate")
+SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "simulate")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -46,6 +48,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--serving", type=Path, default=None, help="serving-store DuckDB file for `pages`"
     )
     p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
+    p.add_argument("--json", type=Path, default=None, help="also write every table to this file")
     return p.parse_args(argv)
 
 
@@ -98,10 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
         return 2
-    from bench import experiments, pages
+    from bench import experiments, pages, serving
 
     runners = {
         "generate": bench_generate,
+        "serving": lambda a: serving.bench_serving(a.out, a.serving),
         "health": bench_health,
         "pages": lambda a: _pages(pages, a),
         "experiment": lambda a: experiments.bench_big_experiment(
@@ -110,9 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         "stats": lambda a: experiments.bench_stats_only(),
         "simulate": lambda a: experiments.bench_simulations(a.sims),
     }
+    results: list[Table] = []
     for name in SECTIONS:
         if name in wanted:
-            print(runners[name](args).render(), flush=True)
+            table = runners[name](args)
+            results.append(table)
+            print(table.render(), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps([t.as_dict() for t in results], indent=2))
+        print(f"\nwrote {args.json}")
     return 0
 
 

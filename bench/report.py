@@ -29,6 +29,10 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, object]:
+        """The table as JSON-ready data (formatted cells, as printed)."""
+        return {"title": self.title, "columns": self.columns, "rows": self.rows}
+
     def add(self, *values: object) -> None:
         self.rows.append([_fmt(v) for v in values])
 

@@ -19,6 +19,7 @@ Definitions follow the live SQL exactly:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, and_, case, false, func, or_, select, true
@@ -33,6 +34,28 @@ SERVED_ROLLUPS: tuple[str, ...] = tuple(r.name for r in facts.ROLLUPS)
 """The serving tables a served KPI may read (all must be fresh to serve)."""
 
 TIME_GRAINS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class BucketFilters:
+    """Filters whose dates are columns of a buckets table (one row per day/week/month).
+
+    Handed to the measure compilers in place of :class:`Filters`, it turns "the total of this
+    measure for the period" into one grouped statement over every bucket of a series: each
+    bucket is its own period, its previous period the equal-length window before it.
+    """
+
+    start: Any
+    end: Any
+    prev_start: Any
+    prev_end: Any
+    key: Any
+    channels: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def previous_period(self) -> BucketFilters:
+        return replace(self, start=self.prev_start, end=self.prev_end)
 
 
 class NotServable(ValueError):
@@ -102,7 +125,11 @@ def _dims_condition(t: Any, f: Filters, *, channel: Any | None) -> list[ColumnEl
     return out
 
 
-def _with_key(value: ColumnElement[Any], source: Any, conds: list[Any], key: Any | None) -> Select:
+def _with_key(
+    value: ColumnElement[Any], source: Any, conds: list[Any], key: Any | None, f: Any = None
+) -> Select:
+    if key is None and isinstance(f, BucketFilters):
+        key = f.key  # one row per bucket of a period-relative series
     v = value.label("v")
     if key is None:
         return select(v).select_from(source).where(*conds)
@@ -155,7 +182,7 @@ def _additive(m: Measure, f: Filters, grain: str) -> Select:
         key = c.c[grain]
     elif grain != "total":
         raise NotServable(f"grain {grain}")
-    return _with_key(value, source, conds, key)
+    return _with_key(value, source, conds, key, f)
 
 
 # --- distinct customers ---------------------------------------------------------------------
@@ -269,7 +296,7 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
             conds += [day < f.start, prev.is_(None)]
         else:
             conds += [day <= f.end, prev.is_(None)]
-        return _with_key(func.sum(t.c.n), t, conds, key)
+        return _with_key(func.sum(t.c.n), t, conds, key, f)
 
     if grain in TIME_GRAINS:
         raise NotServable("cohort measures by time bucket are answered per period")
@@ -289,10 +316,10 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
             case((retained, t.c.n), else_=0)
         )
         conds.append(or_(in_previous, retained))
-        return _with_key(value, t, conds, key)
+        return _with_key(value, t, conds, key, f)
     else:
         raise NotServable("this cohort is not pre-aggregated")
-    return _with_key(func.sum(t.c.n), t, conds, key)
+    return _with_key(func.sum(t.c.n), t, conds, key, f)
 
 
 def _customers_with_orders(m: Measure, f: Filters, grain: str) -> Select:
@@ -326,7 +353,7 @@ def _customers_with_orders(m: Measure, f: Filters, grain: str) -> Select:
         key = t.c[grain]
     elif grain != "total":
         raise NotServable(f"new customers by {grain}")
-    return _with_key(func.sum(t.c.n), t, conds, key)
+    return _with_key(func.sum(t.c.n), t, conds, key, f)
 
 
 def served_measure_query(m: Measure, filters: Filters, grain: str = "total") -> Select:
