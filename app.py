@@ -9,6 +9,28 @@ import datetime as dt
 
 import streamlit as st
 
+from components.navigation import OFFLINE_PAGES, PAGE_SPECS
+
+# An emoji favicon is drawn locally (an inline SVG); a ":material/...:" page icon would make every
+# browser fetch the favicon from fonts.gstatic.com, and nothing may come from the internet.
+st.set_page_config(
+    page_title="LoopLens",
+    page_icon="♾️",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+# Register the pages before anything slow (the imports below, the demo generation): until
+# st.navigation runs, the first session of a server process shows Streamlit's raw `pages/` file
+# list in the sidebar. (Hence the imports after this block; E402 is ignored for app.py.)
+sections: dict[str, list] = {}
+for spec in PAGE_SPECS:
+    sections.setdefault(spec.section, []).append(
+        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+    )
+page = st.navigation(sections)
+offline_ok = page.url_path in OFFLINE_PAGES
+
 from components.bootstrap import ensure_demo_warehouse, latest_data_date
 from components.context import (
     FILTERS_KEY,
@@ -22,14 +44,6 @@ from components.context import (
     warehouse_errors,
 )
 from components.filters_bar import render_global_filters
-from components.navigation import OFFLINE_PAGES, PAGE_SPECS
-
-st.set_page_config(
-    page_title="LoopLens",
-    page_icon=":material/all_inclusive:",
-    layout="wide",
-    initial_sidebar_state="expanded",
-)
 
 mark_frame()
 config = warehouse_config()
@@ -43,15 +57,6 @@ if ready and problem is None:
 
 filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters
-
-sections: dict[str, list] = {}
-for spec in PAGE_SPECS:
-    sections.setdefault(spec.section, []).append(
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-    )
-
-page = st.navigation(sections)
-offline_ok = page.url_path in OFFLINE_PAGES
 
 
 def _link_to_data_health() -> None:
