@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
 from bench.report import Table
 from data.schema import customers, daily_spend, lifecycle_changes, orders, touchpoints
+from data.warehouse import open_engine, to_url
 from metrics.filters import Filters, default_filters
 from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 
@@ -101,7 +102,7 @@ PAGES: dict[str, tuple[Callable[[Engine, Filters], None], Callable[[Engine, Filt
 
 def _fresh_engine(path: Path) -> Engine:
     """A new engine (cold: no pooled connection, no Streamlit cache)."""
-    return create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    return open_engine(to_url(path), read_only=True)
 
 
 def bench_pages(path: Path, *, naive: bool = True) -> Table:
