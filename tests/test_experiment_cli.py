@@ -98,6 +98,17 @@ def test_unknown_experiment_exits_2(url: str) -> None:
     assert "unknown experiment 'exp_nope'" in res.stderr and fixture.EXP in res.stderr
 
 
+def test_demo_warehouse_not_generated_yet_says_how_to_get_one(tmp_path: Path) -> None:
+    env = {"LOOPLENS_HOME": str(tmp_path), "LOOPLENS_WAREHOUSE_URL": ""}
+    if (ROOT / ".streamlit" / "secrets.toml").exists():
+        pytest.skip("a .streamlit/secrets.toml names the warehouse: the demo is not used")
+    res = run("list", env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"the demo warehouse {tmp_path / 'demo.duckdb'} has not been generated" in res.stderr
+    assert "python -m data.demo --out" in res.stderr and "--url" in res.stderr
+    assert not (tmp_path / "demo.duckdb").exists()
+
+
 def test_unreachable_warehouse_exits_2(tmp_path: Path) -> None:
     res = run("--url", f"duckdb:///{tmp_path / 'missing.duckdb'}", "list")
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from data.warehouse import mask_url, open_engine, resolve_config, to_url
+from data.warehouse import duckdb_path, mask_url, open_engine, resolve_config, to_url
 from metrics.experiments.analysis import (
     ExperimentAnalysis,
     analyze_experiment,
@@ -151,6 +151,15 @@ def render_analysis(a: ExperimentAnalysis) -> str:
 
 def _engine(url: str | None):  # noqa: ANN202 - a SQLAlchemy Engine
     """Open ``--url`` (a SQLAlchemy URL or a bare DuckDB/SQLite file path) or the configured one."""
+    if not url:
+        config = resolve_config()
+        demo = duckdb_path(config.url) if config.is_demo else None
+        if demo is not None and not demo.exists():
+            raise CliError(
+                f"the demo warehouse {demo} has not been generated yet: start the app once "
+                f"(python -m streamlit run app.py), run python -m data.demo --out {demo}, or "
+                "pass --url"
+            )
     try:
         target = to_url(url) if url else resolve_config().url
         return open_engine(target, read_only=True), mask_url(target)
