@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -492,7 +493,7 @@ def _write_json(path: Path, data: dict) -> None:
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-def _bar(stream=None) -> Progress:  # noqa: ANN001 - a text stream (default: stderr)
+def _bar(stream: TextIO | None = None) -> Progress:
     """Progress on stderr: a one-line bar redrawn in place on a terminal; one plain line per
     step otherwise (a log file or a CI job would collect every ``\\r`` frame)."""
     out = sys.stderr if stream is None else stream

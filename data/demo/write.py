@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from data.schema import CONTRACT_TABLES, create_contract, metadata
@@ -74,7 +74,7 @@ def ensure_postgres_database(url: str) -> str | None:
     raise unreachable
 
 
-def _create_database(conn: Connection, target, name: str) -> bool:  # noqa: ANN001 - a URL
+def _create_database(conn: Connection, target: URL, name: str) -> bool:
     """CREATE DATABASE ``name`` unless it exists; False when it already existed."""
     query = text("SELECT 1 FROM pg_database WHERE datname = :name")
     if conn.execute(query, {"name": name}).scalar():
