@@ -292,10 +292,10 @@ def test_first_start_shows_only_the_real_navigation(chromium, tmp_path: Path) ->
             """
         )
         page.goto(base, wait_until="domcontentloaded")
-        notice = page.get_by_text("Generating the embedded demo warehouse")
-        expect(notice).to_be_visible(timeout=FIRST_START_TIMEOUT_MS)
+        # No wait for the notice itself (a fast machine may show it only briefly): the
+        # observer saw it if it was ever in the DOM, and the test asserts that below.
         _expect_page(page, TITLES[0], timeout_ms=FIRST_START_TIMEOUT_MS)
-        expect(notice).to_have_count(0)
+        expect(page.get_by_text("Generating the embedded demo warehouse")).to_have_count(0)
         seen = page.evaluate("window.__navDuringGeneration")
         page.context.close()
     assert (home / "demo.duckdb").exists()
