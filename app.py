@@ -9,6 +9,28 @@ import datetime as dt
 
 import streamlit as st
 
+from components.navigation import OFFLINE_PAGES, PAGE_SPECS
+
+# An emoji favicon is drawn locally (an inline SVG); a ":material/...:" page icon would make every
+# browser fetch the favicon from fonts.gstatic.com, and nothing may come from the internet.
+st.set_page_config(
+    page_title="LoopLens",
+    page_icon="♾️",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+# Register the pages before anything slow (the imports below, the demo generation): until
+# st.navigation runs, the first session of a server process shows Streamlit's raw `pages/` file
+# list in the sidebar. (Hence the imports after this block; E402 is ignored for app.py.)
+sections: dict[str, list] = {}
+for spec in PAGE_SPECS:
+    sections.setdefault(spec.section, []).append(
+        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+    )
+page = st.navigation(sections)
+offline_ok = page.url_path in OFFLINE_PAGES
+
 from components.bootstrap import ensure_demo_serving, ensure_demo_warehouse, latest_data_date
 from components.context import (
     FILTERS_KEY,
@@ -23,14 +45,6 @@ from components.context import (
 )
 from components.filters_bar import render_global_filters
 from components.freshness import render_sidebar_freshness
-from components.navigation import OFFLINE_PAGES, PAGE_SPECS
-
-st.set_page_config(
-    page_title="LoopLens",
-    page_icon=":material/all_inclusive:",
-    layout="wide",
-    initial_sidebar_state="expanded",
-)
 
 mark_frame()
 config = warehouse_config()
@@ -48,15 +62,6 @@ filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters
 if ready and problem is None:
     render_sidebar_freshness()
-
-sections: dict[str, list] = {}
-for spec in PAGE_SPECS:
-    sections.setdefault(spec.section, []).append(
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-    )
-
-page = st.navigation(sections)
-offline_ok = page.url_path in OFFLINE_PAGES
 
 
 def _link_to_data_health() -> None:

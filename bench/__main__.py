@@ -10,12 +10,14 @@ within one run). Sections:
   store (built first; ``--serving PATH``, ``--no-serving``) vs live pushed-down SQL vs reading
   the rows into pandas (``--no-naive`` skips the slow half), then per-fetch times;
 - ``experiment``: ``analyze_experiment`` (SQL + stats) on a synthetic experiment with
-  ``--assignments`` units (default 10M);
+  ``--assignments`` units (default ``ASSIGNMENTS_PER_CUSTOMER`` × ``--customers``: 1M at the
+  default size, 10M at ``--customers 1000000``);
 - ``stats``: pure statistics time per metric × variant comparison;
 - ``simulate``: A/A false-positive rates (fixed horizon, naive peeking, sequential) and interval
   coverage, by simulation at ``--sims`` runs.
 
-Usage: ``python -m bench --customers 1000000 [--out PATH] [--only generate,health] [--reuse]``
+Usage: ``python -m bench --customers 1000000 [--assignments N] [--out FILE.duckdb]
+[--only generate,health] [--reuse]``
 """
 
 from __future__ import annotations
@@ -27,20 +29,41 @@ import time
 from pathlib import Path
 
 from bench.report import Table
+from data.warehouse import duckdb_path, open_engine, to_url
 
 SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "simulate")
+ASSIGNMENTS_PER_CUSTOMER = 10  # the experiment section's default size, relative to --customers
+
+
+def _duckdb_file(text: str) -> Path:
+    """``--out``: a DuckDB file path or ``duckdb:///`` URL (the benchmarks use DuckDB's API)."""
+    try:
+        path = duckdb_path(to_url(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if path is None:
+        raise argparse.ArgumentTypeError(f"not a DuckDB file: {text!r} (the bench writes DuckDB)")
+    return path
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--customers", type=int, default=100_000, help="demo size (default 100,000)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--out", type=Path, default=Path("/tmp/looplens_bench.duckdb"))
+    p.add_argument(
+        "--out",
+        type=_duckdb_file,
+        default=Path("/tmp/looplens_bench.duckdb"),
+        help="DuckDB file for the demo warehouse (default /tmp/looplens_bench.duckdb)",
+    )
     p.add_argument("--reuse", action="store_true", help="reuse --out if it exists")
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     p.add_argument("--repeat", type=int, default=3, help="repetitions for latency figures")
     p.add_argument(
-        "--assignments", type=int, default=10_000_000, help="units in the big experiment"
+        "--assignments",
+        type=int,
+        default=None,
+        help=f"units in the big experiment (default {ASSIGNMENTS_PER_CUSTOMER} × --customers)",
     )
     p.add_argument("--no-naive", action="store_true", help="skip the naive page fetches")
     p.add_argument("--no-serving", action="store_true", help="skip building the serving store")
@@ -49,7 +72,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
     p.add_argument("--json", type=Path, default=None, help="also write every table to this file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.customers < 1:
+        p.error("--customers must be positive")
+    if args.assignments is None:
+        args.assignments = ASSIGNMENTS_PER_CUSTOMER * args.customers
+    elif args.assignments < 1:
+        p.error("--assignments must be positive")
+    return args
 
 
 def bench_generate(args: argparse.Namespace) -> Table:
@@ -74,9 +104,8 @@ def bench_generate(args: argparse.Namespace) -> Table:
 
 def bench_health(args: argparse.Namespace) -> Table:
     from data.health import check_warehouse
-    from data.warehouse import open_engine
 
-    engine = open_engine(f"duckdb:///{args.out}")
+    engine = open_engine(to_url(args.out))
     table = Table("Data-health checks", ["run", "tables", "s"])
     for i in range(args.repeat):
         t0 = time.perf_counter()

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
 from bench.report import Table
 from data.schema import customers, daily_spend, lifecycle_changes, orders, touchpoints
 from data.serving import ServingConfig, ServingStore
 from data.serving.refresh import refresh
+from data.warehouse import open_engine, to_url
 from metrics.filters import Filters, default_filters
 from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 
@@ -135,7 +136,7 @@ PAGES: dict[str, tuple[Fetch, Fetch, bool]] = {
 
 def _fresh_engine(path: Path) -> Engine:
     """A new engine (cold: no pooled connection, no Streamlit cache)."""
-    return create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    return open_engine(to_url(path), read_only=True)
 
 
 def build_serving(path: Path, serving_path: Path) -> tuple[ServingConfig, str, float]:

@@ -99,6 +99,27 @@ def mask_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+def to_url(target: str | os.PathLike) -> str:
+    """A SQLAlchemy URL for ``target``: a URL, or a bare file path (what every CLI accepts).
+
+    Anything containing ``://`` is a URL and returned as given (stripped). Anything else is a
+    file path, made absolute: ``.sqlite`` / ``.sqlite3`` / ``.db`` files are SQLite, every other
+    path is a DuckDB file. ``ValueError`` for an empty target. The URL is not validated here
+    (``open_engine`` / ``make_url`` raise ``ArgumentError`` on a malformed one).
+    """
+    text = os.fspath(target).strip()
+    if not text:
+        raise ValueError("empty warehouse location: give a SQLAlchemy URL or a file path")
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    backend = "sqlite" if path.suffix.lower() in SQLITE_SUFFIXES else "duckdb"
+    return f"{backend}:///{path}"
+
+
 def engine_kwargs(url: str | URL, *, read_only: bool = True) -> dict[str, Any]:
     """``create_engine`` keyword arguments for a warehouse URL.
 

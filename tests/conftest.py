@@ -10,6 +10,30 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+ON_CI = os.environ.get("CI") == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "ci_may_skip(reason): this test may skip under CI=true (state the reason)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under ``CI=true`` a skip is a failure (CI must not go green without PostgreSQL, chromium
+    or anything else a test needs), unless the test is marked ``ci_may_skip(reason=...)``."""
+    outcome = yield
+    report = outcome.get_result()
+    if not ON_CI or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    if item.get_closest_marker("ci_may_skip") is not None:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, which fails instead of skipping: {reason}"
+
+
 PG_ADMIN_URL = os.environ.get(
     "LOOPLENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -30,7 +54,7 @@ def _pg_available() -> bool:
 def pg_server() -> str:
     """The admin URL of the PostgreSQL server; skipped if unreachable (fails under CI=true)."""
     if not _pg_available():
-        if os.environ.get("CI") == "true":
+        if ON_CI:
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} and CI=true")
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
     return PG_ADMIN_URL

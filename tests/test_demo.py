@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import math
+import sqlite3
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -18,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from data.demo import generator as demo
 from data.schema import CONTRACT_TABLES, PAID_CHANNELS
@@ -196,8 +199,119 @@ def test_cli_summary_and_errors(tmp_path: Path, capsys) -> None:
     assert demo.load_manifest(f"{out}.manifest.json")["end_date"] == END.isoformat()
     assert demo.main(["--out", str(out), "--customers", str(SMALL)]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert demo.main(["--out", "sqlite:///x.db", "--customers", str(SMALL)]) == 2
+    assert demo.main(["--out", "postgresql+psycopg://u@127.0.0.1:1/db", "--customers",
+                      str(SMALL)]) == 2  # fmt: skip
     assert "--manifest" in capsys.readouterr().err
+    # stderr is not a terminal here: plain progress lines, no carriage-return frames.
+    assert "\r" not in captured.err
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    assert lines[-1] == "100% done" and len(lines) == len(set(lines)) > 5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log() -> None:
+    steps = [(0.0, "customers"), (0.5, "writing"), (0.6, "wrote orders"), (0.6, "wrote orders"),
+             (1.0, "done")]  # fmt: skip
+    log = io.StringIO()
+    show = demo._bar(log)
+    for fraction, message in steps:
+        show(fraction, message)
+    assert log.getvalue().splitlines() == ["  0% customers", " 50% writing", " 60% wrote orders",
+                                           "100% done"]  # fmt: skip
+    tty = _Terminal()
+    show = demo._bar(tty)
+    for fraction, message in steps:
+        show(fraction, message)
+    frames = tty.getvalue().split("\r")[1:]
+    assert len(frames) == len(steps) and tty.getvalue().endswith("\n")
+    assert frames[-1].startswith("[" + "#" * 30 + "] 100% done")
+
+
+def test_bare_sqlite_path_writes_sqlite_with_a_manifest_next_to_it(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite"
+    manifest = demo.generate(str(path), customers=SMALL, seed=1, end_date=END)
+    with sqlite3.connect(path) as con:  # a real SQLite file, not DuckDB under another name
+        assert con.execute("SELECT count(*) FROM customers").fetchone()[0] == SMALL
+    assert _counts(f"sqlite:///{path}") == manifest["rows"]
+    assert demo.manifest_path_for(str(path)) == tmp_path / "w.sqlite.manifest.json"
+    assert demo.load_manifest(tmp_path / "w.sqlite.manifest.json")["seed"] == 1
+
+
+# --- PostgreSQL: the target database is created when missing -----------------------------------
+
+
+def _database_exists(admin_url: str, name: str) -> bool:
+    engine = create_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT 1 FROM pg_database WHERE datname = :n")
+            return conn.execute(query, {"n": name}).scalar() is not None
+    finally:
+        engine.dispose()
+
+
+def _admin(admin_url: str, *statements: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_missing_postgres_database_is_created(pg_server: str, tmp_path: Path, capsys) -> None:
+    name = f"looplens-Demo_{uuid.uuid4().hex[:8]}"  # needs quoting: a hyphen and a capital
+    url = pg_server.rsplit("/", 1)[0] + "/" + name
+    assert not _database_exists(pg_server, name)
+    try:
+        code = demo.main(["--customers", str(SMALL), "--out", url, "--end-date", END.isoformat(),
+                          "--manifest", str(tmp_path / "m.json")])  # fmt: skip
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert f"created database {name}" in captured.err
+        assert _database_exists(pg_server, name)
+        assert _counts(url) == demo.load_manifest(tmp_path / "m.json")["rows"]
+        assert demo.ensure_postgres_database(url) is None  # exists now: nothing to do
+    finally:
+        _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_missing_database_without_createdb_is_a_clear_error(
+    pg_server: str, tmp_path: Path, capsys
+) -> None:
+    role = f"looplens_nocreate_{uuid.uuid4().hex[:8]}"
+    name = f"looplens_missing_{uuid.uuid4().hex[:8]}"
+    _admin(pg_server, f"CREATE ROLE {role} LOGIN NOCREATEDB")  # trust auth: no password
+    host = pg_server.split("@", 1)[1].rsplit("/", 1)[0]
+    url = f"postgresql+psycopg://{role}@{host}/{name}"
+    try:
+        code = demo.main(["--customers", str(SMALL), "--out", url,
+                          "--manifest", str(tmp_path / "m.json")])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "Traceback" not in err
+        assert f"database '{name}' does not exist" in err and f"user '{role}' may not" in err
+        assert f'CREATE DATABASE "{name}" OWNER "{role}"' in err
+        assert not _database_exists(pg_server, name)
+        assert not (tmp_path / "m.json").exists()  # nothing was generated or written
+    finally:
+        _admin(pg_server, f"DROP DATABASE IF EXISTS {name}", f"DROP ROLE {role}")
+
+
+def test_unreachable_postgres_server_is_reported_not_created(tmp_path: Path, capsys) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/looplens?connect_timeout=2"
+    code = demo.main(["--customers", str(SMALL), "--out", url,
+                      "--manifest", str(tmp_path / "m.json")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "error:" in err
+    assert "127.0.0.1" in err and not (tmp_path / "m.json").exists()
 
 
 # --- planted experiment truths ------------------------------------------------------------------

@@ -54,6 +54,21 @@ def test_list(url: str, capsys) -> None:
     assert ids == [fixture.OTHER, fixture.EXP]
 
 
+def test_url_accepts_a_bare_file_path_like_data_demo(url: str, tmp_path: Path, capsys) -> None:
+    bare = url.removeprefix("duckdb:///")
+    res = run("--url", bare, "list")  # what README / `data.demo --out` accept
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == run("--url", url, "list").stdout
+    # A .sqlite / .db path is a SQLite warehouse.
+    sqlite_file = tmp_path / "w.db"
+    engine = create_engine(f"sqlite:///{sqlite_file}")
+    fixture.load_rows(engine, fixture.ROWS)
+    engine.dispose()
+    assert experiments.main(["list", "--url", str(sqlite_file), "--json"]) == 0
+    ids = [e["experiment_id"] for e in json.loads(capsys.readouterr().out)]
+    assert ids == [fixture.OTHER, fixture.EXP]
+
+
 def test_analyze_text_and_json(url: str, capsys) -> None:
     res = run("analyze", "--url", url, "--experiment", fixture.EXP, "--metric",
               "purchase_conversion")  # fmt: skip
@@ -61,6 +76,8 @@ def test_analyze_text_and_json(url: str, capsys) -> None:
     assert "purchase_conversion" in res.stdout and "Recommendation:" in res.stdout
     # The fixture's split (~57/43/0 vs 45/45/10) is a sample ratio mismatch.
     assert "SRM: MISMATCH" in res.stdout and "Recommendation: INVALID" in res.stdout
+    srm_line = next(ln for ln in res.stdout.splitlines() if ln.startswith("SRM:"))
+    assert srm_line.endswith("< 0.001 threshold)"), srm_line
     assert experiments.main(["analyze", "--url", url, "--experiment", fixture.EXP, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["experiment_id"] == fixture.EXP and data["control"] == "control"
@@ -79,6 +96,17 @@ def test_unknown_experiment_exits_2(url: str) -> None:
     assert res.returncode == 2
     assert res.stdout == "" and "Traceback" not in res.stderr
     assert "unknown experiment 'exp_nope'" in res.stderr and fixture.EXP in res.stderr
+
+
+def test_demo_warehouse_not_generated_yet_says_how_to_get_one(tmp_path: Path) -> None:
+    env = {"LOOPLENS_HOME": str(tmp_path), "LOOPLENS_WAREHOUSE_URL": ""}
+    if (ROOT / ".streamlit" / "secrets.toml").exists():
+        pytest.skip("a .streamlit/secrets.toml names the warehouse: the demo is not used")
+    res = run("list", env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"the demo warehouse {tmp_path / 'demo.duckdb'} has not been generated" in res.stderr
+    assert "python -m data.demo --out" in res.stderr and "--url" in res.stderr
+    assert not (tmp_path / "demo.duckdb").exists()
 
 
 def test_unreachable_warehouse_exits_2(tmp_path: Path) -> None:
@@ -155,6 +183,10 @@ def test_summary_expected_share_srm_in_cli_json_and_shares_override(tmp_path: Pa
     srm = json.loads(capsys.readouterr().out)["srm"]
     p = _chisquare_p([20000, 10000, 10600], [2, 1, 1.06])
     assert p > 0.001 and srm["p_value"] == pytest.approx(p, rel=1e-9) and not srm["flagged"]
+    assert experiments.main(["analyze", "--summary", str(csv), "--shares", "2,1,1.06"]) == 0
+    srm_line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("SRM:"))
+    assert srm_line.startswith("SRM: ok (")
+    assert srm_line.endswith(f"p = {p:.3g} ≥ 0.001 threshold)"), srm_line
     assert srm["expected_shares"] == pytest.approx([2 / 4.06, 1 / 4.06, 1.06 / 4.06], rel=1e-12)
     # Without the column and without --shares there is no SRM check.
     plain = tmp_path / "plain.csv"
@@ -168,3 +200,13 @@ def test_summary_bad_expected_share_exits_2(tmp_path: Path, capsys) -> None:
     csv.write_text("variant,units,conversions,expected_share\nc,100,5,0.5\nt,100,6,\n")
     assert experiments.main(["analyze", "--summary", str(csv)]) == 2
     assert "row 3, column 'expected_share'" in capsys.readouterr().err
+
+
+def test_shares_count_mismatch_says_what_is_expected(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "skewed.csv"
+    csv.write_text(SKEWED)
+    assert experiments.main(["analyze", "--summary", str(csv), "--shares", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "has 1 values" not in err
+    assert "one share per variant, control first" in err
+    assert "3 variants (control, treat_a, treat_b)" in err and "1 value (0.5)" in err

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import Date, DateTime, create_engine, literal, select
+from sqlalchemy.engine import make_url
 from trino.sqlalchemy.dialect import TrinoDialect
 
 from data import sqlfuncs, warehouse
@@ -52,6 +55,37 @@ def test_mask_url_hides_passwords(url: str) -> None:
 def test_duckdb_opened_read_only() -> None:
     assert warehouse.engine_kwargs("duckdb:///x.duckdb")["connect_args"] == {"read_only": True}
     assert "connect_args" not in warehouse.engine_kwargs("postgresql+psycopg://h/db")
+
+
+@pytest.mark.parametrize(
+    ("target", "backend"),
+    [
+        ("w.duckdb", "duckdb"),
+        ("no_suffix", "duckdb"),
+        ("w.sqlite", "sqlite"),
+        ("w.SQLITE3", "sqlite"),
+        ("w.db", "sqlite"),
+    ],
+)
+def test_to_url_turns_a_bare_path_into_an_absolute_file_url(
+    target: str, backend: str, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = warehouse.to_url(target)
+    parsed = make_url(url)
+    assert parsed.get_backend_name() == backend
+    assert Path(parsed.database) == tmp_path / target  # relative paths are resolved
+    assert warehouse.to_url(tmp_path / target) == url  # a Path works too
+    assert warehouse.to_url(f"  {target} ") == url
+
+
+def test_to_url_keeps_urls_and_expands_home(monkeypatch, tmp_path) -> None:
+    for url in ("duckdb:///x.db", "sqlite:///x.duckdb", "postgresql+psycopg://u@h:5432/db"):
+        assert warehouse.to_url(url) == url  # a URL's own dialect wins over the suffix
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert warehouse.to_url("~/w.duckdb") == f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with pytest.raises(ValueError, match="empty"):
+        warehouse.to_url("  ")
 
 
 # --- Filters --------------------------------------------------------------------------------
@@ -244,3 +278,33 @@ def test_whole_periods(start, end, grain, want) -> None:
     assert (got.start, got.end) == want and got.channels == ("email",)
     if grain == "week" and got.start != start:
         assert got.start.weekday() == 0 and got.end.weekday() == 6
+
+
+# --- the test suite itself -----------------------------------------------------------------------
+
+
+def test_ci_turns_skips_into_failures(tmp_path) -> None:
+    """README: under CI=true missing PostgreSQL/chromium fail instead of skipping."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\n"
+        "def test_needs_something():\n    pytest.skip('no server here')\n\n"
+        "@pytest.mark.ci_may_skip(reason='documented')\n"
+        "def test_may_skip():\n    pytest.skip('allowed')\n\n"
+        "def test_passes():\n    pass\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+
+    def run(ci: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | {"CI": ci}
+        res = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+             str(tmp_path / "test_skips.py")],
+            cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        return res.stdout.strip().splitlines()[-1]
+
+    assert run("true").startswith("1 failed, 1 passed, 1 skipped")
+    assert run("false").startswith("1 passed, 2 skipped")

@@ -7,6 +7,7 @@
 
 from data.demo.generator import (
     DEFAULT_CUSTOMERS,
+    TargetDatabaseError,
     TargetExistsError,
     generate,
     load_manifest,
@@ -16,6 +17,7 @@ from data.demo.generator import (
 
 __all__ = [
     "DEFAULT_CUSTOMERS",
+    "TargetDatabaseError",
     "TargetExistsError",
     "generate",
     "load_manifest",

@@ -2,15 +2,16 @@
 
 Usage::
 
-    python -m data.demo --customers 50000 --seed 7 --out .looplens/demo.duckdb
+    python -m data.demo --customers 50000 --seed 7 --out /tmp/looplens-demo.duckdb [--force]
     python -m data.demo --out postgresql+psycopg://user@host/db --manifest demo.manifest.json
 
 Writes every table of ``data.schema`` (≈ 18 months ending at ``end_date``) into a DuckDB file
 (atomically: a temporary file in the same folder is renamed when complete) or any SQLAlchemy
-URL, plus a JSON **manifest** of the planted truths (experiments with their true per-variant
-parameters and expected verdicts, and the story facts). Same seed + customers + end_date →
-identical data. Generation is vectorised (numpy); see ``demo_world``, ``demo_experiments`` and
-``demo_lifecycle`` for the generating processes.
+URL (a bare path is a file: see ``data.warehouse.to_url``; a missing PostgreSQL database is
+created when the user may), plus a JSON **manifest** of the planted truths (experiments with
+their true per-variant parameters and expected verdicts, and the story facts). Same seed +
+customers + end_date → identical data. Generation is vectorised (numpy); see ``demo_world``,
+``demo_experiments`` and ``demo_lifecycle`` for the generating processes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -34,14 +36,16 @@ from data.demo import experiments as dx
 from data.demo import lifecycle as dl
 from data.demo import world as dw
 from data.demo.write import (
+    TargetDatabaseError,
     TargetExistsError,
+    ensure_postgres_database,
     existing_contract_tables,
     write_duckdb,
     write_generic,
     write_postgres,
 )
 from data.schema import CONTRACT_TABLES, SurveyKind
-from data.warehouse import duckdb_path, mask_url
+from data.warehouse import duckdb_path, mask_url, to_url
 
 DEFAULT_CUSTOMERS = 55_000
 MIN_CUSTOMERS = 1_000
@@ -53,6 +57,7 @@ Progress = Callable[[float, str], None]
 
 __all__ = [
     "DEFAULT_CUSTOMERS",
+    "TargetDatabaseError",
     "TargetExistsError",
     "generate",
     "load_manifest",
@@ -64,13 +69,11 @@ __all__ = [
 
 
 def _resolve_target(target: str | os.PathLike) -> tuple[str, Path | None]:
-    """(SQLAlchemy URL, DuckDB file path or None). A bare path means a DuckDB file."""
-    text = os.fspath(target).strip()
-    if not text:
-        raise ValueError("the target is empty: give a DuckDB file path or a SQLAlchemy URL")
-    if "://" not in text:
-        path = Path(text).expanduser().resolve()
-        return f"duckdb:///{path}", path
+    """(SQLAlchemy URL, DuckDB file path or None). A bare path is a file (``to_url``)."""
+    try:
+        text = to_url(target)
+    except ValueError:
+        raise ValueError("the target is empty: give a file path or a SQLAlchemy URL") from None
     try:
         url = make_url(text)
     except ArgumentError as exc:
@@ -83,12 +86,23 @@ def _resolve_target(target: str | os.PathLike) -> tuple[str, Path | None]:
     return text, None
 
 
+def _file_of(url: str) -> Path | None:
+    """The file a DuckDB or SQLite URL points at (None for servers and in-memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("duckdb", "sqlite"):
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
 def manifest_path_for(target: str | os.PathLike) -> Path:
-    """Default manifest location: ``<file>.manifest.json`` next to a DuckDB file.
+    """Default manifest location: ``<file>.manifest.json`` next to a DuckDB or SQLite file.
 
     Other URLs have no natural place: raise ``ValueError`` (pass ``manifest=`` / ``--manifest``).
     """
-    _, path = _resolve_target(target)
+    url, _ = _resolve_target(target)
+    path = _file_of(url)
     if path is None:
         raise ValueError(
             f"no default manifest location for {mask_url(os.fspath(target))}: pass a manifest "
@@ -416,6 +430,10 @@ def generate(
     report = progress or (lambda _f, _m: None)
     if path is not None and path.exists() and not overwrite:
         raise TargetExistsError(f"{path} already exists; pass overwrite=True / --force")
+    if make_url(url).get_backend_name() == "postgresql":  # before the (long) generation
+        created = ensure_postgres_database(url)
+        if created is not None:
+            report(0.0, f"created database {created}")
 
     frames, result = _build(int(customers), int(seed), end, report)
     result["target"] = mask_url(url)
@@ -475,17 +493,25 @@ def _write_json(path: Path, data: dict) -> None:
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-def _bar() -> Progress:
-    """A one-line text progress bar on stderr."""
+def _bar(stream: TextIO | None = None) -> Progress:
+    """Progress on stderr: a one-line bar redrawn in place on a terminal; one plain line per
+    step otherwise (a log file or a CI job would collect every ``\\r`` frame)."""
+    out = sys.stderr if stream is None else stream
+    interactive = bool(getattr(out, "isatty", lambda: False)())
+    last = None
 
     def show(fraction: float, message: str) -> None:
-        stream = sys.stderr
-        width = 30
-        filled = int(round(fraction * width))
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message:<30}")
-        if fraction >= 1.0:
-            stream.write("\n")
-        stream.flush()
+        nonlocal last
+        if interactive:
+            width = 30
+            filled = int(round(fraction * width))
+            out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message:<30}")
+            if fraction >= 1.0:
+                out.write("\n")
+        elif message != last:  # one line per step, not per update
+            last = message
+            out.write(f"{fraction:4.0%} {message}\n")
+        out.flush()
 
     return show
 
@@ -503,11 +529,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", required=True, help="DuckDB file path or SQLAlchemy URL")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="SQLAlchemy URL or file path (.sqlite/.sqlite3/.db: SQLite, else DuckDB); a missing "
+        "PostgreSQL database is created when the user may",
+    )
     parser.add_argument("--end-date", type=_parse_date, default=None,
                         help="last day of history (default: yesterday, UTC)")  # fmt: skip
     parser.add_argument("--manifest", default=None, help="manifest JSON path")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing warehouse")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing file / existing contract tables"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
@@ -515,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out, customers=args.customers, seed=args.seed, end_date=args.end_date,
             progress=_bar(), overwrite=args.force, manifest=args.manifest,
         )  # fmt: skip
-    except (ValueError, TargetExistsError, OSError, SQLAlchemyError) as exc:
+    except (ValueError, TargetExistsError, TargetDatabaseError, OSError, SQLAlchemyError) as exc:
         sys.stderr.write(f"\nerror: {exc}\n")
         return 2
     seconds = time.perf_counter() - started

@@ -11,9 +11,12 @@ from collections.abc import Callable
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from data.schema import CONTRACT_TABLES, create_contract, metadata
+from data.warehouse import mask_url
 
 Tick = Callable[[str, int], None]  # table name, rows written so far
 
@@ -23,6 +26,73 @@ INSERT_CHUNK_ROWS = 20_000
 
 class TargetExistsError(RuntimeError):
     """The target already holds a warehouse and overwriting was not requested."""
+
+
+class TargetDatabaseError(RuntimeError):
+    """The target database does not exist and cannot be created (the message says why)."""
+
+
+MAINTENANCE_DATABASES = ("postgres", "template1")
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def ensure_postgres_database(url: str) -> str | None:
+    """Create the database named in a PostgreSQL ``url`` if it is missing and the server lets us.
+
+    Returns the database's name when it was created, None when it already existed (or the
+    target could be reached). The check is language-independent: when the target cannot be
+    reached, the same credentials connect to a maintenance database (``postgres``, else
+    ``template1``) and look the name up in ``pg_database``; ``CREATE DATABASE`` runs there with
+    AUTOCOMMIT, the name quoted as an identifier. Raises ``TargetDatabaseError`` with what to
+    do when the user may not create databases; any other connection problem is re-raised as is.
+    """
+    target = make_url(url)
+    name = target.database
+    if not name:
+        raise TargetDatabaseError(f"{mask_url(url)} names no database: add /DATABASE to the URL")
+    engine = create_engine(target)
+    try:
+        with engine.connect():
+            return None
+    except OperationalError as exc:
+        unreachable = exc
+    finally:
+        engine.dispose()
+    for maintenance in MAINTENANCE_DATABASES:
+        admin = create_engine(target.set(database=maintenance), isolation_level="AUTOCOMMIT")
+        try:
+            try:
+                conn = admin.connect()
+            except OperationalError:
+                continue  # this maintenance database cannot be reached: try the next one
+            with conn:
+                if _create_database(conn, target, name):
+                    return name
+            break  # the target exists: it could not be reached for another reason
+        finally:
+            admin.dispose()
+    raise unreachable
+
+
+def _create_database(conn: Connection, target: URL, name: str) -> bool:
+    """CREATE DATABASE ``name`` unless it exists; False when it already existed."""
+    query = text("SELECT 1 FROM pg_database WHERE datname = :name")
+    if conn.execute(query, {"name": name}).scalar():
+        return False
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    try:
+        conn.execute(text(f"CREATE DATABASE {quote(name)}"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        user = target.username or conn.execute(text("SELECT current_user")).scalar()
+        where = f"{target.host or 'localhost'}:{target.port or 5432}"
+        raise TargetDatabaseError(
+            f"database {name!r} does not exist on {where}, and user {user!r} may not create it "
+            f"(no CREATEDB privilege). Ask an administrator to run: CREATE DATABASE "
+            f"{quote(name)} OWNER {quote(user)}; or point --out at an existing database"
+        ) from None
+    return True
 
 
 def existing_contract_tables(engine: Engine) -> list[str]:

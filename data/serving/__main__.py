@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -23,17 +22,14 @@ from data.errors import diagnose
 from data.serving.config import ServingConfig, resolve_serving_config
 from data.serving.refresh import DEFAULT_LATE_DAYS, refresh
 from data.serving.store import ServingStore
-from data.warehouse import mask_url, open_engine, resolve_config
+from data.warehouse import mask_url, open_engine, resolve_config, to_url
 
 
 def _as_url(text: str) -> str:
     """A SQLAlchemy URL, or a bare path to a ``.duckdb`` / ``.sqlite`` / ``.db`` file."""
-    if "://" in text:
-        make_url(text)  # raises ArgumentError on nonsense
-        return text
-    path = Path(text).expanduser().resolve()
-    backend = "sqlite" if path.suffix in (".sqlite", ".db") else "duckdb"
-    return f"{backend}:///{path}"
+    url = to_url(text)
+    make_url(url)  # raises ArgumentError on nonsense
+    return url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.serving
             else resolve_serving_config()
         )
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
         print(f"error: not a database URL or file path: {exc}", file=sys.stderr)
         return 2
     if args.command == "refresh" and args.late_days < 0:

@@ -10,7 +10,8 @@ Usage::
         [--lower-is-better] [--shares 0.5,0.5] [--engine ...] [--cuped] [--json]
 
 The warehouse is the configured one (``data.warehouse.resolve_config()``: secrets, then
-``LOOPLENS_WAREHOUSE_URL``, then the demo file), opened read-only; ``--url`` overrides it.
+``LOOPLENS_WAREHOUSE_URL``, then the demo file), opened read-only; ``--url`` overrides it with a
+SQLAlchemy URL or a bare file path (``data.warehouse.to_url``, as ``python -m data.demo --out``).
 Problems (unknown experiment, unreachable warehouse, malformed CSV) print one message on stderr
 and exit with status 2; set ``LOOPLENS_DEBUG=1`` to see the traceback instead.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from data.warehouse import mask_url, open_engine, resolve_config
+from data.warehouse import duckdb_path, mask_url, open_engine, resolve_config, to_url
 from metrics.experiments.analysis import (
     ExperimentAnalysis,
     analyze_experiment,
@@ -39,6 +40,10 @@ from metrics.experiments.summary_csv import parse_summary_csv
 from metrics.stats.engine import ENGINES, MetricResult
 
 EXIT_USAGE = 2
+URL_HELP = (
+    "warehouse: a SQLAlchemy URL or a file path (.sqlite/.sqlite3/.db: SQLite, else DuckDB); "
+    "default: the configured warehouse"
+)
 
 
 class CliError(Exception):
@@ -102,8 +107,11 @@ def render_analysis(a: ExperimentAnalysis) -> str:
     if a.srm is not None and a.srm.error_message is None:
         obs = " / ".join(f"{s:.1%}" for s in a.srm.observed_shares)
         exp = " / ".join(f"{s:.1%}" for s in a.srm.expected_shares)
-        verdict = "MISMATCH" if a.srm.flagged else "ok"
-        out.append(f"SRM: {verdict} (split {obs} vs expected {exp}; p = {a.srm.p_value:.3g})")
+        verdict, sign = ("MISMATCH", "<") if a.srm.flagged else ("ok", "≥")
+        out.append(
+            f"SRM: {verdict} (split {obs} vs expected {exp}; "
+            f"p = {a.srm.p_value:.3g} {sign} {a.srm.threshold:g} threshold)"
+        )
     level = f"{1 - a.alpha:.0%}"
     evidence = "P(win)" if a.engine == "bayesian" else "p"
     rows = [["metric", "role", "variant", "units c/t", "control", "variant value", "lift",
@@ -142,11 +150,21 @@ def render_analysis(a: ExperimentAnalysis) -> str:
 
 
 def _engine(url: str | None):  # noqa: ANN202 - a SQLAlchemy Engine
-    target = url or resolve_config().url
+    """Open ``--url`` (a SQLAlchemy URL or a bare DuckDB/SQLite file path) or the configured one."""
+    if not url:
+        config = resolve_config()
+        demo = duckdb_path(config.url) if config.is_demo else None
+        if demo is not None and not demo.exists():
+            raise CliError(
+                f"the demo warehouse {demo} has not been generated yet: start the app once "
+                f"(python -m streamlit run app.py), run python -m data.demo --out {demo}, or "
+                "pass --url"
+            )
     try:
+        target = to_url(url) if url else resolve_config().url
         return open_engine(target, read_only=True), mask_url(target)
-    except ArgumentError as exc:
-        raise CliError(f"invalid warehouse URL {mask_url(target)!r}: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        raise CliError(f"invalid warehouse URL {mask_url(url or '')!r}: {exc}") from None
 
 
 def _warehouse_error(where: str, exc: SQLAlchemyError) -> CliError:
@@ -175,6 +193,10 @@ def cmd_list(args: argparse.Namespace) -> str:
     return table(rows, right=(2,))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _parse_shares(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -196,8 +218,11 @@ def _analyze_summary(args: argparse.Namespace) -> ExperimentAnalysis:
     expected = parsed.expected_shares  # the file's expected_share column; --shares overrides
     if shares is not None:
         if len(shares) != len(parsed.stats):
+            variants = ", ".join(s.variant for s in parsed.stats)
             raise CliError(
-                f"--shares has {len(shares)} values but the file has {len(parsed.stats)} variants"
+                f"--shares needs one share per variant, control first: the file has "
+                f"{_count(len(parsed.stats), 'variant')} ({variants}) but --shares gave "
+                f"{_count(len(shares), 'value')} ({args.shares})"
             )
         expected = {s.variant: w for s, w in zip(parsed.stats, shares, strict=True)}
     return analyze_summary(
@@ -249,11 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m metrics.experiments", description="List and analyse experiments."
     )
-    parser.add_argument("--url", help="warehouse URL (default: the configured warehouse)")
+    parser.add_argument("--url", help=URL_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list the experiments in the warehouse")
     p_list.add_argument("--json", action="store_true", help="print JSON")
-    p_list.add_argument("--url", help="warehouse URL (default: the configured warehouse)",
+    p_list.add_argument("--url", help=URL_HELP,
                         default=argparse.SUPPRESS)  # fmt: skip
     p_list.set_defaults(run=cmd_list)
 
@@ -272,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shares", help="summary: expected traffic shares, control first, e.g. "
                    "0.5,0.5 (SRM; overrides the file's expected_share column)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--url", help="warehouse URL (default: the configured warehouse)",
+    p.add_argument("--url", help=URL_HELP,
                    default=argparse.SUPPRESS)  # fmt: skip
     p.set_defaults(run=cmd_analyze)
     return parser
