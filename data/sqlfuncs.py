@@ -220,3 +220,23 @@ def _day_of_default(element: day_of, compiler: Any, **kw: Any) -> str:
 def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
     (ts,) = element.clauses  # ISO text; CAST(... AS DATE) would give a number in SQLite
     return f"date({compiler.process(ts, **kw)})"
+
+
+class as_timestamp(FunctionElement):  # noqa: N801
+    """A DATE as a timestamp (so date and timestamp measures share grain keys)."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "as_timestamp"
+
+
+@compiles(as_timestamp)
+def _as_ts_default(element: as_timestamp, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST({compiler.process(arg, **kw)} AS TIMESTAMP)"
+
+
+@compiles(as_timestamp, "sqlite")
+def _as_ts_sqlite(element: as_timestamp, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses  # ISO text already; trunc_to formats it
+    return compiler.process(arg, **kw)

@@ -20,13 +20,13 @@ Definitions follow the live SQL exactly:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import Select, and_, case, false, func, or_, select, true
 from sqlalchemy.sql.expression import ColumnElement
 
 from data.serving import facts
-from data.sqlfuncs import day_of, trunc_to
+from data.sqlfuncs import as_timestamp, day_of, trunc_to
 from metrics.filters import Filters
 from metrics.marketing.kpis import Agg, Cond, Measure, Op, Window
 
@@ -76,12 +76,8 @@ _CUSTOMER_GRAINS = ("segment", "region", "persona")
 _CAMPAIGN_GRAINS = ("target_stage", "is_personalised")
 
 
-def _cond(table: Any, cond: Cond) -> ColumnElement[bool]:
-    if cond.column == "campaign_id" and Op(cond.op) is Op.NOT_NULL and "has_campaign" in table.c:
-        return table.c.has_campaign
-    if cond.column not in table.c:
-        raise NotServable(f"{table.name} has no {cond.column}")
-    col = table.c[cond.column]
+def condition(col: Any, cond: Cond) -> ColumnElement[bool]:
+    """A catalog condition (``Cond``) on a column, as SQL (values become bound parameters)."""
     op = Op(cond.op)
     if op is Op.EQ:
         return col == cond.value
@@ -91,7 +87,17 @@ def _cond(table: Any, cond: Cond) -> ColumnElement[bool]:
         return col >= cond.value
     if op is Op.LE:
         return col <= cond.value
-    return col.is_not(None)
+    if op is Op.NOT_NULL:
+        return col.is_not(None)
+    assert_never(op)
+
+
+def _cond(table: Any, cond: Cond) -> ColumnElement[bool]:
+    if cond.column == "campaign_id" and Op(cond.op) is Op.NOT_NULL and "has_campaign" in table.c:
+        return table.c.has_campaign
+    if cond.column not in table.c:
+        raise NotServable(f"{table.name} has no {cond.column}")
+    return condition(table.c[cond.column], cond)
 
 
 def _days(col: Any, window: Window, f: Filters) -> ColumnElement[bool]:
@@ -106,13 +112,7 @@ def _days(col: Any, window: Window, f: Filters) -> ColumnElement[bool]:
 
 
 def _key_for_time(grain: str, day: Any) -> Any:
-    return trunc_to(grain, _as_ts(day))
-
-
-def _as_ts(day: Any) -> Any:
-    from metrics.marketing.kpi_sql import _as_timestamp  # one definition of the grain key type
-
-    return _as_timestamp(day)
+    return trunc_to(grain, as_timestamp(day))
 
 
 def _dims_condition(t: Any, f: Filters, *, channel: Any | None) -> list[ColumnElement[bool]]:
@@ -217,7 +217,7 @@ def _lifecycle_signature(m: Measure) -> str:
 
 def _bucket_start(grain: str, day: Any, f: Filters) -> Any:
     """The first day that counts for ``day``'s row: the later of its bucket's start and s."""
-    start = day_of(trunc_to(grain, _as_ts(day)))
+    start = day_of(trunc_to(grain, as_timestamp(day)))
     return case((start > f.start, start), else_=f.start)
 
 

@@ -51,17 +51,17 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from data.schema import ExperimentStatus, metadata
 from data.serving.store import ServingStore
-from data.sqlfuncs import trunc_to
+from data.sqlfuncs import as_timestamp, trunc_to
 from metrics.filters import Filters
 from metrics.marketing.kpi_served import (
     SERVED_ROLLUPS,
     BucketFilters,
     NotServable,
+    condition,
     served_measure_query,
 )
 from metrics.marketing.kpis import (
@@ -72,7 +72,6 @@ from metrics.marketing.kpis import (
     Kpi,
     KpiKind,
     Measure,
-    Op,
     Window,
     get_kpi,
     is_period_relative,
@@ -103,26 +102,6 @@ class UnsupportedQuery(ValueError):
     """A KPI cannot be computed at the requested grain (message says why and what to do)."""
 
 
-class _as_timestamp(FunctionElement):  # noqa: N801
-    """A DATE as a timestamp (so date and timestamp measures share grain keys)."""
-
-    type = DateTime()
-    inherit_cache = True
-    name = "as_timestamp"
-
-
-@compiles(_as_timestamp)
-def _as_ts_default(element: _as_timestamp, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses
-    return f"CAST({compiler.process(arg, **kw)} AS TIMESTAMP)"
-
-
-@compiles(_as_timestamp, "sqlite")
-def _as_ts_sqlite(element: _as_timestamp, compiler: Any, **kw: Any) -> str:
-    (arg,) = element.clauses  # ISO text already; trunc_to formats it
-    return compiler.process(arg, **kw)
-
-
 # --- one measure ----------------------------------------------------------------------------
 
 
@@ -145,19 +124,7 @@ def _window_condition(col: Any, window: Window, filters: Filters) -> ColumnEleme
 
 
 def _cond(table: Table, cond: Cond) -> ColumnElement[bool]:
-    col = table.c[cond.column]
-    op = Op(cond.op)
-    if op is Op.EQ:
-        return col == cond.value
-    if op is Op.IN:
-        return col.in_(tuple(cond.value))  # type: ignore[arg-type]
-    if op is Op.GE:
-        return col >= cond.value
-    if op is Op.LE:
-        return col <= cond.value
-    if op is Op.NOT_NULL:
-        return col.is_not(None)
-    assert_never(op)
+    return condition(table.c[cond.column], cond)
 
 
 def _cohort_condition(table: Table, cohort: Cohort, filters: Filters) -> ColumnElement[bool]:
@@ -225,7 +192,7 @@ def measure_query(m: Measure, filters: Filters, grain: str = "total") -> Select:
     need_customers = bool(filters.segments or filters.regions) and "customer_id" in table.c
     need_campaigns = False
     if grain in TIME_GRAINS:
-        key = trunc_to(grain, _as_timestamp(time_col) if _is_date(time_col) else time_col)
+        key = trunc_to(grain, as_timestamp(time_col) if _is_date(time_col) else time_col)
     elif grain != "total":
         key, cust, camp = _dimension_key(m, table, grain)
         if key is None:
