@@ -19,7 +19,8 @@ def read_arrow(conn: Connection, stmt: Select) -> pa.Table:
     """Run ``stmt`` on ``conn`` and return its result as an Arrow table (column names kept)."""
     dialect = conn.dialect
     if dialect.name == "duckdb":
-        compiled = stmt.compile(dialect=dialect)
+        # render_postcompile: expanding IN lists become numbered parameters too
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in (compiled.positiontup or ())]
         native = conn.connection.driver_connection
         return native.sql(str(compiled), params=params or None).to_arrow_table()
