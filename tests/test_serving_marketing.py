@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 
 from data.demo import generate
-from data.demo.write import RECOMMENDED_INDEXES
+from data.demo.write import RECOMMENDED_INDEXES, index_name
 from data.schema import metadata as contract
 from data.serving import ServingConfig, ServingStore
 from data.serving.refresh import refresh
@@ -305,3 +305,10 @@ def test_incremental_after_new_days_equals_full_build(truncated, tmp_path: Path)
     inc_store.dispose()
     full_store.dispose()
     engine.dispose()
+
+
+def test_docs_list_every_recommended_index() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "warehouse.md").read_text()
+    for table, columns in RECOMMENDED_INDEXES:
+        assert f"`{table}` | `({', '.join(columns)})`" in doc, (table, columns)
+        assert f"CREATE INDEX {index_name(table, columns)}" in doc, (table, columns)
