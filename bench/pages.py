@@ -3,11 +3,10 @@
 For each page, ``live`` runs the same fetch functions the page calls against the warehouse
 (aggregates in SQL, small frames back); ``served`` runs them with the serving store (built
 first, into a DuckDB file beside the warehouse, or ``serving_path``): the Lifecycle and
-Channels rows read the serving tables wherever they cover the question (the rest stays live:
-on Lifecycle the stage KPIs and the campaign comparison); ``naive`` reads the rows those figures
-come from into pandas with ``pd.read_sql`` and aggregates there — what a dashboard without
-push-down would do. The naive versions compute a *subset* of each page's figures, so their
-times are a lower bound.
+Channels rows read the serving tables wherever they cover the question; ``naive`` reads the
+rows those figures come from into pandas with ``pd.read_sql`` and aggregates there — what a
+dashboard without push-down would do. The naive versions compute a *subset* of each page's
+figures, so their times are a lower bound.
 """
 
 from __future__ import annotations
@@ -30,17 +29,22 @@ from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 OVERVIEW_KPIS = (
     "new_customers", "revenue", "cac", "roas", "conversion_rate", "clv_cac", "nps", "churn_rate",
 )  # fmt: skip
+OVERVIEW_EXTRA = ("csat", "reach", "paid_spend")
 
 
 def overview_pushed(engine: Engine, f: Filters, store: ServingStore | None = None) -> None:
-    """What Loop health fetches: KPI totals, weekly sparklines, channel mixes."""
-    kpi_sql.fetch_kpi_totals(engine, list(OVERVIEW_KPIS) + ["csat"], f, serving=store)
+    """What the Loop health page fetches (``pages/overview.py``), served when ``store``."""
+    kpi_sql.fetch_kpi_totals(engine, [*OVERVIEW_KPIS, *OVERVIEW_EXTRA], f, serving=store)
     weeks = f.whole_periods("week")
     for name in OVERVIEW_KPIS:
         kpi_sql.fetch_kpi(engine, name, weeks, "week", serving=store)
-    for name, grain in (("new_customers", "channel"), ("cac", "channel"), ("roas", "channel")):
-        kpi_sql.fetch_kpi(engine, name, f, grain, serving=store)
+    prev = f.previous_period()
+    kpi_sql.fetch_kpi(engine, "new_customers", f, "channel", serving=store)
+    kpi_sql.fetch_kpi(engine, "new_customers", prev, "channel", serving=store)
     kpi_sql.fetch_kpi(engine, "campaign_conversion_rate", f, "is_personalised", serving=store)
+    for name in ("reach", "cac", "roas"):
+        kpi_sql.fetch_kpi(engine, name, f, "channel", serving=store)
+    kpi_sql.fetch_experiment_activity(engine, f)
 
 
 LIFECYCLE_PARTS: dict[str, Callable[..., object]] = {
@@ -49,10 +53,8 @@ LIFECYCLE_PARTS: dict[str, Callable[..., object]] = {
     "stage conversion": lambda e, f, s: lifecycle.stage_conversion(e, f, serving=s),
     "time in stage": lambda e, f, s: lifecycle.median_time_in_stage(e, f, serving=s),
     "transitions": lambda e, f, s: lifecycle.transitions(e, f, serving=s),
-    "campaign comparison (live)": lambda e, f, s: lifecycle.campaign_stage_comparison(
-        e, f, serving=s
-    ),
-    "stage KPIs (live)": lambda e, f, s: lifecycle.stage_kpis(e, f, serving=s),
+    "campaign comparison": lambda e, f, s: lifecycle.campaign_stage_comparison(e, f, serving=s),
+    "stage KPIs": lambda e, f, s: lifecycle.stage_kpis(e, f, serving=s),
 }
 """The Lifecycle page's fetches (engine, filters, serving store or None)."""
 

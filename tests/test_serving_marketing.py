@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from data.demo import generate
+from data.demo.write import RECOMMENDED_INDEXES, index_name
 from data.schema import metadata as contract
 from data.serving import ServingConfig, ServingStore
 from data.serving.refresh import refresh
@@ -36,7 +37,7 @@ CUSTOMERS = 1000
 CHANNELS = ["paid_search", "organic_search", "paid_social", "email", "referral", "direct"]
 SEGMENTS = ["smb", "mid_market", "enterprise"]
 REGIONS = ["north_america", "europe", "apac", "latam"]
-MINE = ("data.serving.lifecycle", "data.serving.channels")
+MINE = ("data.serving.lifecycle", "data.serving.channels", "data.serving.campaigns")
 
 
 def my_rollups() -> list[Rollup]:
@@ -126,10 +127,31 @@ def compare_all(engine: Engine, store: ServingStore, f: Filters, rng: random.Ran
     )
     for what, fn, keys in cases:
         assert_same(fn(), fn(serving=store), keys, f"{what} {f} {grain}")
+    compare_campaigns(engine, store, f)
     # The page's path: one daily credit shared by every attribution figure.
     credit = attr.daily_credit(engine, f, serving=store)
     shared = cm.performance(engine, f, model=model, serving=store, credit=credit)
     assert_same(cm.performance(engine, f, model=model), shared, ["key"], f"shared credit {f}")
+
+
+def campaign_channels(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        ca = contract.tables["campaigns"]
+        return sorted({r[0] for r in conn.execute(select(ca.c.channel).distinct())})
+
+
+def compare_campaigns(engine: Engine, store: ServingStore, f: Filters) -> None:
+    """The campaign comparison: served == live when its channel filter selects every campaign
+    channel or at most one; live (saying why) when several but not all."""
+    keys = ["target_stage", "approach"]
+    live = lm.campaign_stage_comparison(engine, f)
+    served = lm.campaign_stage_comparison(engine, f, serving=store)
+    if lm.reach_part(f, set(campaign_channels(engine))) is None:
+        assert served.attrs["source"] == "live", f
+        assert "several but not all" in served.attrs["source_reason"], f
+        pd.testing.assert_frame_equal(served, live, obj=f"campaigns {f}")
+    else:
+        assert_same(live, served, keys, f"campaign comparison {f}")
 
 
 def data_range(engine: Engine) -> tuple[dt.date, dt.date]:
@@ -150,6 +172,15 @@ def run_property(warehouse_url: str, serving_url: str, seed: int, cases: int) ->
         compare_all(engine, store, Filters(last - dt.timedelta(days=89), last), rng)  # default
         for _ in range(cases):
             compare_all(engine, store, random_filters(rng, first, last), rng)
+        # The campaign comparison's channel filters: every campaign channel (plus one without
+        # campaigns), exactly one, one plus channels without campaigns, several but not all.
+        chans = campaign_channels(engine)
+        others = [c for c in CHANNELS if c not in chans]
+        assert len(chans) >= 3, chans  # the demo has campaigns in several channels
+        for picked in ([*chans, *others[:1]], chans[:1], [chans[1], *others], chans[:2]):
+            f = random_filters(rng, first, last)
+            compare_campaigns(engine, store, Filters(f.start, f.end, tuple(picked)))
+            compare_campaigns(engine, store, Filters(first, last, tuple(picked), f.segments))
     finally:
         store.dispose()
         engine.dispose()
@@ -174,6 +205,14 @@ def test_served_equals_live_sqlite(sqlite_url: str, tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_served_equals_live_postgres(pg_url: str, tmp_path: Path) -> None:
     generate(pg_url, customers=CUSTOMERS, seed=13, manifest=tmp_path / "m.json")
+    engine = open_engine(pg_url)
+    try:  # the demo loader created the recommended indexes (and ANALYZEd after them)
+        inspector = inspect(engine)
+        for table, columns in RECOMMENDED_INDEXES:
+            found = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+            assert columns in found, (table, columns, found)
+    finally:
+        engine.dispose()
     run_property(pg_url, pg_url, seed=3, cases=6)  # serving tables beside the warehouse's
 
 
@@ -198,6 +237,8 @@ def test_non_default_options_and_uncovered_periods_are_live(
     later = Filters(f.start, last + dt.timedelta(days=1))
     for df in (lm.stage_distribution(engine, later, serving=store),
                lm.transitions(engine, later, serving=store),
+               lm.campaign_stage_comparison(engine, later, serving=store),
+               lm.median_time_in_stage(engine, later, serving=store),
                cm.dark_funnel(engine, later, serving=store)):  # fmt: skip
         assert df.attrs["source"] == "live"
         assert "does not cover" in df.attrs["source_reason"]
@@ -264,3 +305,10 @@ def test_incremental_after_new_days_equals_full_build(truncated, tmp_path: Path)
     inc_store.dispose()
     full_store.dispose()
     engine.dispose()
+
+
+def test_docs_list_every_recommended_index() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "warehouse.md").read_text()
+    for table, columns in RECOMMENDED_INDEXES:
+        assert f"`{table}` | `({', '.join(columns)})`" in doc, (table, columns)
+        assert f"CREATE INDEX {index_name(table, columns)}" in doc, (table, columns)

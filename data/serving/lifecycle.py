@@ -18,7 +18,10 @@ page's filters) and, like the live SQL, drops stage changes whose customer is mi
   as the live ``lead()``), by the day the stay ended (``day``), entry day, stage, dims and the
   duration in days **exactly as the warehouse computes it** (``days_between``: whole seconds on
   DuckDB, microseconds on PostgreSQL, ``julianday`` on SQLite); ``n`` stays share a duration.
-  The median over any period is exact: it is read from this per-stay histogram.
+  ``bin`` = ``CAST(days AS INTEGER)`` in the warehouse's dialect (truncated or rounded: either
+  way non-decreasing in ``days``, so ordering by bin, then days, is ordering by days). The
+  median over any period is exact: a histogram by bin locates the one or two middle bins, and
+  only those bins' exact durations are read (rows are written in ``entry_day`` order).
 - ``srv_lc_flow``: daily net flow per stage (+1 when a customer enters it, -1 when the customer
   leaves it for the next stage). The number of customers whose latest stage is S at the end of
   day D is the cumulative sum of ``net`` over days ``<= D``.
@@ -41,6 +44,7 @@ from sqlalchemy import (
     Column,
     Date,
     Double,
+    Integer,
     Select,
     String,
     Table,
@@ -208,6 +212,7 @@ stays = Table(
     Column("stage", String(32), nullable=False),
     *_dims(),
     Column("days", Double, nullable=False),
+    Column("bin", Integer, nullable=False),  # CAST(days AS INTEGER): non-decreasing in days
     Column("n", BigInteger, nullable=False),
     comment="completed stays by end day, entry day, stage and exact duration (days)",
 )
@@ -231,11 +236,13 @@ def _stays(since: dt.date | None) -> Select:
         seq.c.stage,
         *(seq.c[d] for d in LC_DIMS),
         days.label("days"),
+        cast(days, Integer).label("bin"),
     ]
     return (
         select(*cols, func.count().label("n"))
         .where(seq.c.left_at.is_not(None), *_since_day(day_of(seq.c.left_at), since))
         .group_by(*cols)
+        .order_by(cols[1])  # entry_day: a period's rows are contiguous (zone maps)
     )
 
 

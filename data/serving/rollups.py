@@ -28,7 +28,7 @@ from sqlalchemy import MetaData, Select, Table
 SERVING_METADATA = MetaData()
 """Every serving table (and the refresh log) is defined on this metadata."""
 
-SERVING_VERSION = 1
+SERVING_VERSION = 2
 """Bumped whenever a rollup's definition changes: a store of another version is rebuilt."""
 
 Partition = Literal["day", "key", "none"]
@@ -38,6 +38,7 @@ ROLLUP_MODULES: tuple[str, ...] = (
     "data.serving.lifecycle",
     "data.serving.channels",
     "data.serving.experiments",
+    "data.serving.campaigns",
 )
 """Modules that declare rollups (each has a ``ROLLUPS`` tuple)."""
 

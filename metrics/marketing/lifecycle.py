@@ -15,6 +15,9 @@ Stage order is :data:`data.schema.FUNNEL_STAGES`; ``dormant`` is outside the ord
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Double,
@@ -24,7 +27,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal_column,
     or_,
     select,
 )
@@ -46,7 +48,7 @@ from data.sqlfuncs import GRAINS, days_between, trunc_to
 from metrics.filters import Filters
 from metrics.marketing.kpi_sql import fetch_kpi_totals
 from metrics.marketing.kpis import KPIS, format_value
-from metrics.marketing.serving_route import live_tag, route, tag
+from metrics.marketing.serving_route import Route, live_tag, route, tag
 
 lc = lifecycle_changes
 STAGE_ORDER: tuple[str, ...] = (*(s.value for s in FUNNEL_STAGES), Stage.DORMANT.value)
@@ -365,36 +367,76 @@ def time_in_stage_stmt(filters: Filters, dialect: str) -> Select:
     ).group_by(ranked.c.stage)
 
 
-def served_time_in_stage_stmt(filters: Filters) -> Select:
-    """:func:`time_in_stage_stmt` over ``srv_lc_stays`` (durations as the warehouse computed
-    them, ``n`` stays each): the exact median is the mean of the values at the middle
-    positions ``ceil(N/2)`` and ``floor(N/2) + 1`` of the cumulative counts (any dialect)."""
+def _stays_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """Stays entered in the period and ended no later than its end, customer filters applied."""
     s = srv.stays
-    agg = (
-        select(s.c.stage, s.c.days, func.sum(s.c.n).label("n"))
-        .where(
-            filters.date_condition(s.c.entry_day),
-            s.c.day <= filters.end,
-            _served_dims(filters, s),
-        )
-        .group_by(s.c.stage, s.c.days)
-        .subquery("agg")
+    return [filters.date_condition(s.c.entry_day), s.c.day <= filters.end, _served_dims(filters, s)]
+
+
+def served_stay_bins_stmt(filters: Filters) -> Select:
+    """Histogram of the period's stays by stage and duration bin: ``stage, bin, n``."""
+    s = srv.stays
+    return (
+        select(s.c.stage, s.c.bin, func.sum(s.c.n).label("n"))
+        .where(*_stays_conditions(filters))
+        .group_by(s.c.stage, s.c.bin)
     )
-    cum = select(
-        agg.c.stage,
-        agg.c.days,
-        func.sum(agg.c.n)
-        .over(partition_by=agg.c.stage, order_by=agg.c.days, rows=(None, 0))
-        .label("cum"),
-        func.sum(agg.c.n).over(partition_by=agg.c.stage).label("total"),
-    ).subquery("cum")
-    lo = func.min(case((2 * cum.c.cum >= cum.c.total, cum.c.days), else_=None))
-    hi = func.min(case((2 * cum.c.cum > cum.c.total, cum.c.days), else_=None))
-    return select(
-        cum.c.stage,
-        func.max(cum.c.total).label("stays"),
-        ((lo + hi) / literal_column("2.0")).label("median_days"),
-    ).group_by(cum.c.stage)
+
+
+def served_stay_values_stmt(filters: Filters, bins: Sequence[tuple[str, int]]) -> Select:
+    """The exact durations (and their counts) of the period's stays in the given
+    ``(stage, bin)`` pairs: ``stage, bin, days, n``."""
+    s = srv.stays
+    wanted = or_(*(and_(s.c.stage == stage, s.c.bin == b) for stage, b in bins))
+    return (
+        select(s.c.stage, s.c.bin, s.c.days, func.sum(s.c.n).label("n"))
+        .where(*_stays_conditions(filters), wanted)
+        .group_by(s.c.stage, s.c.bin, s.c.days)
+    )
+
+
+def _middle_positions(total: int) -> tuple[int, int]:
+    """1-based positions of the one or two middle values of ``total`` sorted values (the median
+    is their mean, as ``percentile_cont(0.5)``)."""
+    return (total + 1) // 2, total // 2 + 1
+
+
+def _served_time_in_stage(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """``stage, stays, median_days`` from ``srv_lc_stays`` in two small reads: the histogram by
+    bin locates, per stage, the bins holding the middle positions; then only those bins' exact
+    durations are read and the middle values picked from their cumulative counts."""
+    with engine.connect() as conn:
+        hist = pd.read_sql(served_stay_bins_stmt(filters), conn)
+        if hist.empty:
+            return pd.DataFrame({"stage": [], "stays": [], "median_days": []})
+        hist["bin"] = hist["bin"].astype("int64")
+        hist["n"] = hist["n"].astype("int64")
+        hist = hist.sort_values(["stage", "bin"], kind="stable")
+        hist["cum"] = hist.groupby("stage")["n"].cumsum()
+        targets: dict[str, list[tuple[int, int]]] = {}  # stage -> [(offset in bin, bin)]
+        totals = hist.groupby("stage")["n"].sum()
+        for stage, group in hist.groupby("stage", sort=False):
+            cum = group["cum"].to_numpy()
+            bins = group["bin"].to_numpy()
+            for pos in _middle_positions(int(totals[stage])):
+                i = int(np.searchsorted(cum, pos))  # first bin with cum >= pos
+                before = int(cum[i - 1]) if i else 0
+                targets.setdefault(str(stage), []).append((pos - before, int(bins[i])))
+        pairs = sorted({(st, b) for st, ts in targets.items() for _, b in ts})
+        values = pd.read_sql(served_stay_values_stmt(filters, pairs), conn)
+    values["bin"] = values["bin"].astype("int64")
+    values["n"] = values["n"].astype("int64")
+    values["days"] = values["days"].astype(float)
+    values = values.sort_values(["stage", "bin", "days"], kind="stable")
+    rows = []
+    for stage, ts in targets.items():
+        picked = []
+        for offset, b in ts:
+            v = values[(values["stage"] == stage) & (values["bin"] == b)]
+            cum = v["n"].cumsum().to_numpy()
+            picked.append(float(v["days"].to_numpy()[int(np.searchsorted(cum, offset))]))
+        rows.append((stage, int(totals[stage]), (picked[0] + picked[1]) / 2.0))
+    return pd.DataFrame(rows, columns=["stage", "stays", "median_days"])
 
 
 def median_time_in_stage(
@@ -403,10 +445,9 @@ def median_time_in_stage(
     """``stage, stays, median_days`` (days, fractional) in stage order; see the statement."""
     r = route(engine, serving, ("srv_lc_stays",), filters)
     if r.served:
-        stmt = served_time_in_stage_stmt(filters)
+        df = _served_time_in_stage(r.engine, filters)
     else:
-        stmt = time_in_stage_stmt(filters, engine.dialect.name)
-    df = _read(r.engine, stmt)
+        df = _read(r.engine, time_in_stage_stmt(filters, engine.dialect.name))
     df["stays"] = df["stays"].astype(int)
     df["median_days"] = df["median_days"].astype(float)
     return tag(_in_stage_order(df), r)
@@ -565,6 +606,96 @@ def campaign_spend_stmt(filters: Filters) -> Select:
     )
 
 
+CAMPAIGN_TABLES: tuple[str, ...] = (
+    "srv_campaign_touch_daily",
+    "srv_campaign_reach",
+    "srv_spend_daily",
+    "srv_campaigns",
+)
+"""Serving tables :func:`campaign_stage_comparison` reads when served."""
+
+SEVERAL_CHANNELS_REASON = (
+    "campaign comparison live: a filter on several but not all campaign channels "
+    "(distinct customers are served for all channels or one)"
+)
+
+
+def reach_part(filters: Filters, campaign_channels: set[str]) -> str | None:
+    """Which ``srv_campaign_reach`` partition answers ``filters``' channel filter exactly.
+
+    ``"all"`` when the filter is empty or selects every campaign channel; ``"channel"`` when it
+    selects at most one campaign channel (its per-channel partition; none: nothing reached);
+    ``None`` (answer live) when it selects several but not all of them.
+    """
+    if not filters.channels:
+        return "all"
+    chosen = campaign_channels & set(filters.channels)
+    if chosen == campaign_channels:
+        return "all"
+    return "channel" if len(chosen) <= 1 else None
+
+
+def _served_campaign_frames(engine: Engine, filters: Filters, part: str):  # noqa: ANN202
+    """(touches, spend) frames of :func:`campaign_stage_comparison` from the serving store."""
+    from data.serving import campaigns as sc
+    from data.serving.facts import campaigns_copy as ca
+    from data.serving.facts import spend_daily as sd
+
+    d, r = sc.touch_daily, sc.reach
+    counts = (
+        select(
+            ca.c.target_stage,
+            ca.c.is_personalised,
+            func.count(d.c.campaign_id.distinct()).label("campaigns"),
+            func.sum(d.c.touches).label("touches"),
+            func.sum(d.c.clicks).label("clicks"),
+            func.sum(d.c.conversions).label("conversions"),
+        )
+        .select_from(d.join(ca, ca.c.campaign_id == d.c.campaign_id))
+        .where(
+            filters.date_condition(d.c.day),
+            filters.dimension_condition(channel=ca.c.channel, segment=d.c.segment,
+                                        region=d.c.region),
+        )
+        .group_by(ca.c.target_stage, ca.c.is_personalised)
+    )  # fmt: skip
+    first = or_(r.c.prev_day.is_(None), r.c.prev_day < filters.start)
+    reached = (
+        select(
+            r.c.target_stage,
+            r.c.is_personalised,
+            func.sum(case((~r.c.purchase, r.c.n), else_=0)).label("reached"),
+            func.sum(case((r.c.purchase, r.c.n), else_=0)).label("converters"),
+        )
+        .where(
+            filters.date_condition(r.c.day),
+            first,
+            r.c.part == part,
+            filters.dimension_condition(
+                channel=r.c.channel if part == "channel" else None,
+                segment=r.c.segment,
+                region=r.c.region,
+            ),
+        )
+        .group_by(r.c.target_stage, r.c.is_personalised)
+    )
+    spend = (
+        select(ca.c.target_stage, ca.c.is_personalised, func.sum(sd.c.spend).label("spend"))
+        .select_from(sd.join(ca, ca.c.campaign_id == sd.c.campaign_id))
+        .where(filters.date_condition(sd.c.day), filters.dimension_condition(channel=sd.c.channel))
+        .group_by(ca.c.target_stage, ca.c.is_personalised)
+    )
+    keys = ["target_stage", "is_personalised"]
+    with engine.connect() as conn:
+        touches = pd.read_sql(counts, conn)
+        people = pd.read_sql(reached, conn)
+        spent = pd.read_sql(spend, conn)
+    for df in (touches, people):
+        df["is_personalised"] = df["is_personalised"].astype(bool)
+    touches = touches.merge(people, on=keys, how="left")
+    return touches, spent
+
+
 def campaign_stage_comparison(
     engine: Engine, filters: Filters, *, serving: ServingStore | None = None
 ) -> pd.DataFrame:
@@ -574,10 +705,22 @@ def campaign_stage_comparison(
     :func:`campaign_touch_stmt`, ``spend`` (USD), ``conversion_rate`` (converters ÷ reached,
     0-1), ``ctr`` (clicks ÷ touches, 0-1) and ``cost_per_conversion`` (spend ÷ conversions, USD;
     NaN without conversions or without media spend, e.g. owned email campaigns).
+
+    Served from :data:`CAMPAIGN_TABLES` when the store covers the period and the channel filter
+    is one :func:`reach_part` can answer; live otherwise (the reason is in ``attrs``).
     """
     keys = ["target_stage", "is_personalised"]
-    touches = _read(engine, campaign_touch_stmt(filters))
-    spend = _read(engine, campaign_spend_stmt(filters))
+    r = route(engine, serving, CAMPAIGN_TABLES, filters)
+    part = None
+    if r.served:
+        part = reach_part(filters, _campaign_channels(r.engine))
+        if part is None:
+            r = Route(engine, False, SEVERAL_CHANNELS_REASON)
+    if r.served and part is not None:
+        touches, spend = _served_campaign_frames(r.engine, filters, part)
+    else:
+        touches = _read(engine, campaign_touch_stmt(filters))
+        spend = _read(engine, campaign_spend_stmt(filters))
     for df in (touches, spend):
         df["is_personalised"] = df["is_personalised"].astype(bool)
     out = touches.merge(spend, on=keys, how="outer")
@@ -593,10 +736,15 @@ def campaign_stage_comparison(
     out = out.rename(columns={"stage": "target_stage"})
     cols = ["target_stage", "approach", *counts, "spend", "ctr", "conversion_rate"]
     out = out[[*cols, "cost_per_conversion"]].astype({"ctr": float, "conversion_rate": float})
-    return live_tag(out, LIVE_ONLY_REASON if serving is not None else "no serving store")
+    return tag(out, r)
 
 
-LIVE_ONLY_REASON = "always live: distinct customers by target stage and approach are not served"
+def _campaign_channels(engine: Engine) -> set[str]:
+    """The channels of the campaigns in the serving store's ``srv_campaigns``."""
+    from data.serving.facts import campaigns_copy as ca
+
+    with engine.connect() as conn:
+        return {row[0] for row in conn.execute(select(ca.c.channel).distinct())}
 
 
 # --- stage-specific KPIs (from the KPI catalog) -------------------------------------------------
