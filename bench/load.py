@@ -170,6 +170,7 @@ class Visit:
     error: str | None = None
     server_cpu_s: float | None = None  # only for solo visits
     server_rss_mb: float | None = None
+    browser_cpu_s: float | None = None  # only for solo visits
 
 
 def summarise(visits: Sequence[Visit]) -> dict[str, float | int]:
@@ -203,6 +204,30 @@ def parse_proc_status(text: str) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(rest.split()[0]) / 1024
     return out
+
+
+def browser_cpu_seconds(root: int, exclude_group: int | None) -> float:
+    """CPU seconds of every live descendant of ``root`` (the Playwright driver and chromium),
+    leaving out the server's process group; includes reaped children (``cutime``/``cstime``)."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            line = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        fields = line[line.rindex(")") + 2 :].split()
+        if exclude_group is not None and int(fields[2]) == exclude_group:
+            continue
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+    total, todo = 0.0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
 
 
 def _free_port() -> int:
@@ -335,15 +360,17 @@ async def _solo(browser, server: Server, pages, rounds: int, timeout_s: float) -
         for rnd in range(rounds):
             for title, path in pages:
                 cpu0 = server.cpu_seconds()
+                client0 = browser_cpu_seconds(os.getpid(), server.proc.pid)
                 v = await _visit(context, server.base, title, path, timeout_s)
                 v.server_cpu_s = server.cpu_seconds() - cpu0
+                v.browser_cpu_s = browser_cpu_seconds(os.getpid(), server.proc.pid) - client0
                 v.server_rss_mb = server.memory_mb().get("VmRSS")
                 v.session, v.round = 0, rnd
                 visits.append(v)
                 print(
                     f"  solo round {rnd + 1} {title}: settled {v.settled_s} s, "
-                    f"server CPU {v.server_cpu_s:.2f} s, RSS {v.server_rss_mb:.0f} MB"
-                    + (f"  ERROR {v.error}" if v.error else ""),
+                    f"server CPU {v.server_cpu_s:.2f} s, browser CPU {v.browser_cpu_s:.2f} s, "
+                    f"RSS {v.server_rss_mb:.0f} MB" + (f"  ERROR {v.error}" if v.error else ""),
                     flush=True,
                 )
     finally:
@@ -368,6 +395,7 @@ async def _drive(args: argparse.Namespace, server: Server, result: dict) -> None
             result["concurrent"] = []
             for rnd in range(args.repeat):
                 cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+                client0 = browser_cpu_seconds(os.getpid(), server.proc.pid)
                 batches = await asyncio.gather(
                     *(
                         _session(browser, server.base, i, rnd, pages, args.timeout)
@@ -377,6 +405,7 @@ async def _drive(args: argparse.Namespace, server: Server, result: dict) -> None
                 visits = [v for batch in batches for v in batch]
                 cpu = server.cpu_seconds() - cpu0
                 wall = time.perf_counter() - t0
+                client = browser_cpu_seconds(os.getpid(), server.proc.pid) - client0
                 summary = summarise(visits)
                 summary.update(
                     round=rnd,
@@ -384,6 +413,8 @@ async def _drive(args: argparse.Namespace, server: Server, result: dict) -> None
                     server_cpu_s=cpu,
                     server_cpu_per_visit_s=cpu / max(len(visits), 1),
                     server_cpu_share=cpu / wall,
+                    browser_cpu_s=client,
+                    browser_cpu_share=client / wall,
                     memory_mb=server.memory_mb(),
                 )
                 result["concurrent"].append(
@@ -407,12 +438,13 @@ def render(result: dict) -> str:
     if solo:
         t = Table(
             "Solo session, one visit at a time (settle s, server CPU s per page run, RSS MB)",
-            ["round", "page", "settled s", "server CPU s", "RSS MB", "error"],
+            ["round", "page", "settled s", "server CPU s", "browser CPU s", "RSS MB", "error"],
         )
         for v in solo:
             t.add(
                 v.round + 1, v.page, v.settled_s if v.settled_s is not None else "—",
-                v.server_cpu_s or 0.0, v.server_rss_mb or 0.0, v.error or "",
+                v.server_cpu_s or 0.0, v.browser_cpu_s or 0.0, v.server_rss_mb or 0.0,
+                v.error or "",
             )  # fmt: skip
         out.append(t.render())
     for block in result.get("concurrent", []):
@@ -422,7 +454,8 @@ def render(result: dict) -> str:
             f"{result['sessions']} concurrent sessions × {len(result['pages'])} pages, round "
             f"{s['round'] + 1}: {s['wall_s']:.1f} s wall, server CPU {s['server_cpu_s']:.1f} s "
             f"({s['server_cpu_per_visit_s']:.2f} s per page run, "
-            f"{s['server_cpu_share']:.2f} cores), RSS {s['memory_mb'].get('VmRSS', 0):.0f} MB",
+            f"{s['server_cpu_share']:.2f} cores), browser CPU {s['browser_cpu_s']:.1f} s "
+            f"({s['browser_cpu_share']:.2f} cores), RSS {s['memory_mb'].get('VmRSS', 0):.0f} MB",
             ["page", "visits", "p50 s", "p95 s", "max s", "errors"],
         )
         for title, _ in result["pages"]:
