@@ -16,6 +16,10 @@ within one run). Sections:
 - ``simulate``: A/A false-positive rates (fixed horizon, naive peeking, sequential) and interval
   coverage, by simulation at ``--sims`` runs.
 
+``python -m bench load --sessions 20 [--pages 4] [--url WAREHOUSE] [--json FILE]`` drives
+concurrent browser sessions against ``streamlit run app.py``; ``python -m bench memory --url ...
+--serving ...`` measures the server's RSS after visiting every page twice (see ``bench.load``).
+
 Usage: ``python -m bench --customers 1000000 [--assignments N] [--out FILE.duckdb]
 [--only generate,health] [--reuse]``
 """
@@ -31,6 +35,8 @@ from pathlib import Path
 from bench.report import Table
 from data.warehouse import duckdb_path, open_engine, to_url
 
+LOAD_COMMANDS = ("load", "memory")
+"""Subcommands that drive the running app in a browser (``bench.load``)."""
 SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "simulate")
 ASSIGNMENTS_PER_CUSTOMER = 10  # the experiment section's default size, relative to --customers
 
@@ -124,6 +130,11 @@ def _pages(pages, args: argparse.Namespace) -> Table:  # noqa: ANN001 - the benc
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in LOAD_COMMANDS:
+        from bench import load
+
+        return load.main(argv)
     args = _parse(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SECTIONS))

@@ -25,6 +25,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_VAR = "LOOPLENS_WAREHOUSE_URL"
+DUCKDB_MEMORY_ENV = "LOOPLENS_DUCKDB_MEMORY_LIMIT"
+DUCKDB_THREADS_ENV = "LOOPLENS_DUCKDB_THREADS"
+DUCKDB_READ_LIMITS = {"memory_limit": "256MB", "threads": 2}
+"""Per-database limits for read-only DuckDB engines (the app's warehouse and serving store).
+
+DuckDB's defaults (80% of RAM, one thread per core) let one app process grow its buffer cache
+to gigabytes on a big warehouse; pages read small aggregates, so a modest cache is enough (a
+query that needs more spills to DuckDB's temp directory or fails with an out-of-memory error).
+Override with ``LOOPLENS_DUCKDB_MEMORY_LIMIT`` (e.g. ``1GB``) and ``LOOPLENS_DUCKDB_THREADS``.
+"""
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("LOOPLENS_HOME", PROJECT_ROOT / ".looplens"))
 DEMO_PATH = STATE_DIR / "demo.duckdb"
@@ -120,15 +130,29 @@ def to_url(target: str | os.PathLike) -> str:
     return f"{backend}:///{path}"
 
 
+def duckdb_read_config() -> dict[str, Any]:
+    """DuckDB ``config`` for read-only engines: :data:`DUCKDB_READ_LIMITS`, env overrides."""
+    config: dict[str, Any] = dict(DUCKDB_READ_LIMITS)
+    memory = os.environ.get(DUCKDB_MEMORY_ENV, "").strip()
+    if memory:
+        config["memory_limit"] = memory
+    threads = os.environ.get(DUCKDB_THREADS_ENV, "").strip()
+    if threads:
+        config["threads"] = int(threads)
+    return config
+
+
 def engine_kwargs(url: str | URL, *, read_only: bool = True) -> dict[str, Any]:
     """``create_engine`` keyword arguments for a warehouse URL.
 
-    DuckDB files are opened read-only (so another process can read the same file).
+    DuckDB files are opened read-only (so another process can read the same file), with the
+    memory and thread limits of :func:`duckdb_read_config`. Every read-only engine on one file
+    in a process must get the same config (DuckDB refuses a second, different one).
     """
     backend = make_url(url).get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
     if backend == "duckdb" and read_only:
-        kwargs["connect_args"] = {"read_only": True}
+        kwargs["connect_args"] = {"read_only": True, "config": duckdb_read_config()}
     return kwargs
 
 

@@ -53,8 +53,45 @@ def test_mask_url_hides_passwords(url: str) -> None:
 
 
 def test_duckdb_opened_read_only() -> None:
-    assert warehouse.engine_kwargs("duckdb:///x.duckdb")["connect_args"] == {"read_only": True}
+    assert warehouse.engine_kwargs("duckdb:///x.duckdb")["connect_args"]["read_only"] is True
     assert "connect_args" not in warehouse.engine_kwargs("postgresql+psycopg://h/db")
+    assert "connect_args" not in warehouse.engine_kwargs("duckdb:///x.duckdb", read_only=False)
+
+
+@pytest.mark.parametrize(
+    ("env", "want_memory", "want_threads"),
+    [({}, 256 * 10**6, 2), ({"LOOPLENS_DUCKDB_MEMORY_LIMIT": "1GB"}, 10**9, 2),
+     ({"LOOPLENS_DUCKDB_THREADS": "1"}, 256 * 10**6, 1)],
+)  # fmt: skip
+def test_read_only_duckdb_gets_the_memory_and_thread_limits(
+    monkeypatch, tmp_path, env: dict[str, str], want_memory: int, want_threads: int
+) -> None:
+    """The limits reach DuckDB itself (read back with current_setting), not only the kwargs."""
+    import duckdb
+    from sqlalchemy import text
+
+    for name in ("LOOPLENS_DUCKDB_MEMORY_LIMIT", "LOOPLENS_DUCKDB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / f"limits_{want_memory}_{want_threads}.duckdb"
+    duckdb.connect(str(path)).close()  # an existing file, so read-only can open it
+    engine = warehouse.open_engine(f"duckdb:///{path}")
+    try:
+        with engine.connect() as conn:
+            memory, threads = conn.execute(
+                text(
+                    "SELECT (SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'),"
+                    " current_setting('threads')"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    # duckdb_settings() shows the limit in MiB/GiB with one decimal ("MB" in SET is 10**6)
+    number, unit = memory.split()
+    bytes_ = float(number) * {"MiB": 2**20, "GiB": 2**30}[unit]
+    assert bytes_ == pytest.approx(want_memory, rel=0.01)
+    assert int(threads) == want_threads
 
 
 @pytest.mark.parametrize(
