@@ -14,12 +14,14 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 def csv_download(df: pd.DataFrame, name: str, key: str, *, label: str = "Download CSV") -> None:
     """A small download button for ``df`` as ``<name>.csv``; ``key`` must be unique per page.
 
-    Clicking it does not rerun the page (``on_click="ignore"``).
+    Clicking it does not rerun the page (``on_click="ignore"``). The CSV is written only when
+    the button is clicked (Streamlit's deferred download): a page run does not serialise every
+    table it shows, nor keep the bytes in the session's media store.
     """
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "data"
     st.download_button(
         label,
-        csv_bytes(df),
+        lambda: csv_bytes(df),
         file_name=f"{safe}.csv",
         mime="text/csv",
         key=key,

@@ -27,12 +27,14 @@ from sqlalchemy.exc import ArgumentError
 ENV_VAR = "LOOPLENS_WAREHOUSE_URL"
 DUCKDB_MEMORY_ENV = "LOOPLENS_DUCKDB_MEMORY_LIMIT"
 DUCKDB_THREADS_ENV = "LOOPLENS_DUCKDB_THREADS"
-DUCKDB_READ_LIMITS = {"memory_limit": "256MB", "threads": 2}
+DUCKDB_READ_LIMITS = {"memory_limit": "128MB", "threads": 2}
 """Per-database limits for read-only DuckDB engines (the app's warehouse and serving store).
 
 DuckDB's defaults (80% of RAM, one thread per core) let one app process grow its buffer cache
-to gigabytes on a big warehouse; pages read small aggregates, so a modest cache is enough (a
-query that needs more spills to DuckDB's temp directory or fails with an out-of-memory error).
+to gigabytes on a big warehouse; pages read small aggregates, so a modest cache is enough. At
+1M customers 128MB per database serves every page (the live campaign comparison needs more
+than 64MB: DuckDB raises an out-of-memory error there). A re-read block comes from the OS page
+cache, which does not count against the app's RSS.
 Override with ``LOOPLENS_DUCKDB_MEMORY_LIMIT`` (e.g. ``1GB``) and ``LOOPLENS_DUCKDB_THREADS``.
 """
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import channel_charts as cc
+from components import figure_cache as figures
 from components.context import (
     current_filters,
     show_problem,
@@ -126,13 +127,13 @@ with perf_tab:
         if ts.empty:
             st.info("No data over time for these filters.")
         else:
-            st.plotly_chart(cc.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
+            st.plotly_chart(figures.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
             csv_download(ts, "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():
             st.info("No campaign has spend in the period, so there is no ROAS to plot.")
         else:
-            st.plotly_chart(cc.spend_roas_figure(by_campaign), key="ch_scatter")
+            st.plotly_chart(figures.spend_roas_figure(by_campaign), key="ch_scatter")
             csv_download(
                 by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]],
                 "spend_vs_roas",
@@ -154,7 +155,7 @@ with attr_tab:
         for value in ("conversions", "revenue"):
             table = attr.attribution_table(credit, value)
             left, right = st.columns([3, 2])
-            left.plotly_chart(cc.attribution_figure(table, value), key=f"ch_attr_{value}")
+            left.plotly_chart(figures.attribution_figure(table, value), key=f"ch_attr_{value}")
             with right:
                 fmt = "dollar" if value == "revenue" else "%.1f"
                 st.dataframe(
@@ -189,7 +190,7 @@ with dark_tab:
         if answered == 0:
             st.info("Nobody answered the self-reported source question in the period.")
         else:
-            st.plotly_chart(cc.dark_funnel_figure(xt), key="ch_dark_heatmap")
+            st.plotly_chart(figures.dark_funnel_figure(xt), key="ch_dark_heatmap")
             csv_download(xt.counts.reset_index(), "dark_funnel_counts", "dl_ch_dark_counts")
             st.markdown("**Where they disagree most**")
             worst = cm.disagreements(long)

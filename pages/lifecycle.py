@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import figure_cache as figures
 from components import lifecycle_charts as lcc
 from components.context import (
     current_filters,
@@ -50,7 +51,7 @@ with left:
     if volumes.empty:
         st.info("No stage entries in the period.")
     else:
-        st.plotly_chart(lcc.volume_figure(volumes, grain), key="lc_volume_chart")
+        st.plotly_chart(figures.volume_figure(volumes, grain), key="lc_volume_chart")
         st.caption(
             f"Whole {grain}s only: {volume_period.start:%d %b %Y} – {volume_period.end:%d %b %Y}."
         )
@@ -60,7 +61,7 @@ with right:
         st.info("No customer has a stage yet at the end of the period.")
     else:
         st.plotly_chart(
-            lcc.distribution_figure(dist, f"{filters.end:%d %b %Y}"), key="lc_dist_chart"
+            figures.distribution_figure(dist, f"{filters.end:%d %b %Y}"), key="lc_dist_chart"
         )
         csv_download(dist, "current_stage_distribution", "dl_lc_dist")
 
@@ -92,7 +93,7 @@ with left:
     if conv.empty:
         st.info("No customer entered a funnel stage in the period.")
     else:
-        st.plotly_chart(lcc.conversion_figure(conv), key="lc_conv_chart")
+        st.plotly_chart(figures.conversion_figure(conv), key="lc_conv_chart")
         st.caption(
             "Share of customers entering a stage in the period who later reach the next stage "
             "by the end of the period."
@@ -102,7 +103,7 @@ with right:
     if tis.empty:
         st.info("No completed stays in the period.")
     else:
-        st.plotly_chart(lcc.time_in_stage_figure(tis), key="lc_tis_chart")
+        st.plotly_chart(figures.time_in_stage_figure(tis), key="lc_tis_chart")
         st.caption(
             "Median days from entering a stage (in the period) to the next stage change, over "
             "stays that ended by the end of the period; open stays are left out. Exact median "
@@ -118,7 +119,7 @@ else:
     summary = lm.flow_summary(trans)
     for col, row in zip(st.columns(len(summary)), summary.itertuples(), strict=True):
         col.metric(row.kind.capitalize(), f"{row.moves:,}", help=f"{row.share:.0%} of all moves")
-    st.plotly_chart(lcc.sankey_figure(trans), key="lc_sankey")
+    st.plotly_chart(figures.sankey_figure(trans), key="lc_sankey")
     csv_download(trans, "stage_transitions", "dl_lc_trans")
     st.markdown("**Biggest backward flows**")
     back = lm.biggest_backward_flows(trans)
@@ -147,7 +148,7 @@ comp = lcc.load_campaign_comparison(engine, url, filters)
 if comp.empty:
     st.info("No campaign touchpoints or spend in the period for these filters.")
 else:
-    st.plotly_chart(lcc.campaign_comparison_figure(comp), key="lc_campaign_chart")
+    st.plotly_chart(figures.campaign_comparison_figure(comp), key="lc_campaign_chart")
     st.dataframe(
         comp,
         hide_index=True,

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components.charts import bar_chart
 from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.evolve_view import evolve_summary_or_none
+from components.figure_cache import bar_chart
 from components.freshness import live_note
 from components.kpi_tiles import (
     cached_experiment_activity,
