@@ -27,15 +27,14 @@ from sqlalchemy.exc import ArgumentError
 ENV_VAR = "LOOPLENS_WAREHOUSE_URL"
 DUCKDB_MEMORY_ENV = "LOOPLENS_DUCKDB_MEMORY_LIMIT"
 DUCKDB_THREADS_ENV = "LOOPLENS_DUCKDB_THREADS"
-DUCKDB_READ_LIMITS = {"memory_limit": "128MB", "threads": 2}
-"""Per-database limits for read-only DuckDB engines (the app's warehouse and serving store).
+DUCKDB_READ_LIMITS: dict[str, Any] = {}
+"""Per-database limits for read-only DuckDB engines (the app's warehouse and serving store):
+none by default (DuckDB's own: 80% of RAM, one thread per core).
 
-DuckDB's defaults (80% of RAM, one thread per core) let one app process grow its buffer cache
-to gigabytes on a big warehouse; pages read small aggregates, so a modest cache is enough. At
-1M customers 128MB per database serves every page (the live campaign comparison needs more
-than 64MB: DuckDB raises an out-of-memory error there). A re-read block comes from the OS page
-cache, which does not count against the app's RSS.
-Override with ``LOOPLENS_DUCKDB_MEMORY_LIMIT`` (e.g. ``1GB``) and ``LOOPLENS_DUCKDB_THREADS``.
+Opt in with ``LOOPLENS_DUCKDB_MEMORY_LIMIT`` (e.g. ``256MB``) and ``LOOPLENS_DUCKDB_THREADS``
+to cap one app process's buffer cache (see docs/scaling.md). Not on by default: every engine
+on one DuckDB file in a process must use the same config (DuckDB refuses a second one), and a
+live fallback query at 1M customers can need more than 128MB.
 """
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("LOOPLENS_HOME", PROJECT_ROOT / ".looplens"))
@@ -154,7 +153,8 @@ def engine_kwargs(url: str | URL, *, read_only: bool = True) -> dict[str, Any]:
     backend = make_url(url).get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
     if backend == "duckdb" and read_only:
-        kwargs["connect_args"] = {"read_only": True, "config": duckdb_read_config()}
+        config = duckdb_read_config()
+        kwargs["connect_args"] = {"read_only": True, **({"config": config} if config else {})}
     return kwargs
 
 

@@ -60,10 +60,10 @@ def test_duckdb_opened_read_only() -> None:
 
 @pytest.mark.parametrize(
     ("env", "want_memory", "want_threads"),
-    [({}, 128 * 10**6, 2), ({"LOOPLENS_DUCKDB_MEMORY_LIMIT": "1GB"}, 10**9, 2),
-     ({"LOOPLENS_DUCKDB_THREADS": "1"}, 128 * 10**6, 1)],
+    [({"LOOPLENS_DUCKDB_MEMORY_LIMIT": "256MB", "LOOPLENS_DUCKDB_THREADS": "2"}, 256 * 10**6, 2),
+     ({"LOOPLENS_DUCKDB_MEMORY_LIMIT": "1GB", "LOOPLENS_DUCKDB_THREADS": "1"}, 10**9, 1)],
 )  # fmt: skip
-def test_read_only_duckdb_gets_the_memory_and_thread_limits(
+def test_read_only_duckdb_gets_the_opt_in_memory_and_thread_limits(
     monkeypatch, tmp_path, env: dict[str, str], want_memory: int, want_threads: int
 ) -> None:
     """The limits reach DuckDB itself (read back with current_setting), not only the kwargs."""
