@@ -168,6 +168,10 @@ def run_property(warehouse_url: str, serving_url: str, seed: int, cases: int) ->
     engine, store = build(warehouse_url, serving_url, full=True)
     try:
         first, last = data_range(engine)
+        # the store is complete through its tables' own newest days (a small demo can have no
+        # order on the warehouse's last day): test the periods it covers
+        covered = [r.covered_through for r in store.records().values() if r.covered_through]
+        last = min([last, *covered])
         rng = random.Random(seed)
         compare_all(engine, store, Filters(last - dt.timedelta(days=89), last), rng)  # default
         for _ in range(cases):
