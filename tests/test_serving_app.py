@@ -3,11 +3,14 @@ sidebar, and showing the very same tiles as the live warehouse."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from tests.apptest_helpers import run_page
+
+DEMO_END = dt.date(2026, 11, 30)  # a fixed history: the same data whatever today is
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +18,7 @@ def demo_file(tmp_path_factory) -> Path:
     from data.demo import generate
 
     path = tmp_path_factory.mktemp("serving_app") / "demo.duckdb"
-    generate(str(path), customers=4_000, seed=9)
+    generate(str(path), customers=4_000, seed=9, end_date=DEMO_END)
     return path
 
 

@@ -42,6 +42,8 @@ from metrics.experiments.data import list_experiments
 from metrics.experiments.definitions import EXPERIMENT_METRICS, MetricKind
 from metrics.stats.sufficient import VariantStats
 
+DEMO_END = dt.date(2026, 11, 30)  # a fixed history: the same data whatever today is
+
 RTOL = 1e-9
 ROLLUPS = [rollup(name) for name in sx.ROLLUP_NAMES]
 RUNNING = "exp_homepage_aa"  # a running demo experiment
@@ -149,7 +151,14 @@ def check_experiment(engine: Engine, store: ServingStore, experiment_id: str, *,
 
 
 def generate(url: str, folder: Path, seed: int) -> None:
-    demo.generate(url, customers=2_500, seed=seed, overwrite=True, manifest=folder / "m.json")
+    demo.generate(
+        url,
+        customers=2_500,
+        seed=seed,
+        overwrite=True,
+        manifest=folder / "m.json",
+        end_date=DEMO_END,
+    )
 
 
 # --- warehouses ------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 from metrics.marketing import lifecycle as lm
 
+DEMO_END = dt.date(2026, 11, 30)  # a fixed history: the same data whatever today is
+
 CUSTOMERS = 1000
 CHANNELS = ["paid_search", "organic_search", "paid_social", "email", "referral", "direct"]
 SEGMENTS = ["smb", "mid_market", "enterprise"]
@@ -193,7 +195,7 @@ def run_property(warehouse_url: str, serving_url: str, seed: int, cases: int) ->
 @pytest.fixture(scope="module")
 def demo_duckdb(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("srvmkt") / "demo.duckdb"
-    generate(str(path), customers=CUSTOMERS, seed=11)
+    generate(str(path), customers=CUSTOMERS, seed=11, end_date=DEMO_END)
     return f"duckdb:///{path}"
 
 
@@ -202,13 +204,15 @@ def test_served_equals_live_duckdb(demo_duckdb: str, tmp_path: Path) -> None:
 
 
 def test_served_equals_live_sqlite(sqlite_url: str, tmp_path: Path) -> None:
-    generate(sqlite_url, customers=CUSTOMERS, seed=12, manifest=tmp_path / "m.json")
+    generate(
+        sqlite_url, customers=CUSTOMERS, seed=12, manifest=tmp_path / "m.json", end_date=DEMO_END
+    )
     run_property(sqlite_url, f"sqlite:///{tmp_path / 'serving.sqlite'}", seed=2, cases=6)
 
 
 @pytest.mark.postgres
 def test_served_equals_live_postgres(pg_url: str, tmp_path: Path) -> None:
-    generate(pg_url, customers=CUSTOMERS, seed=13, manifest=tmp_path / "m.json")
+    generate(pg_url, customers=CUSTOMERS, seed=13, manifest=tmp_path / "m.json", end_date=DEMO_END)
     engine = open_engine(pg_url)
     try:  # the demo loader created the recommended indexes (and ANALYZEd after them)
         inspector = inspect(engine)
@@ -265,7 +269,7 @@ TIME_COLUMNS = {
 def truncated(tmp_path: Path) -> tuple[str, dt.date]:
     """A DuckDB demo whose last 5 days are moved to ``held_<table>`` tables; (url, cut day)."""
     path = tmp_path / "w.duckdb"
-    generate(str(path), customers=CUSTOMERS, seed=21)
+    generate(str(path), customers=CUSTOMERS, seed=21, end_date=DEMO_END)
     url = f"duckdb:///{path}"
     engine = open_engine(url, read_only=False)
     _, last = data_range(engine)

@@ -33,7 +33,7 @@ from data.schema import metadata as contract
 from data.serving.config import ServingConfig, warehouse_fingerprint
 from data.serving.rollups import SERVING_VERSION, Rollup, all_rollups
 from data.serving.store import ServingStore, refresh_log
-from data.serving.transfer import read_arrow, write_arrow
+from data.serving.transfer import read_batches, write_arrow
 
 DEFAULT_LATE_DAYS = 3
 """Days before the last refreshed day that an incremental refresh re-reads (late data)."""
@@ -240,13 +240,14 @@ def _refresh_one(
     if since is None:
         table.drop(sconn, checkfirst=True)
         table.create(sconn)
-    data = read_arrow(wconn, rollup.source(since))
-    if since is not None:
-        if rollup.partition == "day":
-            sconn.execute(delete(table).where(table.c.day >= since))
-        else:
-            _delete_keys(sconn, rollup, data)
-    written = write_arrow(sconn, table, data)
+    if since is not None and rollup.partition == "day":
+        sconn.execute(delete(table).where(table.c.day >= since))
+    written = 0
+    replaced: set[tuple] = set()  # keys whose old rows are already deleted
+    for data in read_batches(wconn, rollup.source(since)):
+        if since is not None and rollup.partition != "day":
+            _delete_keys(sconn, rollup, data, replaced)
+        written += write_arrow(sconn, table, data)
     count = sconn.execute(select(func.count()).select_from(table)).scalar_one()
     seconds = time.perf_counter() - t0
     mode = "full" if since is None else "incremental"
@@ -271,12 +272,15 @@ def _refresh_one(
     return TableResult(table.name, mode, since, written, int(count), seconds)
 
 
-def _delete_keys(sconn: Connection, rollup: Rollup, data) -> None:  # noqa: ANN001 - pa.Table
+def _delete_keys(sconn: Connection, rollup: Rollup, data, replaced: set[tuple]) -> None:  # noqa: ANN001 - pa.Table
+    """Delete the stored rows of the keys in ``data`` not deleted yet (rows of one key can
+    arrive in several batches: only the first batch's delete may run)."""
     table = rollup.table
     if data.num_rows == 0:
         return
     keys = {tuple(row) for row in zip(*(data.column(k).to_pylist() for k in rollup.key_columns),
-                                      strict=True)}  # fmt: skip
+                                      strict=True)} - replaced  # fmt: skip
+    replaced |= keys
     if len(rollup.key_columns) == 1:
         (col,) = rollup.key_columns
         values = sorted(k[0] for k in keys)

@@ -7,16 +7,23 @@ dialect through the DB-API cursor. Writing: DuckDB by scanning the Arrow table, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, Select, Table
 
 INSERT_CHUNK_ROWS = 20_000
+READ_CHUNK_ROWS = 100_000
 
 
-def read_arrow(conn: Connection, stmt: Select) -> pa.Table:
-    """Run ``stmt`` on ``conn`` and return its result as an Arrow table (column names kept)."""
+def read_batches(conn: Connection, stmt: Select, rows: int = READ_CHUNK_ROWS) -> Iterator[pa.Table]:
+    """Run ``stmt`` on ``conn`` and yield its result as Arrow tables (column names kept).
+
+    DuckDB: one table from the native Arrow path (columnar, cheap). Any other dialect: a
+    server-side cursor read ``rows`` at a time, so a multi-million-row rollup never sits in
+    memory as Python tuples. Always yields at least one (possibly empty) table.
+    """
     dialect = conn.dialect
     if dialect.name == "duckdb":
         # render_postcompile expands IN-lists into single parameters (the native API has no
@@ -24,12 +31,17 @@ def read_arrow(conn: Connection, stmt: Select) -> pa.Table:
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in (compiled.positiontup or ())]
         native = conn.connection.driver_connection
-        return native.sql(str(compiled), params=params or None).to_arrow_table()
-    result = conn.execute(stmt)
+        yield native.sql(str(compiled), params=params or None).to_arrow_table()
+        return
+    result = conn.execution_options(stream_results=True, yield_per=rows).execute(stmt)
     names = list(result.keys())
-    rows = result.fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+    empty = True
+    for chunk in result.partitions():
+        empty = False
+        columns = list(zip(*chunk, strict=True))
+        yield pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+    if empty:
+        yield pa.table({n: pa.array([]) for n in names})
 
 
 def write_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
