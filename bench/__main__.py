@@ -32,8 +32,12 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import inspect, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from bench.report import Table
 from data.warehouse import duckdb_path, open_engine, to_url
+from data.warehouse import mask_url as mask
 
 LOAD_COMMANDS = ("load", "memory")
 """Subcommands that drive the running app in a browser (``bench.load``)."""
@@ -41,15 +45,21 @@ SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "si
 ASSIGNMENTS_PER_CUSTOMER = 10  # the experiment section's default size, relative to --customers
 
 
-def _duckdb_file(text: str) -> Path:
-    """``--out``: a DuckDB file path or ``duckdb:///`` URL (the benchmarks use DuckDB's API)."""
+def _warehouse(text: str) -> str:
+    """``--out``: a DuckDB file path, or any SQLAlchemy URL (e.g. a PostgreSQL database)."""
     try:
-        path = duckdb_path(to_url(text))
+        return to_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if path is None:
-        raise argparse.ArgumentTypeError(f"not a DuckDB file: {text!r} (the bench writes DuckDB)")
-    return path
+
+
+def _beside(url: str, suffix: str) -> Path:
+    """A DuckDB file beside a DuckDB warehouse (or in /tmp for a server warehouse)."""
+    path = duckdb_path(url)
+    if path is not None:
+        return path.with_name(path.stem + suffix)
+    name = make_url(url).database or "warehouse"
+    return Path("/tmp") / f"looplens_bench_{make_url(url).get_backend_name()}_{name}{suffix}"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -58,11 +68,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(
         "--out",
-        type=_duckdb_file,
-        default=Path("/tmp/looplens_bench.duckdb"),
-        help="DuckDB file for the demo warehouse (default /tmp/looplens_bench.duckdb)",
+        type=_warehouse,
+        default=to_url("/tmp/looplens_bench.duckdb"),
+        help="the demo warehouse: a DuckDB file or a SQLAlchemy URL such as "
+        "postgresql+psycopg://127.0.0.1:5432/bench (default /tmp/looplens_bench.duckdb)",
     )
-    p.add_argument("--reuse", action="store_true", help="reuse --out if it exists")
+    p.add_argument(
+        "--reuse", action="store_true", help="reuse the --out warehouse if it holds a demo"
+    )
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     p.add_argument("--repeat", type=int, default=3, help="repetitions for latency figures")
     p.add_argument(
@@ -74,13 +87,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-naive", action="store_true", help="skip the naive page fetches")
     p.add_argument("--no-serving", action="store_true", help="skip building the serving store")
     p.add_argument(
-        "--serving", type=Path, default=None, help="serving-store DuckDB file for `pages`"
+        "--serving",
+        type=_warehouse,
+        default=None,
+        help="serving store for `serving` and `pages`: a DuckDB file or a SQLAlchemy URL "
+        "(default: a DuckDB file beside --out, or in /tmp for a server warehouse)",
     )
     p.add_argument("--sims", type=int, default=20_000, help="runs per simulation")
     p.add_argument("--json", type=Path, default=None, help="also write every table to this file")
     args = p.parse_args(argv)
     if args.customers < 1:
         p.error("--customers must be positive")
+    if args.serving is None:
+        args.serving = to_url(_beside(args.out, "_serving.duckdb"))
     if args.assignments is None:
         args.assignments = ASSIGNMENTS_PER_CUSTOMER * args.customers
     elif args.assignments < 1:
@@ -94,12 +113,16 @@ def bench_generate(args: argparse.Namespace) -> Table:
     table = Table(
         "Demo generation", ["customers", "rows (all tables)", "touchpoints", "s", "events/s"]
     )
-    if args.reuse and args.out.exists():
-        print(f"(reusing {args.out}; generation not timed)", file=sys.stderr)
+    if args.reuse and _holds_demo(args.out):
+        print(f"(reusing {mask(args.out)}; generation not timed)", file=sys.stderr)
         return table
     t0 = time.perf_counter()
     manifest = demo.generate(
-        str(args.out), customers=args.customers, seed=args.seed, overwrite=True
+        args.out,
+        customers=args.customers,
+        seed=args.seed,
+        overwrite=True,
+        manifest=_beside(args.out, "_manifest.json"),
     )
     seconds = time.perf_counter() - t0
     counts = manifest.get("rows", {})
@@ -108,10 +131,24 @@ def bench_generate(args: argparse.Namespace) -> Table:
     return table
 
 
+def _holds_demo(url: str) -> bool:
+    """Whether the warehouse at ``url`` exists and has a ``touchpoints`` table."""
+    path = duckdb_path(url)
+    if path is not None and not path.exists():
+        return False
+    engine = open_engine(url)
+    try:
+        return inspect(engine).has_table("touchpoints")
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
 def bench_health(args: argparse.Namespace) -> Table:
     from data.health import check_warehouse
 
-    engine = open_engine(to_url(args.out))
+    engine = open_engine(args.out)
     table = Table("Data-health checks", ["run", "tables", "s"])
     for i in range(args.repeat):
         t0 = time.perf_counter()
@@ -121,12 +158,11 @@ def bench_health(args: argparse.Namespace) -> Table:
     return table
 
 
-def _pages(pages, args: argparse.Namespace) -> Table:  # noqa: ANN001 - the bench.pages module
+def _pages(pages, args: argparse.Namespace) -> list[Table]:  # noqa: ANN001 - bench.pages
     table = pages.bench_pages(
-        args.out, naive=not args.no_naive, serving=not args.no_serving, serving_path=args.serving
+        args.out, naive=not args.no_naive, serving=not args.no_serving, serving_url=args.serving
     )
-    print(table.render(), flush=True)
-    return pages.part_times()
+    return [table, pages.part_times()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "health": bench_health,
         "pages": lambda a: _pages(pages, a),
         "experiment": lambda a: experiments.bench_big_experiment(
-            a.out.with_name("looplens_bench_experiment.duckdb"), a.assignments
+            _beside(a.out, "_experiment.duckdb"), a.assignments
         ),
         "stats": lambda a: experiments.bench_stats_only(),
         "simulate": lambda a: experiments.bench_simulations(a.sims),
@@ -157,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Table] = []
     for name in SECTIONS:
         if name in wanted:
-            table = runners[name](args)
-            results.append(table)
-            print(table.render(), flush=True)
+            produced = runners[name](args)
+            for table in produced if isinstance(produced, list) else [produced]:
+                results.append(table)
+                print(table.render(), flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps([t.as_dict() for t in results], indent=2))
         print(f"\nwrote {args.json}")

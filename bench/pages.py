@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
@@ -22,7 +21,7 @@ from bench.report import Table
 from data.schema import customers, daily_spend, lifecycle_changes, orders, touchpoints
 from data.serving import ServingConfig, ServingStore
 from data.serving.refresh import refresh
-from data.warehouse import open_engine, to_url
+from data.warehouse import mask_url, open_engine
 from metrics.filters import Filters, default_filters
 from metrics.marketing import attribution, channels, kpi_sql, lifecycle
 
@@ -136,51 +135,53 @@ PAGES: dict[str, tuple[Fetch, Fetch, bool]] = {
 """page -> (fetch(engine, filters, store=None), naive fetch, whether it reads the store)."""
 
 
-def _fresh_engine(path: Path) -> Engine:
+def _fresh_engine(url: str) -> Engine:
     """A new engine (cold: no pooled connection, no Streamlit cache)."""
-    return open_engine(to_url(path), read_only=True)
+    return open_engine(url, read_only=True)
 
 
-def build_serving(path: Path, serving_path: Path) -> tuple[ServingConfig, str, float]:
-    """Build the serving store for warehouse ``path`` (full); (config, warehouse url, s)."""
-    url = f"duckdb:///{path}"
-    config = ServingConfig(f"duckdb:///{serving_path}", "env")
-    engine = _fresh_engine(path)
+def build_serving(url: str, serving_url: str) -> tuple[ServingConfig, float]:
+    """Build the serving store at ``serving_url`` for warehouse ``url`` (full); (config, s)."""
+    config = ServingConfig(serving_url, "env")
+    engine = _fresh_engine(url)
     t0 = time.perf_counter()
     refresh(engine, config, url, full=True)
     seconds = time.perf_counter() - t0
     engine.dispose()
-    return config, url, seconds
+    return config, seconds
 
 
 def bench_pages(
-    path: Path, *, naive: bool = True, serving: bool = True, serving_path: Path | None = None
+    url: str, *, naive: bool = True, serving: bool = True, serving_url: str | None = None
 ) -> Table:
-    engine = _fresh_engine(path)
+    """Per page: cold data-fetch seconds served / live / naive for the warehouse at ``url``.
+
+    With ``serving`` the store at ``serving_url`` is built first (full)."""
+    engine = _fresh_engine(url)
     with engine.connect() as conn:
         latest = conn.execute(select(func.max(touchpoints.c.occurred_at))).scalar()
     engine.dispose()
     f = default_filters(latest.date())
-    config = url = None
+    config = None
     build_s = float("nan")
-    if serving:
-        target = serving_path or path.with_name(path.stem + "_serving.duckdb")
-        config, url, build_s = build_serving(path, target)
+    if serving and serving_url is not None:
+        config, build_s = build_serving(url, serving_url)
     table = Table(
-        f"Page data fetch, cold cache ({f.start} – {f.end}); serving store full build "
-        f"{build_s:.1f} s; naive = rows into pandas",
+        f"Page data fetch, cold cache ({f.start} – {f.end}; {mask_url(url)}); serving store "
+        f"{mask_url(serving_url) if config else '(none)'} full build {build_s:.1f} s; "
+        "naive = rows into pandas",
         ["page", "served s", "live s", "naive s", "live ÷ served", "naive ÷ served"],
     )
     _PART_TIMES.clear()
     for name, (fetch, slow, reads_store) in PAGES.items():
-        engine = _fresh_engine(path)
+        engine = _fresh_engine(url)
         t0 = time.perf_counter()
         fetch(engine, f)
         live_s = time.perf_counter() - t0
         engine.dispose()
         served_s = float("nan")
-        if config is not None and url is not None and reads_store:
-            engine = _fresh_engine(path)
+        if config is not None and reads_store:
+            engine = _fresh_engine(url)
             store = ServingStore(config, url)  # cold: a new store engine
             t0 = time.perf_counter()
             fetch(engine, f, store)
@@ -189,7 +190,7 @@ def bench_pages(
             engine.dispose()
         slow_s = float("nan")
         if naive:
-            engine = _fresh_engine(path)
+            engine = _fresh_engine(url)
             t0 = time.perf_counter()
             slow(engine, f)
             slow_s = time.perf_counter() - t0

@@ -8,34 +8,33 @@ work a scheduled refresh after one new day does.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bench.report import Table
 from data.serving import ServingConfig
 from data.serving.refresh import DEFAULT_LATE_DAYS, RefreshResult, refresh
-from data.warehouse import open_engine
+from data.warehouse import duckdb_path, mask_url, open_engine
 
 
-def _run(warehouse: Path, serving: Path, *, full: bool) -> tuple[RefreshResult, float]:
-    url = f"duckdb:///{warehouse}"
-    engine = open_engine(url, read_only=True)
+def _run(warehouse: str, serving: str, *, full: bool) -> tuple[RefreshResult, float]:
+    engine = open_engine(warehouse, read_only=True)
     t0 = time.perf_counter()
-    result = refresh(engine, ServingConfig(f"duckdb:///{serving}", "env"), url, full=full)
+    result = refresh(engine, ServingConfig(serving, "env"), warehouse, full=full)
     seconds = time.perf_counter() - t0
     engine.dispose()
     return result, seconds
 
 
-def bench_serving(warehouse: Path, serving: Path | None = None) -> Table:
-    """Full build and incremental refresh of the serving store for a DuckDB warehouse."""
-    target = serving or warehouse.with_name(warehouse.stem + "_serving.duckdb")
-    full, full_s = _run(warehouse, target, full=True)
-    size_mb = target.stat().st_size / 1e6
-    incremental, inc_s = _run(warehouse, target, full=False)
+def bench_serving(warehouse: str, serving: str) -> Table:
+    """Full build and incremental refresh of serving store ``serving`` (a URL) for the
+    warehouse at URL ``warehouse``."""
+    full, full_s = _run(warehouse, serving, full=True)
+    path = duckdb_path(serving)
+    size = f", {path.stat().st_size / 1e6:.0f} MB on disk" if path is not None else ""
+    incremental, inc_s = _run(warehouse, serving, full=False)
     table = Table(
-        f"Serving layer: full build {full_s:.1f} s ({size_mb:.0f} MB on disk), incremental "
-        f"refresh {inc_s:.1f} s (re-reads {DEFAULT_LATE_DAYS + 1} days; running experiments "
-        "rebuilt)",
+        f"Serving layer ({mask_url(warehouse)} → {mask_url(serving)}): full build {full_s:.1f} s"
+        f"{size}, incremental refresh {inc_s:.1f} s (re-reads {DEFAULT_LATE_DAYS + 1} days; "
+        "running experiments rebuilt)",
         ["serving table", "rows", "full s", "incremental s", "rows re-read"],
     )
     by_name = {t.rollup: t for t in incremental.tables}

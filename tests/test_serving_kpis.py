@@ -24,6 +24,7 @@ from data.demo import generate
 from data.schema import Channel, Region, Segment, touchpoints
 from data.serving import ServingConfig, ServingStore
 from data.serving.refresh import refresh
+from data.serving.rollups import all_rollups
 from data.warehouse import open_engine
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
@@ -192,6 +193,17 @@ def test_postgres_serving_store_and_incremental_refresh(demo_duckdb, pg_url, tmp
     counts = {t.rollup: t.row_count for t in result.tables}
     again = refresh(engine, store.config, wh)
     assert {t.rollup: t.row_count for t in again.tables} == counts
+    # the row store has each rollup's index (kept across incremental refreshes); DuckDB none
+    pg = create_engine(pg_url)
+    with pg.connect() as conn:
+        indexed = dict(conn.exec_driver_sql("SELECT tablename, indexdef FROM pg_indexes "
+                                            "WHERE indexname LIKE 'srv_%%_ix'").all())  # fmt: skip
+    pg.dispose()
+    expected = {r.name for r in all_rollups() if r.index}
+    assert set(indexed) == expected
+    assert "(sig, part, day)" in indexed["srv_touchpoints_first"]
+    with full.engine().connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM duckdb_indexes()").scalar() == 0
     engine.dispose()
     store.dispose()
     full.dispose()

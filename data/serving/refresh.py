@@ -248,6 +248,8 @@ def _refresh_one(
         if since is not None and rollup.partition != "day":
             _delete_keys(sconn, rollup, data, replaced)
         written += write_arrow(sconn, table, data)
+    if since is None:
+        _create_index(sconn, rollup)
     count = sconn.execute(select(func.count()).select_from(table)).scalar_one()
     seconds = time.perf_counter() - t0
     mode = "full" if since is None else "incremental"
@@ -270,6 +272,20 @@ def _refresh_one(
     say(f"{table.name}: {mode} ({detail}), {written:,} rows written, {count:,} in all, "
         f"{seconds:.2f} s")  # fmt: skip
     return TableResult(table.name, mode, since, written, int(count), seconds)
+
+
+def _create_index(sconn: Connection, rollup: Rollup) -> None:
+    """The rollup's index on a row store, built after the bulk load (cheaper than during it)."""
+    if sconn.dialect.name == "duckdb" or not rollup.index:
+        return
+    quote = sconn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in rollup.index)
+    # DDL text, not sqlalchemy.Index: an Index object would attach itself to the shared Table
+    sconn.execute(
+        text(f"CREATE INDEX {quote(rollup.name + '_ix')} ON {quote(rollup.name)} ({columns})")
+    )
+    if sconn.dialect.name == "postgresql":
+        sconn.execute(text(f'ANALYZE "{rollup.name}"'))  # plans need the new row counts
 
 
 def _delete_keys(sconn: Connection, rollup: Rollup, data, replaced: set[tuple]) -> None:  # noqa: ANN001 - pa.Table

@@ -28,7 +28,7 @@ from sqlalchemy import MetaData, Select, Table
 SERVING_METADATA = MetaData()
 """Every serving table (and the refresh log) is defined on this metadata."""
 
-SERVING_VERSION = 2
+SERVING_VERSION = 3
 """Bumped whenever a rollup's definition changes: a store of another version is rebuilt."""
 
 Partition = Literal["day", "key", "none"]
@@ -53,10 +53,23 @@ class Rollup:
     description: str
     key_columns: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = field(default=())  # contract tables it reads
+    index_columns: tuple[str, ...] | None = None
+    """Columns of the one B-tree index a row store (PostgreSQL, SQLite...) gets after a full
+    build; default: the key columns, then ``sig`` / ``part`` / ``day`` where the table has them
+    (the columns every serving query bounds). DuckDB stores get none: its zone maps prune by
+    ``day`` already and an ART index only slows the bulk load."""
 
     @property
     def name(self) -> str:
         return self.table.name
+
+    @property
+    def index(self) -> tuple[str, ...]:
+        """The index columns (see ``index_columns``); empty for no index."""
+        if self.index_columns is not None:
+            return self.index_columns
+        selectors = tuple(c for c in ("sig", "part", "day") if c in self.table.c)
+        return tuple(dict.fromkeys((*self.key_columns, *selectors)))
 
     def __post_init__(self) -> None:
         if self.table.metadata is not SERVING_METADATA:

@@ -77,6 +77,7 @@ from metrics.marketing.kpis import (
     is_period_relative,
     measures_of,
 )
+from metrics.marketing.shared_scans import SharedScans
 
 TIME_GRAINS: tuple[str, ...] = ("day", "week", "month")
 DIMENSIONS: tuple[str, ...] = (
@@ -457,7 +458,10 @@ def _tidy(df: pd.DataFrame, grain: str) -> pd.DataFrame:
 
 
 def _route(
-    serving: ServingStore | None, filters: Filters, build: Callable[[MeasureBuilder], Select]
+    serving: ServingStore | None,
+    filters: Filters,
+    build: Callable[[MeasureBuilder], Select],
+    served: MeasureBuilder = served_measure_query,
 ) -> tuple[Select, str]:
     """(served statement, "") when the serving store covers it, else (None, why not)."""
     if serving is None:
@@ -465,7 +469,7 @@ def _route(
     if not serving.covers(SERVED_ROLLUPS, filters.end):
         return None, "the serving store does not cover this period yet"  # type: ignore[return-value]
     try:
-        return build(served_measure_query), ""
+        return build(served), ""
     except NotServable as exc:
         return None, str(exc)  # type: ignore[return-value]
 
@@ -536,20 +540,21 @@ def fetch_kpi_totals(
     ``attrs["source"]`` is ``"serving"``, ``"live"`` or ``"mixed"``.
     """
     names = list(names)
-    served: dict[str, Select] = {}
+    scans = SharedScans(served_measure_query)  # one scan per serving table for every KPI
+    served_names: list[str] = []
     reasons: list[str] = []
     for name in names:
-        stmt, reason = _route(serving, filters, lambda m, n=name: totals_query([n], filters, m))
+        stmt, reason = _route(
+            serving, filters, lambda m, n=name: totals_query([n], filters, m), scans.collect
+        )
         if stmt is not None:
-            served[name] = stmt
+            served_names.append(name)
         else:
             reasons.append(f"{KPIS[name].label}: {reason}")
-    live_names = [n for n in names if n not in served]
-    served_names = list(served)
+    live_names = [n for n in names if n not in served_names]
     parts = []
-    if served:
-        stmts = list(served.values())
-        both = union_all(*stmts) if len(stmts) > 1 else stmts[0]
+    if served_names:
+        both = totals_query(served_names, filters, scans.answer)
         parts.append(_frame(serving.engine(), both))  # type: ignore[union-attr,arg-type]
     if live_names:
         parts.append(_frame(engine, totals_query(live_names, filters)))
