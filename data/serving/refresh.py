@@ -247,7 +247,7 @@ def _refresh_one(
     for data in read_batches(wconn, rollup.source(since)):
         if since is not None and rollup.partition != "day":
             _delete_keys(sconn, rollup, data, replaced)
-        written += write_arrow(sconn, table, data)
+        written += write_arrow(sconn, table, data, rollup.index)
     if since is None:
         _create_index(sconn, rollup)
     count = sconn.execute(select(func.count()).select_from(table)).scalar_one()

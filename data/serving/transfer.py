@@ -7,7 +7,7 @@ dialect through the DB-API cursor. Writing: DuckDB by scanning the Arrow table, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -44,8 +44,13 @@ def read_batches(conn: Connection, stmt: Select, rows: int = READ_CHUNK_ROWS) ->
         yield pa.table({n: pa.array([]) for n in names})
 
 
-def write_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
-    """Append ``data`` (columns named as ``table``'s) to ``table``; returns the rows written."""
+def write_arrow(
+    conn: Connection, table: Table, data: pa.Table, order_by: Sequence[str] = ()
+) -> int:
+    """Append ``data`` (columns named as ``table``'s) to ``table``; returns the rows written.
+
+    On DuckDB the rows are written sorted by ``order_by``: its per-row-group min/max (zone
+    maps) then skip most of a table for a bounded ``day`` range or one ``sig``/``part``."""
     if data.num_rows == 0:
         return 0
     names = [c.name for c in table.columns if c.name in data.column_names]
@@ -55,7 +60,11 @@ def write_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
         native = conn.connection.driver_connection
         native.register("_looplens_rows", data.select(names))
         try:
-            native.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _looplens_rows')
+            order = ", ".join(f'"{c}"' for c in order_by)
+            order = f" ORDER BY {order}" if order else ""
+            native.execute(
+                f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _looplens_rows{order}'
+            )
         finally:
             native.unregister("_looplens_rows")
         return data.num_rows
