@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,12 +55,15 @@ def _warehouse(text: str) -> str:
 
 
 def _beside(url: str, suffix: str) -> Path:
-    """A DuckDB file beside a DuckDB warehouse (or in /tmp for a server warehouse)."""
+    """A DuckDB file beside a DuckDB warehouse (or in the temp folder for a server warehouse)."""
     path = duckdb_path(url)
     if path is not None:
         return path.with_name(path.stem + suffix)
     name = make_url(url).database or "warehouse"
-    return Path("/tmp") / f"looplens_bench_{make_url(url).get_backend_name()}_{name}{suffix}"
+    return (
+        Path(tempfile.gettempdir())
+        / f"looplens_bench_{make_url(url).get_backend_name()}_{name}{suffix}"
+    )
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from bench import __main__ as bench
@@ -28,8 +29,11 @@ def test_out_is_a_file_or_url_and_the_serving_store_goes_beside_it(tmp_path: Pat
     )
 
 
-def test_bench_runs_on_a_postgresql_warehouse(pg_url: str, tmp_path: Path, capsys) -> None:
+def test_bench_runs_on_a_postgresql_warehouse(
+    pg_url: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
     """The bench's warehouse sections run end to end on the real PostgreSQL server."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the manifest goes there
     serving = tmp_path / "serving.duckdb"
     out = tmp_path / "bench.json"
     sections = "generate,serving,health,pages"
