@@ -25,11 +25,14 @@ EXPECTED_KIND = {
 }
 
 
+DEMO_END = dt.date(2026, 11, 30)  # a fixed history: the same verdicts whatever today is
+
+
 def _generate(tmp_path_factory: pytest.TempPathFactory, **kwargs: int) -> Iterator[Engine]:
     from data.demo import generator as demo
 
     path = tmp_path_factory.mktemp("demo_decisions") / "demo.duckdb"
-    demo.generate(str(path), seed=3, **kwargs)
+    demo.generate(str(path), seed=3, end_date=DEMO_END, **kwargs)
     engine = open_engine(f"duckdb:///{path}", read_only=True)
     yield engine
     engine.dispose()

@@ -86,7 +86,7 @@ def _add_experiments(url: str) -> None:
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("exp_pages") / "demo.duckdb"
-    demo.generate(str(path), customers=6_000, seed=3)
+    demo.generate(str(path), customers=6_000, seed=3, end_date=dt.date(2026, 11, 30))
     url = f"duckdb:///{path}"
     _add_experiments(url)
     return url
