@@ -1,0 +1,180 @@
+"""Decision rules of issue 10, each against an independent reference (scipy, closed forms).
+
+V = ``VariantStats``; every case uses the public API (``analyze_metric``, ``recommend``).
+References are written out here with scipy only, never taken from an earlier run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats as sps
+
+from metrics.stats import engine
+from metrics.stats.recommendation import RecommendationKind as K
+from metrics.stats.recommendation import recommend
+from metrics.stats.sufficient import VariantStats as V
+
+
+def _bin(name: str, n: int, x: int) -> V:
+    return V(name, n, x, x)
+
+
+def _cs_k(n_total: float, alpha: float, tuning_n: float) -> float:
+    """Confidence-sequence half-width in standard errors (Waudby-Smith et al.), from scratch."""
+    la = -2 * math.log(alpha)
+    rho2 = (la + math.log(la + 1)) / tuning_n
+    nr2 = n_total * rho2
+    return math.sqrt(2 * (nr2 + 1) / nr2 * math.log(math.sqrt(nr2 + 1) / alpha))
+
+
+FLAT_PRIMARY = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 500), "binomial")
+
+
+# --- defect 1: a guardrail collapsing to zero (or rising from zero) is harmed ------------------
+
+
+@pytest.mark.parametrize("eng", ["frequentist", "sequential", "bayesian"])
+def test_guardrail_collapsing_to_zero_is_harmed(eng):
+    g = engine.analyze_metric(
+        _bin("c", 10_000, 500),
+        _bin("t", 10_000, 0),
+        "binomial",
+        engine=eng,
+        noninferiority_margin=0.02,
+        metric="orders",
+    )
+    assert g.ok, g.error_message
+    # Reference: unpooled Wald z of the absolute difference (treatment arm has no variance).
+    z = -0.05 / math.sqrt(0.05 * 0.95 / 10_000)
+    if eng == "frequentist":
+        assert_allclose(g.absolute_p_value, 2 * sps.norm.sf(abs(z)), rtol=1e-6)
+    assert g.direction == "worse"
+    assert g.non_inferiority is not None and g.non_inferiority.harmed
+    assert not g.non_inferiority.non_inferior
+    primary = engine.analyze_metric(
+        _bin("c", 10_000, 500), _bin("t", 10_000, 500), "binomial", engine=eng
+    )
+    assert recommend(primary, [g]).kind is K.DONT_SHIP_GUARDRAIL
+
+
+@pytest.mark.parametrize("eng", ["frequentist", "sequential"])
+def test_error_rate_rising_from_zero_is_harmed(eng):
+    g = engine.analyze_metric(
+        _bin("c", 10_000, 0),
+        _bin("t", 10_000, 50),
+        "binomial",
+        engine=eng,
+        higher_is_better=False,
+        noninferiority_margin=0.02,
+        metric="errors",
+    )
+    assert g.ok, g.error_message
+    assert g.direction == "worse"
+    assert g.non_inferiority is not None and g.non_inferiority.harmed
+    assert recommend(FLAT_PRIMARY, [g]).kind is K.DONT_SHIP_GUARDRAIL
+
+
+# --- defect 2: the sequential engine at low counts ---------------------------------------------
+
+
+def test_sequential_low_counts_are_not_overconfident():
+    r = engine.analyze_metric(
+        _bin("c", 100, 8), _bin("t", 100, 1), "binomial", engine="sequential"
+    )
+    assert r.ok, r.error_message
+    # An always-valid p can never be smaller than the exact fixed-horizon one (Fisher).
+    fisher = sps.fisher_exact([[8, 92], [1, 99]]).pvalue
+    assert r.p_value >= fisher
+    assert not r.significant
+
+
+# --- defect 3: power under the sequential engine ------------------------------------------------
+
+
+def test_sequential_power_uses_the_confidence_sequence():
+    n, x = 34_363, 1_718
+    r = engine.analyze_metric(
+        _bin("c", n, x), _bin("t", n, x), "binomial", engine="sequential", mde=0.1
+    )
+    p = x / n
+    # Reference: P(|Z| > k_N) for Z ~ N(log(1.1)/se_log, 1), k_N the sequence's multiplier.
+    se_log = math.sqrt(2 * (1 - p) / (n * p))
+    k = _cs_k(2 * n, 0.05, 5000)
+    mu = math.log(1.1) / se_log
+    ref = sps.norm.cdf(mu - k) + sps.norm.cdf(-mu - k)
+    assert_allclose(r.power, ref, atol=1e-6)
+    assert r.power < 0.5
+    assert recommend(r, days_running=14).kind is K.KEEP_RUNNING
+
+
+# --- defect 4: non-inferiority under the sequential engine --------------------------------------
+
+
+def test_sequential_non_inferiority_uses_the_confidence_sequence():
+    n = 20_000
+    c, t = _bin("c", n, 2_000), _bin("t", n, 2_000)
+    fixed = engine.analyze_metric(c, t, "binomial", noninferiority_margin=0.05)
+    seq = engine.analyze_metric(c, t, "binomial", noninferiority_margin=0.05, engine="sequential")
+    se_log = math.sqrt(2 * 0.9 / 2_000)
+    k = _cs_k(2 * n, 0.05, 5000)
+    # Lower confidence-sequence bound of the relative lift (log-ratio scale, back-transformed).
+    assert_allclose(seq.non_inferiority.bound, math.exp(-k * se_log) - 1, rtol=1e-9)
+    assert fixed.non_inferiority.non_inferior
+    assert seq.non_inferiority.bound < fixed.non_inferiority.bound
+    assert seq.non_inferiority.non_inferior == (math.exp(-k * se_log) - 1 > -0.05)
+
+
+# --- defect 8: relative decisions do not depend on the direction --------------------------------
+
+
+def test_relative_test_is_symmetric_in_direction():
+    up = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 560), "binomial")
+    down = engine.analyze_metric(_bin("c", 10_000, 560), _bin("t", 10_000, 500), "binomial")
+    assert_allclose(up.p_value, down.p_value, rtol=1e-12)
+    # Reference: Katz log-ratio z, se² = (1 − p_t)/x_t + (1 − p_c)/x_c.
+    z = math.log(560 / 500) / math.sqrt(0.944 / 560 + 0.95 / 500)
+    assert_allclose(up.p_value, 2 * sps.norm.sf(z), rtol=1e-9)
+    # The interval is the back-transformed log interval: reciprocal between directions.
+    assert_allclose(1 + up.relative_ci[0], 1 / (1 + down.relative_ci[1]), rtol=1e-12)
+
+
+# --- defect 10 ---------------------------------------------------------------------------------
+
+
+def test_no_conversions_in_either_arm_is_valid_and_uninformative():
+    r = engine.analyze_metric(_bin("c", 300, 0), _bin("t", 300, 0), "binomial")
+    assert r.ok, r.error_message
+    assert not r.significant
+    assert recommend(r, days_running=3).kind is not K.INVALID
+
+
+def test_significantly_worse_primary_is_harmful():
+    r = engine.analyze_metric(_bin("c", 10_000, 600), _bin("t", 10_000, 450), "binomial")
+    assert r.direction == "worse"
+    rec = recommend(r, days_running=14)
+    assert rec.kind is K.DONT_SHIP_HARMFUL
+
+
+def test_underpowered_finished_test_is_inconclusive_not_no_effect():
+    # Wide interval (≈ −70% … +69%): no effect must not be claimed.
+    r = engine.analyze_metric(_bin("c", 400, 8), _bin("t", 400, 8), "binomial", mde=0.1)
+    rec = recommend(r, days_running=30)
+    assert rec.kind is K.INCONCLUSIVE
+
+
+def test_no_effect_only_when_the_interval_rules_out_the_mde():
+    r = engine.analyze_metric(
+        _bin("c", 200_000, 10_000), _bin("t", 200_000, 10_000), "binomial", mde=0.1
+    )
+    assert -0.1 < r.relative_ci[0] and r.relative_ci[1] < 0.1
+    assert recommend(r, days_running=14).kind is K.STOP_NO_EFFECT
+
+
+def test_failing_aa_test_is_flagged_as_tracking_problem():
+    r = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 600), "binomial")
+    rec = recommend(r, days_running=14, aa_test=True)
+    assert rec.kind is K.INVALID
+    assert any("tracking" in s for s in rec.reasons)
