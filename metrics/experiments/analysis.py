@@ -19,7 +19,8 @@ both end in ``analyze_stats``, a pure function:
    harm, primary significance, power). The experiment's recommendation is *ship* with the best
    shippable treatment (largest relative lift in the good direction) when any treatment ships,
    otherwise the most severe of the treatments' recommendations
-   (invalid > dont_ship_guardrail > keep_running > stop_no_effect).
+   (invalid > dont_ship_guardrail > dont_ship_harmful > keep_running > inconclusive >
+   stop_no_effect).
 
 Nothing here raises for statistical problems: they are carried in ``error_message`` fields.
 Warehouse errors (unreachable, missing tables) and unknown experiment ids do raise.
@@ -56,7 +57,9 @@ CORRECTIONS: dict[str, str] = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh
 _SEVERITY = (
     RecommendationKind.INVALID,
     RecommendationKind.DONT_SHIP_GUARDRAIL,
+    RecommendationKind.DONT_SHIP_HARMFUL,
     RecommendationKind.KEEP_RUNNING,
+    RecommendationKind.INCONCLUSIVE,
     RecommendationKind.STOP_NO_EFFECT,
     RecommendationKind.SHIP,
 )

@@ -45,6 +45,8 @@ RECOMMENDATION_LABELS: dict[str, str] = {
     RecommendationKind.SHIP: "Ship",
     RecommendationKind.KEEP_RUNNING: "Keep running",
     RecommendationKind.STOP_NO_EFFECT: "Stop — no effect",
+    RecommendationKind.INCONCLUSIVE: "Inconclusive — effect not ruled out",
+    RecommendationKind.DONT_SHIP_HARMFUL: "Don't ship — harmful",
     RecommendationKind.DONT_SHIP_GUARDRAIL: "Don't ship — guardrail harmed",
     RecommendationKind.INVALID: "Invalid — fix the experiment",
 }
@@ -52,6 +54,8 @@ RECOMMENDATION_TONES: dict[str, str] = {
     RecommendationKind.SHIP: "good",
     RecommendationKind.KEEP_RUNNING: "warn",
     RecommendationKind.STOP_NO_EFFECT: "neutral",
+    RecommendationKind.INCONCLUSIVE: "neutral",
+    RecommendationKind.DONT_SHIP_HARMFUL: "bad",
     RecommendationKind.DONT_SHIP_GUARDRAIL: "bad",
     RecommendationKind.INVALID: "bad",
 }
@@ -59,6 +63,10 @@ FOLLOWING_DECISIONS: dict[str, frozenset[DecisionKind]] = {
     RecommendationKind.SHIP: frozenset({DecisionKind.SHIP}),
     RecommendationKind.KEEP_RUNNING: frozenset({DecisionKind.EXTEND}),
     RecommendationKind.STOP_NO_EFFECT: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
+    RecommendationKind.INCONCLUSIVE: frozenset(
+        {DecisionKind.KILL, DecisionKind.ITERATE, DecisionKind.EXTEND}
+    ),
+    RecommendationKind.DONT_SHIP_HARMFUL: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
     RecommendationKind.DONT_SHIP_GUARDRAIL: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
     RecommendationKind.INVALID: frozenset({DecisionKind.ITERATE, DecisionKind.KILL}),
 }
@@ -68,6 +76,8 @@ SUGGESTED_DECISION: dict[str, DecisionKind] = {
     RecommendationKind.SHIP: DecisionKind.SHIP,
     RecommendationKind.KEEP_RUNNING: DecisionKind.EXTEND,
     RecommendationKind.STOP_NO_EFFECT: DecisionKind.KILL,
+    RecommendationKind.INCONCLUSIVE: DecisionKind.ITERATE,
+    RecommendationKind.DONT_SHIP_HARMFUL: DecisionKind.KILL,
     RecommendationKind.DONT_SHIP_GUARDRAIL: DecisionKind.ITERATE,
     RecommendationKind.INVALID: DecisionKind.ITERATE,
 }
