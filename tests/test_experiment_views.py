@@ -1,8 +1,9 @@
 """Pure helpers behind the experiment pages vs independent computations.
 
 References: the relative-lift z / t on the log-ratio scale with its delta-method variance
-written out here (scipy norm / t; issue 10 moved the decision to the log ratio), statsmodels ``multipletests`` (Holm, Benjamini–Hochberg), scipy's Welch t-test from
-summary statistics and chi-square test, and pandas recomputations from simulated per-unit data.
+written out here (scipy norm / t; issue 10 moved the decision to the log ratio), statsmodels
+``multipletests`` (Holm, Benjamini–Hochberg), scipy's Welch t-test from summary statistics and
+chi-square test, and pandas recomputations from simulated per-unit data.
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@
 - ``holm`` (Holm–Bonferroni) and ``bonferroni`` control the family-wise error rate; they come
   with adjusted intervals (Bonferroni's are **simultaneous**, 1 − alpha/m each; Holm's are
   *not*: they match Holm's decisions but their joint coverage can be below 1 − alpha — 88%
-  instead of 95% in simulation — so every Holm-widened result carries ``HOLM_NOTE``):
-  test i's interval is recomputed at level 1 − a_i with a_i = alpha·p_i/p̃_i (p̃ the
-  adjusted p-value). Because each interval is the inversion of the very test that gave p_i (same statistic, same distribution, same standard error), it
-  excludes 0 exactly when p_i < a_i, i.e. when p̃_i < alpha (for Bonferroni a_i = alpha/m,
-  the familiar level 1 − alpha/m). Frequentist intervals use the z / Welch-t quantile;
-  sequential ones the confidence-sequence multiplier at the same mixing parameter ρ.
+  instead of 95% in the check of issue 10 — so every Holm-widened result carries ``HOLM_NOTE``):
+  test i's interval is recomputed at level 1 − a_i with a_i = alpha·p_i/p̃_i (p̃ the adjusted
+  p-value). Because each interval is the inversion of the very test that gave p_i (same
+  statistic, same distribution, same standard error), it excludes 0 exactly when p_i < a_i, i.e.
+  when p̃_i < alpha (for Bonferroni a_i = alpha/m, the familiar level 1 − alpha/m). Frequentist
+  intervals use the z / Welch-t quantile; sequential ones the confidence-sequence multiplier at
+  the same mixing parameter ρ.
 - ``fdr_bh`` (Benjamini–Hochberg) controls the false discovery rate; it adjusts p-values
   only. The intervals stay **unadjusted** (1 − alpha, marginal): a BH-significant result always
   has an interval excluding 0, but a marginal interval excluding 0 may be BH-non-significant.
