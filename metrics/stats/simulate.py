@@ -1,9 +1,10 @@
 """Seeded Monte Carlo checks of the engine's error rates (vectorised numpy, no per-run loops).
 
 The tests call these with small sizes; ``python -m bench`` can call them with large ones.
-They use the engine's own array formulas (the relative-lift z with the delta-method standard
-error — the engine's decision statistic — Wald intervals, confidence-sequence multiplier,
-always-valid p-value).
+They use the engine's own array formulas (``frequentist.decision_z``: the log-ratio z with the
+absolute fallback — the engine's decision statistic — Wald and log-ratio intervals,
+confidence-sequence multiplier, always-valid p-value, the minimum-count rule, the
+recommendation's early-stop threshold); the tests check them against the engine run by run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metrics.stats.common import critical_value, p_value
-from metrics.stats.frequentist import relative_se, relative_z
+from metrics.stats.frequentist import decision_z, log_ratio_se
 from metrics.stats.sequential import always_valid_p, cs_multiplier, rho_for
 
 
@@ -67,7 +68,7 @@ def simulate_aa_peeking(
     n = units_per_look * np.arange(1, looks + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         p_c, p_t = conv_c / n, conv_t / n
-        z_rel = relative_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
+        z_rel = decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
         p_naive = np.nan_to_num(p_value(z_rel, "two-sided"), nan=1.0)
         rho = rho_for(alpha, tuning_n or 2 * n[-1])
         p_seq = np.nan_to_num(always_valid_p(z_rel, 2 * n, rho), nan=1.0)
@@ -99,8 +100,8 @@ def simulate_ci_coverage(
     abs_true = rate_treatment - rate_control
     abs_cov = np.abs(p_t - p_c - abs_true) <= crit * se
     with np.errstate(divide="ignore", invalid="ignore"):
-        rse = relative_se(p_c, vm_c, p_t, vm_t)
-        rel_cov = np.abs(p_t / p_c - rate_treatment / rate_control) <= crit * rse
+        lse = log_ratio_se(p_c, vm_c, p_t, vm_t)  # the engine's log-ratio interval
+        rel_cov = np.abs(np.log(p_t / p_c) - np.log(rate_treatment / rate_control)) <= crit * lse
     return CoverageSimulation(n_sims, alpha, float(abs_cov.mean()), float(rel_cov.mean()))
 
 
