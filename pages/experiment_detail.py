@@ -189,6 +189,9 @@ with left:
                 ),
                 key="exp_cumulative_chart",
             )
+            peeking = ev.peeking_note(engine_kind)
+            if peeking:
+                st.warning(peeking)
             st.caption(
                 "Each day shows the result as it would have been read that day, with all units "
                 "assigned so far. A lift that shrinks over time hints at a novelty effect; "

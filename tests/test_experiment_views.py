@@ -140,6 +140,14 @@ def test_cumulative_effect_matches_direct_daily_tests() -> None:
         assert row.ci_low < row.relative_lift < row.ci_high
 
 
+def test_peeking_note_only_for_fixed_horizon_engines() -> None:
+    # issue 10: the cumulative chart showed fixed-horizon intervals without a warning
+    assert ev.peeking_note("sequential") is None
+    for engine in ("frequentist", "bayesian"):
+        note = ev.peeking_note(engine)
+        assert note and "sequential" in note and "planned end" in note
+
+
 def test_cumulative_effect_engines_and_degenerate_days() -> None:
     _, daily = simulated_daily()
     bayes = ev.cumulative_effect(daily, "control", "binomial", engine="bayesian")

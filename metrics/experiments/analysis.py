@@ -191,8 +191,18 @@ def analyze_stats(
     days_running: float | None = None,
     info: ExperimentInfo | None = None,
     warnings: Sequence[str] = (),
+    sequential_tuning_n: float | None = None,
+    planned_units: int | None = None,
+    plan_reached: bool | None = None,
+    aa_test: bool = False,
 ) -> ExperimentAnalysis:
     """Analyse pre-computed statistics (see the module docstring for the steps).
+
+    The plan (``metrics.stats.recommendation``): ``planned_units`` per treatment-control pair,
+    or ``plan_reached`` (e.g. the experiment has ended); ``sequential_tuning_n`` is the
+    sequential engine's n*, fixed before the data (take it from the Planner's sequential plan;
+    default ``sequential.DEFAULT_TUNING_N``). ``aa_test``: any significant difference makes the
+    recommendation *invalid* (a likely tracking problem).
 
     ``assignment_counts`` and ``expected_shares`` (by variant) drive the SRM check; without
     ``expected_shares`` the SRM check is skipped (``srm=None``). ``guardrail_margin`` (relative,
@@ -233,6 +243,7 @@ def analyze_stats(
             higher_is_better=m.higher_is_better,
             mde=mde,
             noninferiority_margin=guardrail_margin if m.role == "guardrail" else None,
+            **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
         )
         analyses.append(
             MetricAnalysis(
@@ -273,7 +284,13 @@ def analyze_stats(
         for r in primary.results:
             g_results = [g.result_for(r.variant) for g in guardrails]
             rec = recommend(
-                r, [g for g in g_results if g is not None], srm, days_running=days_running
+                r,
+                [g for g in g_results if g is not None],
+                srm,
+                days_running=days_running,
+                planned_units=planned_units,
+                plan_reached=plan_reached,
+                aa_test=aa_test,
             )
             per_variant.append((r.variant, rec))
         shipping = [
@@ -435,6 +452,7 @@ def analyze_experiment(
         days_running=float(info.days_running) if info.days_running else None,
         info=info,
         warnings=notes,
+        plan_reached=True if info.ended_at is not None else None,
     )
     result = dataclasses.replace(
         result, source=src.kind, source_reason=src.reason, refreshed_at=src.refreshed_at

@@ -489,6 +489,21 @@ CUMULATIVE_COLUMNS = (
 )
 
 
+def peeking_note(engine: str) -> str | None:
+    """Warning for the day-by-day chart: fixed-horizon intervals are not valid under peeking.
+
+    None for the sequential engine, whose confidence sequences hold at every look.
+    """
+    if engine == "sequential":
+        return None
+    return (
+        f"These are {engine} fixed-horizon intervals, valid only when read once, at the "
+        "planned end. Reading them daily and stopping when one excludes 0 inflates false "
+        "positives (about 28% instead of 5% over 30 daily looks, by simulation). To decide "
+        "before the planned end, use the sequential engine."
+    )
+
+
 def cumulative_effect(
     daily: pd.DataFrame,
     control: str,
