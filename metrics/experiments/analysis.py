@@ -244,6 +244,8 @@ def analyze_stats(
             mde=mde,
             noninferiority_margin=guardrail_margin if m.role == "guardrail" else None,
             **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
+            # Bayesian A/B/n: Bonferroni-level credible intervals across the treatments
+            correction=correction if engine == "bayesian" and m.role != "guardrail" else None,
         )
         analyses.append(
             MetricAnalysis(
