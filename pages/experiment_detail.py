@@ -113,13 +113,29 @@ correction_choice = o3.selectbox(
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
     key="exp_correction",
     help=HELP["correction"],
-    disabled=engine_kind == "bayesian",
 )
 scale = o4.radio(
     "Lift", ["relative", "absolute"], horizontal=True, key="exp_lift_scale", help=HELP["lift"]
 )
 relative = scale == "relative"
-options = ev.AnalysisOptions(engine=engine_kind, cuped=cuped, correction=_none(correction_choice))
+tuning_n = None
+if engine_kind == "sequential":
+    tuning_n = int(
+        st.number_input(
+            "Planned units per treatment-control pair (n*, from the Planner's sequential plan)",
+            min_value=100,
+            value=5000,
+            step=1000,
+            key="exp_tuning_n",
+            help="The confidence sequence is narrowest at n*. Fix it before looking at data.",
+        )
+    )
+options = ev.AnalysisOptions(
+    engine=engine_kind,
+    cuped=cuped,
+    correction=_none(correction_choice),
+    sequential_tuning_n=tuning_n,
+)
 
 try:
     analysis = cached_analysis(engine, url, picked, options)
@@ -177,6 +193,7 @@ with left:
             engine=engine_kind,
             alpha=analysis.alpha,
             cuped=cuped and EXPERIMENT_METRICS[primary.name].supports_cuped,
+            sequential_tuning_n=tuning_n,
         )
         treatments = [v for v in analysis.variants if v != analysis.control]
         if series["relative_lift"].notna().any():

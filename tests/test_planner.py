@@ -339,11 +339,12 @@ def test_page_with_typed_inputs(app_env) -> None:
     at.number_input(key="planner_rate").set_value(4.0)
     at.number_input(key="planner_mde").set_value(10.0)
     at.number_input(key="planner_daily").set_value(1500.0)
-    at.radio(key="planner_sides").set_value("One-sided (improvement only)")
+    # issue 10: no one-sided plans (the analysis is two-sided); the engine is chosen instead
+    at.radio(key="planner_engine").set_value("Sequential")
     at.run()
     assert not at.exception and not at.error
     expected = planner.plan(
-        planner.PlanInputs(0.04, 0.10, daily_units=1500.0, alternative="larger")
+        planner.PlanInputs(0.04, 0.10, daily_units=1500.0, engine="sequential")
     )
     shown = _metrics(at)
     assert shown["Units per variant"] == f"{expected.units_per_variant[1]:,}"

@@ -224,3 +224,33 @@ def test_bayesian_several_treatments_use_bonferroni_credible_level():
     corrected = (z > z_corr).any(axis=1).mean()
     uncorrected = (z > sps.norm.isf(alpha / 2)).any(axis=1).mean()
     assert corrected <= 0.03 < 0.05 < uncorrected
+
+
+# --- defect 9 and sequential planning -----------------------------------------------------------
+
+
+def test_planner_page_plans_for_the_two_sided_analysis():
+    import pathlib
+
+    from metrics.experiments import planner
+
+    assert planner.ANALYSIS_ALTERNATIVE == "two-sided"
+    page = pathlib.Path(__file__).parents[1].joinpath("pages", "planner.py").read_text()
+    assert "One-sided" not in page and "planner.ANALYSIS_ALTERNATIVE" in page
+
+
+def test_sequential_plan_reaches_its_power_with_the_confidence_sequence():
+    from metrics.stats import power
+
+    plan = power.sample_size(0.05, 0.1, engine="sequential")
+    fixed = power.sample_size(0.05, 0.1)
+    n = plan.units_per_variant[0]
+    assert plan.tuning_n == 2 * n
+    # Reference: P(|Z| > k) at the plan, k the sequence's multiplier at n* = the plan itself.
+    se = math.sqrt((1 - 0.055) / (n * 0.055) + 0.95 / (n * 0.05))
+    k = _cs_k(2 * n, 0.05, 2 * n)
+    mu = math.log(1.1) / se
+    assert_allclose(sps.norm.cdf(mu - k) + sps.norm.cdf(-mu - k), 0.8, atol=2e-4)
+    assert 1.7 < n / fixed.units_per_variant[0] < 2.1
+    seq_power = power.power_for(n, n, 0.1, 0.05, sequential_tuning_n=plan.tuning_n)
+    assert_allclose(seq_power, 0.8, atol=2e-4)

@@ -369,8 +369,12 @@ def analyze_experiment(
     guardrail_margin: float | None = None,
     as_of: dt.datetime | None = None,
     serving: ServingStore | None = None,
+    sequential_tuning_n: float | None = None,
 ) -> ExperimentAnalysis:
     """Analyse a warehouse experiment (all its metrics, or only ``metric``).
+
+    ``sequential_tuning_n``: the sequential engine's n* (total units of a treatment-control
+    pair the test was planned for: the Planner's sequential plan); default 5,000.
 
     Raises ``UnknownExperimentError`` for an unknown id and ``ValueError`` for a ``metric=``
     missing from the catalog. A metric *declared by the experiment* but missing from the
@@ -455,6 +459,7 @@ def analyze_experiment(
         info=info,
         warnings=notes,
         plan_reached=True if info.ended_at is not None else None,
+        sequential_tuning_n=sequential_tuning_n,
     )
     result = dataclasses.replace(
         result, source=src.kind, source_reason=src.reason, refreshed_at=src.refreshed_at

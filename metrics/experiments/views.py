@@ -95,6 +95,7 @@ class AnalysisOptions:
     cuped: bool = False
     correction: str | None = "holm"
     alpha: float = 0.05
+    sequential_tuning_n: int | None = None  # sequential n* (the Planner's sequential plan)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_LABELS:
@@ -513,6 +514,7 @@ def cumulative_effect(
     engine: str = "frequentist",
     alpha: float = 0.05,
     cuped: bool = False,
+    sequential_tuning_n: float | None = None,
 ) -> pd.DataFrame:
     """Relative lift of each treatment vs ``control`` with its interval, day by day.
 
@@ -546,6 +548,7 @@ def cumulative_effect(
                 cuped=cuped,
                 higher_is_better=higher_is_better,
                 mde=None,
+                **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
             )
             lo, hi = r.relative_ci
             rows.append(

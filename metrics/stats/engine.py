@@ -674,9 +674,7 @@ def _bayesian_bonferroni(ctrl, others, kind, options) -> list[MetricResult]:
             f"(Bonferroni, alpha {alpha:g} / {m}) so that the chance of any false winner "
             f"stays near {alpha:g}"
         )
-        out.append(
-            dataclasses.replace(r, correction="bonferroni", warnings=(*r.warnings, note))
-        )
+        out.append(dataclasses.replace(r, correction="bonferroni", warnings=(*r.warnings, note)))
     return out
 
 

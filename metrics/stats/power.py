@@ -119,8 +119,13 @@ def power_for(
     baseline_sd: float | None = None,
     alpha: float = 0.05,
     alternative: str = "two-sided",
+    sequential_tuning_n: float | None = None,
 ) -> float:
-    """Power reached with the given units per arm for a relative effect ``mde``; NaN if invalid."""
+    """Power reached with the given units per arm for a relative effect ``mde``; NaN if invalid.
+
+    With ``sequential_tuning_n`` (n*): the power of the sequential engine's confidence
+    sequence at this sample, P(it excludes 0 at this look), with its multiplier k_N.
+    """
     if (
         _check(kind, baseline, mde, baseline_sd, alpha, alternative)
         or min(n_control, n_treatment) <= 0
@@ -128,7 +133,13 @@ def power_for(
         return math.nan
     delta, a_c, a_t = _relative_test(kind, baseline, mde, baseline_sd)
     se = math.sqrt(a_c / n_control + a_t / n_treatment)
-    return float(power_at_se(delta, se, alpha, alternative))
+    crit = None
+    if sequential_tuning_n:
+        from metrics.stats.sequential import cs_multiplier, rho_for
+
+        rho = rho_for(alpha, sequential_tuning_n)
+        crit = float(cs_multiplier(n_control + n_treatment, alpha, rho))
+    return float(power_at_se(delta, se, alpha, alternative, crit))
 
 
 def mde_for(
@@ -141,6 +152,7 @@ def mde_for(
     alpha: float = 0.05,
     power: float = 0.8,
     alternative: str = "two-sided",
+    sequential_tuning_n: float | None = None,
 ) -> float:
     """Smallest relative effect (fraction of control, > 0; < 0 for 'smaller') reaching ``power``.
 
@@ -166,6 +178,7 @@ def mde_for(
                 baseline_sd=baseline_sd,
                 alpha=alpha,
                 alternative=alternative,
+                sequential_tuning_n=sequential_tuning_n,
             )
             - power
         )
