@@ -343,9 +343,7 @@ def test_page_with_typed_inputs(app_env) -> None:
     at.radio(key="planner_engine").set_value("Sequential")
     at.run()
     assert not at.exception and not at.error
-    expected = planner.plan(
-        planner.PlanInputs(0.04, 0.10, daily_units=1500.0, engine="sequential")
-    )
+    expected = planner.plan(planner.PlanInputs(0.04, 0.10, daily_units=1500.0, engine="sequential"))
     shown = _metrics(at)
     assert shown["Units per variant"] == f"{expected.units_per_variant[1]:,}"
     assert shown["Total units"] == f"{expected.total_units:,}"

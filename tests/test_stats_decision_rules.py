@@ -254,3 +254,22 @@ def test_sequential_plan_reaches_its_power_with_the_confidence_sequence():
     assert 1.7 < n / fixed.units_per_variant[0] < 2.1
     seq_power = power.power_for(n, n, 0.1, 0.05, sequential_tuning_n=plan.tuning_n)
     assert_allclose(seq_power, 0.8, atol=2e-4)
+
+
+def test_cuped_means_use_welch_t_as_documented():
+    import numpy as np
+
+    rng = np.random.default_rng(12345)
+    arms = []
+    for name in ("c", "t"):
+        c = rng.lognormal(2, 0.8, 400)
+        y = c * 0.8 + rng.lognormal(1, 0.8, 400)
+        arms.append(
+            V(name, 400, y.sum(), (y * y).sum(), None, None, None, c.sum(), (c * c).sum(),
+              (y * c).sum())
+        )  # fmt: skip
+    r = engine.analyze_metric(*arms, "mean", cuped=True)
+    assert r.cuped_applied and r.df is not None and "t" in r.method.split(";")[0]
+    doc = engine.analyze_metric.__doc__
+    assert "z for rates, ratios and CUPED" not in doc
+    assert "CUPED-adjusted or not" in doc

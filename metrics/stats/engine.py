@@ -241,9 +241,10 @@ def analyze_metric(
     metric : str
         Name carried into the result.
     engine : {'frequentist', 'bayesian', 'sequential'}
-        frequentist: fixed-horizon test of the relative lift (z for rates, ratios and CUPED;
-        t with Welch df for means); absolute: unpooled Wald z for rates, Welch t for means,
-        delta-method Wald z for ratios; bayesian: Gaussian posterior of the relative lift
+        frequentist: fixed-horizon test of the relative lift on the log-ratio scale (z for
+        rates and ratios; Student t with Welch df for means, CUPED-adjusted or not);
+        absolute: unpooled Wald z for rates, Welch t for means, delta-method Wald z for
+        ratios; bayesian: Gaussian posterior of the log ratio
         (flat prior unless ``prior_sd``; Beta-Binomial Monte Carlo when ``beta_binomial`` and
         kind is binomial), significant when the credible interval excludes 0;
         sequential: asymptotic confidence sequence tuned for ``sequential_tuning_n`` total

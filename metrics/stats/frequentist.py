@@ -20,8 +20,9 @@ shown next to it always agree (p < alpha ⇔ the (1 − alpha) interval excludes
   value is 0 the relative lift is undefined (NaN) and the absolute test alone decides.
 - **absolute lift** d = m_t − m_c (metric units) — ``absolute_statistic`` /
   ``absolute_p_value`` with ``absolute_ci``: unpooled Wald z for rates ('wald z' / legacy name
-  'pooled z'), Welch's t for means, Wald z with the delta-method variance for ratios and
-  CUPED-adjusted estimates. (``pooled_z`` — the statsmodels ``proportions_ztest`` statistic —
+  'pooled z') and CUPED-adjusted rates, Welch's t for means (CUPED-adjusted means too: the
+  adjusted unit-level variances enter the same Welch–Satterthwaite df), Wald z with the
+  delta-method variance for ratios. (``pooled_z`` — the statsmodels ``proportions_ztest`` statistic —
   is kept as a helper.) When both arms have no variance and equal values (0/300 vs 0/300) the
   result is valid and uninformative: p = 1, unbounded intervals.
 
@@ -64,7 +65,7 @@ class LiftTest:
     statistic: float  # decision statistic: L/se_L, or the absolute one (sign per r)
     p_value: float  # of H0: relative lift = 0 (absolute lift = 0 when control is 0)
     df: float | None  # Welch–Satterthwaite df for means (both scales), None for z tests
-    method: str  # absolute-scale test: 'wald z' (rates, ratios, CUPED) or 'welch t' (means)
+    method: str  # 'wald z' (rates, ratios) or 'welch t' (means, CUPED-adjusted or not)
     error_message: str | None = None
     absolute_statistic: float = math.nan  # absolute_lift / absolute_se (z or t)
     absolute_p_value: float = math.nan  # of H0: absolute lift = 0
@@ -221,7 +222,7 @@ def compare(
         Metric value and unit-level variance of each arm (see ``metrics.stats.moments``).
     method : {'welch t', 'wald z', 'pooled z'}
         'welch t' for means: Student t with Welch–Satterthwaite df on both scales;
-        'wald z' for rates, ratios or adjusted estimates: N(0, 1) on both scales.
+        'wald z' for rates (CUPED-adjusted or not) and ratios: N(0, 1) on both scales.
         'pooled z' is accepted as a legacy name of 'wald z'.
     alpha : float
         1 − confidence level of the intervals and level of the tests.
