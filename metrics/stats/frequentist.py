@@ -22,8 +22,8 @@ shown next to it always agree (p < alpha ⇔ the (1 − alpha) interval excludes
   ``absolute_p_value`` with ``absolute_ci``: unpooled Wald z for rates ('wald z' / legacy name
   'pooled z') and CUPED-adjusted rates, Welch's t for means (CUPED-adjusted means too: the
   adjusted unit-level variances enter the same Welch–Satterthwaite df), Wald z with the
-  delta-method variance for ratios. (``pooled_z`` — the statsmodels ``proportions_ztest`` statistic —
-  is kept as a helper.) When both arms have no variance and equal values (0/300 vs 0/300) the
+  delta-method variance for ratios. (``pooled_z`` — the statsmodels ``proportions_ztest``
+  statistic — is kept as a helper.) When both arms have no variance and equal values (0/300 vs 0/300) the
   result is valid and uninformative: p = 1, unbounded intervals.
 
 Non-inferiority (guardrails), relative margin δ > 0 as a fraction of control:
