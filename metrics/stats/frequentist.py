@@ -18,13 +18,13 @@ shown next to it always agree (p < alpha ⇔ the (1 − alpha) interval excludes
   signs, or se_L = 0 — the decision uses the absolute test below, expressed relative to
   control (r = d/m_c with se = se_d/|m_c|, the control value taken as known); when the control
   value is 0 the relative lift is undefined (NaN) and the absolute test alone decides.
-- **absolute lift** d = m_t − m_c (metric units) — ``absolute_statistic`` /
-  ``absolute_p_value`` with ``absolute_ci``: unpooled Wald z for rates ('wald z' / legacy name
-  'pooled z') and CUPED-adjusted rates, Welch's t for means (CUPED-adjusted means too: the
-  adjusted unit-level variances enter the same Welch–Satterthwaite df), Wald z with the
-  delta-method variance for ratios. (``pooled_z`` — the statsmodels ``proportions_ztest``
-  statistic — is kept as a helper.) When both arms have no variance and equal values (0/300 vs 0/300) the
-  result is valid and uninformative: p = 1, unbounded intervals.
+- **absolute lift** d = m_t − m_c (metric units) — ``absolute_statistic`` / ``absolute_p_value``
+  with ``absolute_ci``: unpooled Wald z for rates ('wald z' / legacy name 'pooled z') and CUPED-
+  adjusted rates, Welch's t for means (CUPED-adjusted means too: the adjusted unit-level
+  variances enter the same Welch–Satterthwaite df), Wald z with the delta-method variance for
+  ratios. (``pooled_z`` — the statsmodels ``proportions_ztest`` statistic — is kept as a
+  helper.) When both arms have no variance and equal values (0/300 vs 0/300) the result is valid
+  and uninformative: p = 1, unbounded intervals.
 
 Non-inferiority (guardrails), relative margin δ > 0 as a fraction of control:
 higher is better: H0: r ≤ −δ vs H1: r > −δ; lower is better: H0: r ≥ δ vs H1: r < δ.
