@@ -34,6 +34,7 @@ the rule it used (``Recommendation.rule``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -177,6 +178,36 @@ def recommend(
     aa_test : bool
         The variants are identical by design: any significant difference invalidates.
     """
+    rec = _recommend(
+        primary,
+        guardrails,
+        srm,
+        days_running=days_running,
+        power_target=power_target,
+        max_extra_days=max_extra_days,
+        planned_units=planned_units,
+        plan_reached=plan_reached,
+        early_stop_p=early_stop_p,
+        aa_test=aa_test,
+    )
+    if rec.rule:
+        rec = dataclasses.replace(rec, reasons=(*rec.reasons, f"Decision rule: {rec.rule}."))
+    return rec
+
+
+def _recommend(
+    primary: MetricResult,
+    guardrails: Sequence[MetricResult],
+    srm: SRMResult | None,
+    *,
+    days_running: float | None,
+    power_target: float,
+    max_extra_days: float,
+    planned_units: int | None,
+    plan_reached: bool | None,
+    early_stop_p: float,
+    aa_test: bool,
+) -> Recommendation:
     K = RecommendationKind
     if srm is not None and srm.flagged:
         shares = ", ".join(f"{s:.1%}" for s in srm.observed_shares)
