@@ -364,6 +364,8 @@ def _cached_analysis(
         alpha=options.alpha,
         serving=_serving,
         sequential_tuning_n=options.sequential_tuning_n,
+        prior_mean=options.prior_mean,
+        prior_sd=options.prior_sd,
     )
 
 

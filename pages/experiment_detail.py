@@ -130,11 +130,36 @@ if engine_kind == "sequential":
             help="The confidence sequence is narrowest at n*. Fix it before looking at data.",
         )
     )
+prior_mean, prior_sd = 0.0, None
+if engine_kind == "bayesian":
+    p1, p2 = st.columns(2)
+    prior_mean = (
+        p1.number_input(
+            "Prior mean of the lift (%)",
+            value=0.0,
+            step=0.5,
+            key="exp_prior_mean",
+            help="Centre of a normal prior on the relative lift; 0 = no expected change.",
+        )
+        / 100
+    )
+    sd_pct = p2.number_input(
+        "Prior sd of the lift (%; 0 = flat prior)",
+        min_value=0.0,
+        value=0.0,
+        step=1.0,
+        key="exp_prior_sd",
+        help="How large lifts usually are: e.g. 5% if past tests rarely moved the metric by "
+        "more than ±10%. Shrinks noisy early results towards the prior mean.",
+    )
+    prior_sd = sd_pct / 100 if sd_pct > 0 else None
 options = ev.AnalysisOptions(
     engine=engine_kind,
     cuped=cuped,
     correction=_none(correction_choice),
     sequential_tuning_n=tuning_n,
+    prior_mean=prior_mean,
+    prior_sd=prior_sd,
 )
 
 try:

@@ -273,3 +273,27 @@ def test_cuped_means_use_welch_t_as_documented():
     doc = engine.analyze_metric.__doc__
     assert "z for rates, ratios and CUPED" not in doc
     assert "CUPED-adjusted or not" in doc
+
+
+# --- extra: an informative prior through the analysis options -----------------------------------
+
+
+def test_informative_prior_reaches_the_analysis_and_matches_the_conjugate_posterior():
+    from metrics.experiments import views as ev
+    from metrics.experiments.analysis import MetricInput, analyze_stats
+
+    arms = (_bin("control", 2000, 100), _bin("treatment", 2000, 130))
+    m = MetricInput("conv", "primary", "binomial", True, arms, "conv", False)
+    opts = ev.AnalysisOptions(engine="bayesian", prior_mean=0.0, prior_sd=0.05)
+    common = dict(experiment_id="e", name="e", control="control", metrics=[m], engine="bayesian")
+    a = analyze_stats(**common, prior_mean=opts.prior_mean, prior_sd=opts.prior_sd)
+    r = a.primary.results[0]
+    # conjugate normal on L = log(p_t/p_c): precision-weighted mean, back-transformed median
+    lhat = math.log(130 / 100)
+    se2 = (1 - 0.065) / 130 + (1 - 0.05) / 100
+    post = (lhat / se2) / (1 / se2 + 1 / 0.05**2)
+    assert_allclose(r.relative_lift, math.expm1(post), rtol=1e-9)
+    flat = analyze_stats(**common).primary.results[0]
+    assert r.relative_lift < flat.relative_lift  # shrunk towards 0
+    with pytest.raises(ValueError):
+        ev.AnalysisOptions(engine="bayesian", prior_sd=-1.0)

@@ -195,6 +195,8 @@ def analyze_stats(
     planned_units: int | None = None,
     plan_reached: bool | None = None,
     aa_test: bool = False,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
 ) -> ExperimentAnalysis:
     """Analyse pre-computed statistics (see the module docstring for the steps).
 
@@ -246,6 +248,8 @@ def analyze_stats(
             **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
             # Bayesian A/B/n: Bonferroni-level credible intervals across the treatments
             correction=correction if engine == "bayesian" and m.role != "guardrail" else None,
+            prior_mean=prior_mean,
+            prior_sd=prior_sd,
         )
         analyses.append(
             MetricAnalysis(
@@ -370,11 +374,15 @@ def analyze_experiment(
     as_of: dt.datetime | None = None,
     serving: ServingStore | None = None,
     sequential_tuning_n: float | None = None,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
 ) -> ExperimentAnalysis:
     """Analyse a warehouse experiment (all its metrics, or only ``metric``).
 
     ``sequential_tuning_n``: the sequential engine's n* (total units of a treatment-control
     pair the test was planned for: the Planner's sequential plan); default 5,000.
+    ``prior_mean`` / ``prior_sd``: the Bayesian engine's normal prior on the relative lift
+    (fractions; ``prior_sd=None`` is flat).
 
     Raises ``UnknownExperimentError`` for an unknown id and ``ValueError`` for a ``metric=``
     missing from the catalog. A metric *declared by the experiment* but missing from the
@@ -460,6 +468,8 @@ def analyze_experiment(
         warnings=notes,
         plan_reached=True if info.ended_at is not None else None,
         sequential_tuning_n=sequential_tuning_n,
+        prior_mean=prior_mean,
+        prior_sd=prior_sd,
     )
     result = dataclasses.replace(
         result, source=src.kind, source_reason=src.reason, refreshed_at=src.refreshed_at

@@ -96,8 +96,15 @@ class AnalysisOptions:
     correction: str | None = "holm"
     alpha: float = 0.05
     sequential_tuning_n: int | None = None  # sequential n* (the Planner's sequential plan)
+    prior_mean: float = 0.0  # Bayesian normal prior on the relative lift (fraction)
+    prior_sd: float | None = None  # None: flat prior
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: D105 - validated below
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
+            raise ValueError(f"prior_sd must be a positive fraction or None; got {self.prior_sd}")
         if self.engine not in ENGINE_LABELS:
             raise ValueError(f"unknown engine {self.engine!r}; use {', '.join(ENGINE_LABELS)}")
         if self.correction is not None and self.correction not in CORRECTIONS:
