@@ -505,11 +505,14 @@ def analyze_summary(
     mde: float = DEFAULT_MDE,
     expected_shares: dict[str, float] | None = None,
     experiment_id: str = "summary",
+    plan_reached: bool | None = True,
 ) -> ExperimentAnalysis:
     """Analyse one metric's per-variant numbers (as parsed by ``summary_csv``).
 
     The SRM check runs only with ``expected_shares``; CUPED only when every variant carries
-    covariate sums.
+    covariate sums. A summary is read as the experiment's final numbers (``plan_reached``
+    True: the fixed-horizon test at alpha decides); pass None for an interim look, where a
+    win before the sample the MDE needs must pass the early-stop threshold.
     """
     has_cov = all(s.has_covariate for s in stats)
     notes = [] if not cuped or has_cov else ["CUPED not applied: the covariate sums are missing"]
@@ -528,4 +531,5 @@ def analyze_summary(
         alpha=alpha,
         mde=mde,
         warnings=notes,
+        plan_reached=plan_reached,
     )
