@@ -489,6 +489,8 @@ def non_inferiority_test(
     p_ni = float(p_of(z_ni)) if z_ni > 0 or not one_sided else 1.0
     p_harm = float(p_of(z_harm)) if z_harm > 0 or not one_sided else 1.0
     bound = back(est - g * crit * se) if se > 0 else back(est)
+    if math.isfinite(bound) and bound < RELATIVE_FLOOR:  # fallback scale: show at most −100%
+        bound = RELATIVE_FLOOR
     return NonInferiorityResult(
         margin, higher_is_better, test.relative_lift, bound, p_ni, p_ni < alpha, p_harm < alpha
     )
