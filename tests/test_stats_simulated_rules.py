@@ -115,3 +115,23 @@ def test_daily_recommendation_simulation_matches_recommend():
             p = float(simulate.p_value(z, "two-sided"))
             threshold = 0.05 if look == looks - 1 else 0.001  # at the plan: alpha
             assert (rec.kind is K.SHIP) == (z > 0 and p < threshold), (look, z, p, rec)
+
+
+def test_following_the_recommendation_without_a_plan_rarely_ships_an_aa_test():
+    """The app's case: a running experiment with no planned size. The implied plan is the
+    sample the MDE needs (``units_for_power``); a team that looks daily and follows each
+    recommendation (stops at the first one that is not *keep running*) ships an A/A test
+    rarely. Engine run look by look (no vectorised shortcut): 200 runs × ≤ 100 looks."""
+    rng = np.random.default_rng(12345)
+    runs, looks, per_look, ships = 200, 100, 500, 0
+    for _ in range(runs):
+        xc = np.cumsum(rng.binomial(per_look, 0.05, looks))
+        xt = np.cumsum(rng.binomial(per_look, 0.05, looks))
+        for i in range(looks):
+            n = per_look * (i + 1)
+            r = analyze_metric(V("c", n, xc[i], xc[i]), V("t", n, xt[i], xt[i]), "binomial")
+            kind = recommend(r, days_running=i + 1, max_extra_days=1000).kind
+            if kind is not K.KEEP_RUNNING:
+                ships += kind is K.SHIP
+                break
+    assert ships / runs <= 0.05
