@@ -279,6 +279,9 @@ def _issue10_simulations(table: Table, n_sims: int) -> None:
         got = sim.simulate_sequential_noninferiority(n_sims=runs, sequential=sequential, seed=13)
         label = "sequential" if sequential else "fixed-horizon (old)"
         table.add(f"false non-inferiority, harm = margin, 30 looks, {label}", got, mc(got, runs))
+    for method in ("bonferroni", "holm"):
+        got = sim.simulate_joint_coverage(method, n_sims=runs, seed=15)
+        table.add(f"joint coverage of {method} intervals, 4 treatments", got, mc(got, runs))
     plan_rule, naive = sim.simulate_daily_recommendation(n_sims=runs, seed=14)
     table.add(
         "A/A false ship, 100 daily looks, plan + early-stop rule", plan_rule, mc(plan_rule, runs)

@@ -8,6 +8,8 @@ are deterministic; the bands allow for Monte Carlo error at these sizes (≥ 3.5
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,39 @@ def test_following_the_recommendation_without_a_plan_rarely_ships_an_aa_test():
                 ships += kind is K.SHIP
                 break
     assert ships / runs <= 0.05
+
+
+def test_bonferroni_intervals_are_simultaneous_holm_ones_are_not():
+    # defect 6: the page now says so; the figures it relies on (4,000 runs)
+    assert simulate.simulate_joint_coverage("bonferroni", n_sims=4000) >= 0.945
+    assert simulate.simulate_joint_coverage("holm", n_sims=4000) < 0.93
+
+
+def test_joint_coverage_simulation_uses_the_engines_intervals():
+    rng = np.random.default_rng(12345)
+    n = 5000
+    for method in ("holm", "bonferroni"):
+        x = rng.binomial(n, [0.05, 0.05, 0.06, 0.06, 0.06])
+        arms = [V("control", n, x[0], x[0])] + [V(f"t{i}", n, x[i], x[i]) for i in range(1, 5)]
+        res = engine_variants(arms, method)
+        p = np.array([r.p_value for r in res])
+        a = (
+            np.full(4, 0.05 / 4)
+            if method == "bonferroni"
+            else np.array([0.05 * r.p_value / r.p_value_adjusted for r in res])
+        )
+        from scipy.special import ndtri
+
+        for r, ai in zip(res, a, strict=True):
+            lr, se = math.log1p(r.relative_lift), r.relative_se / (1 + r.relative_lift)
+            k = ndtri(1 - ai / 2)
+            assert r.relative_ci == pytest.approx(
+                (math.expm1(lr - k * se), math.expm1(lr + k * se))
+            )
+        assert len(p) == 4
+
+
+def engine_variants(arms, method):
+    from metrics.stats.engine import analyze_variants
+
+    return analyze_variants(arms, "control", "binomial", correction=method)
