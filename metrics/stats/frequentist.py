@@ -379,7 +379,10 @@ def non_inferiority(
     higher_is_better: bool = True,
     df: float | None = None,
 ) -> NonInferiorityResult:
-    """Non-inferiority test on the relative lift (fraction of control).
+    """Non-inferiority test on the relative lift (fraction of control), delta-method scale.
+
+    Kept as a plain helper; the engine uses ``non_inferiority_test`` (log-ratio scale, zero-arm
+    fallback, and the confidence-sequence version for the sequential engine).
 
     Parameters
     ----------
