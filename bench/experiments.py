@@ -247,4 +247,45 @@ def bench_simulations(n_sims: int = 20_000) -> Table:
         simulate_sequential_coverage(n_sims=n_sims // 4, seed=3),
         se,
     )
+    _issue10_simulations(table, n_sims)
     return table
+
+
+def _issue10_simulations(table: Table, n_sims: int) -> None:
+    """Full-size versions of tests/test_stats_simulated_rules.py (issue 10's decision rules)."""
+    from metrics.stats import simulate as sim
+
+    def mc(rate: float, runs: int) -> float:
+        return (max(rate * (1 - rate), 1e-12) / runs) ** 0.5
+
+    for kind, n in (
+        ("binomial", 400),
+        ("binomial_low", 1000),
+        ("lognormal", 400),
+        ("zero_inflated", 2000),
+        ("ratio", 400),
+    ):
+        runs = n_sims if kind.startswith("binomial") else max(n_sims // 4, 1000)
+        for engine in ("frequentist", "bayesian", "sequential"):
+            r = sim.simulate_aa(kind, engine, n_sims=runs, units_per_arm=n, seed=11)
+            table.add(
+                f"A/A false positives, {engine}, {kind}, {n}/arm, 1 look", r.rate, mc(r.rate, runs)
+            )
+    runs = max(n_sims // 2, 1000)
+    for rate in (0.02, 0.1):
+        got = sim.simulate_sequential_aa(n_sims=runs, rate=rate, seed=12)
+        table.add(f"A/A sequential, {rate:.0%}, 100 looks × 100 units/arm", got, mc(got, runs))
+    for sequential in (True, False):
+        got = sim.simulate_sequential_noninferiority(n_sims=runs, sequential=sequential, seed=13)
+        label = "sequential" if sequential else "fixed-horizon (old)"
+        table.add(f"false non-inferiority, harm = margin, 30 looks, {label}", got, mc(got, runs))
+    for method in ("bonferroni", "holm"):
+        got = sim.simulate_joint_coverage(method, n_sims=runs, seed=15)
+        table.add(f"joint coverage of {method} intervals, 4 treatments", got, mc(got, runs))
+    plan_rule, naive = sim.simulate_daily_recommendation(n_sims=runs, seed=14)
+    table.add(
+        "A/A false ship, 100 daily looks, plan + early-stop rule", plan_rule, mc(plan_rule, runs)
+    )
+    table.add(
+        "A/A false ship, 100 daily looks, first significant look (old)", naive, mc(naive, runs)
+    )

@@ -74,7 +74,9 @@ HELP: dict[str, str] = {
         "**Multiple-testing correction**: comparing many metrics × variants (or slices) makes "
         "some 'significant' by chance. Holm controls the chance of *any* false positive "
         "(family-wise error); Benjamini–Hochberg controls the expected *share* of false "
-        "positives among the significant ones (more lenient). Guardrails are not corrected."
+        "positives among the significant ones (more lenient). Guardrails are not corrected. "
+        "Holm's intervals match its decisions but are not simultaneous. With the Bayesian "
+        "engine any correction sets the credible level to 1 − α/m across the m treatments."
     ),
     "engine": (
         "**Frequentist**: one test at the planned end (p-value, confidence interval). "
@@ -361,6 +363,9 @@ def _cached_analysis(
         correction=options.correction,
         alpha=options.alpha,
         serving=_serving,
+        sequential_tuning_n=options.sequential_tuning_n,
+        prior_mean=options.prior_mean,
+        prior_sd=options.prior_sd,
     )
 
 

@@ -113,13 +113,54 @@ correction_choice = o3.selectbox(
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
     key="exp_correction",
     help=HELP["correction"],
-    disabled=engine_kind == "bayesian",
 )
 scale = o4.radio(
     "Lift", ["relative", "absolute"], horizontal=True, key="exp_lift_scale", help=HELP["lift"]
 )
 relative = scale == "relative"
-options = ev.AnalysisOptions(engine=engine_kind, cuped=cuped, correction=_none(correction_choice))
+tuning_n = None
+if engine_kind == "sequential":
+    tuning_n = int(
+        st.number_input(
+            "Planned units per treatment-control pair (n*, from the Planner's sequential plan)",
+            min_value=100,
+            value=5000,
+            step=1000,
+            key="exp_tuning_n",
+            help="The confidence sequence is narrowest at n*. Fix it before looking at data.",
+        )
+    )
+prior_mean, prior_sd = 0.0, None
+if engine_kind == "bayesian":
+    p1, p2 = st.columns(2)
+    prior_mean = (
+        p1.number_input(
+            "Prior mean of the lift (%)",
+            value=0.0,
+            step=0.5,
+            key="exp_prior_mean",
+            help="Centre of a normal prior on the relative lift; 0 = no expected change.",
+        )
+        / 100
+    )
+    sd_pct = p2.number_input(
+        "Prior sd of the lift (%; 0 = flat prior)",
+        min_value=0.0,
+        value=0.0,
+        step=1.0,
+        key="exp_prior_sd",
+        help="How large lifts usually are: e.g. 5% if past tests rarely moved the metric by "
+        "more than ±10%. Shrinks noisy early results towards the prior mean.",
+    )
+    prior_sd = sd_pct / 100 if sd_pct > 0 else None
+options = ev.AnalysisOptions(
+    engine=engine_kind,
+    cuped=cuped,
+    correction=_none(correction_choice),
+    sequential_tuning_n=tuning_n,
+    prior_mean=prior_mean,
+    prior_sd=prior_sd,
+)
 
 try:
     analysis = cached_analysis(engine, url, picked, options)
@@ -177,6 +218,7 @@ with left:
             engine=engine_kind,
             alpha=analysis.alpha,
             cuped=cuped and EXPERIMENT_METRICS[primary.name].supports_cuped,
+            sequential_tuning_n=tuning_n,
         )
         treatments = [v for v in analysis.variants if v != analysis.control]
         if series["relative_lift"].notna().any():
@@ -189,6 +231,9 @@ with left:
                 ),
                 key="exp_cumulative_chart",
             )
+            peeking = ev.peeking_note(engine_kind)
+            if peeking:
+                st.warning(peeking)
             st.caption(
                 "Each day shows the result as it would have been read that day, with all units "
                 "assigned so far. A lift that shrinks over time hints at a novelty effect; "

@@ -15,7 +15,9 @@ from metrics.experiments import planner
 
 TYPED, WAREHOUSE = "Type it in", "From the warehouse"
 RATE, MEAN = "Conversion rate", "Mean (e.g. revenue per user)"
-SIDES = {"Two-sided": "two-sided", "One-sided (improvement only)": "larger"}
+# The experiment analysis is two-sided, so the plan is too (planner.ANALYSIS_ALTERNATIVE);
+# what varies is the engine: fixed horizon (one look at the end) or sequential (any day).
+ENGINES = {"Fixed horizon (frequentist / Bayesian)": "frequentist", "Sequential": "sequential"}
 
 filters = current_filters()
 
@@ -110,7 +112,13 @@ with right.container(border=True):
         "α (significance level)", value=0.05, step=0.01, format="%.3f", key="planner_alpha"
     )
     power_target = c4.number_input("Power (%)", value=80.0, step=5.0, key="planner_power") / 100
-    sides = st.radio("Test", list(SIDES), horizontal=True, key="planner_sides")
+    engine_label = st.radio(
+        "Engine",
+        list(ENGINES),
+        horizontal=True,
+        key="planner_engine",
+        help="Sequential plans allow a look every day; they need about 1.9× the units.",
+    )
 
 if baseline is None:
     st.info("Choose a baseline with data (or type it in) to see the plan.")
@@ -126,7 +134,8 @@ inputs = planner.PlanInputs(
     control_share=control_pct / 100,
     alpha=float(alpha),
     power=float(power_target),
-    alternative=SIDES[sides],
+    alternative=planner.ANALYSIS_ALTERNATIVE,
+    engine=ENGINES[engine_label],
 )
 issues = planner.validate(inputs)
 if issues:
@@ -162,10 +171,16 @@ if len(set(result.units_per_variant)) > 1:
     st.caption(f"Control needs {result.units_per_variant[0]:,} units.")
 st.caption(
     f"Each comparison at α = {result.alpha_per_comparison:.4g} "
-    f"({'two-sided' if inputs.alternative == 'two-sided' else 'one-sided'}), "
+    "(two-sided, as the analysis), "
     f"power {inputs.power:.0%} for a {inputs.mde:+.1%} relative effect on a baseline of "
     + (f"{inputs.baseline:.2%}." if kind == "binomial" else f"{inputs.baseline:,.2f}.")
 )
+if result.tuning_n:
+    st.info(
+        f"Sequential plan: enter n* = {result.tuning_n:,} (units of one treatment-control "
+        "pair) as the planned units on the experiment page, before looking at any data.",
+        icon=":material/timeline:",
+    )
 if result.days and result.days > 90:
     st.warning(
         f"This takes {result.days} days: consider a larger MDE, fewer variants or more traffic "

@@ -22,6 +22,9 @@ EXPECTED_KIND = {
     "invalid": DecisionKind.ITERATE,
     "stop_no_effect": DecisionKind.KILL,
     "keep_running": DecisionKind.EXTEND,
+    # issue 10: an ended test that cannot rule out the MDE, and a significantly worse primary
+    "inconclusive": DecisionKind.ITERATE,
+    "dont_ship_harmful": DecisionKind.KILL,
 }
 
 

@@ -210,9 +210,13 @@ def test_detail_toggles_change_the_numbers(env: str, demo_url: str) -> None:
     ok(at)
     assert "Chance to win" in table_of(at).columns and "p-value" not in table_of(at).columns
     assert "Chance to win" in verdict_text(at)
+    at.number_input(key="exp_prior_sd").set_value(5.0).run()  # issue 10: informative prior
+    ok(at)
     at.radio(key="exp_engine").set_value("sequential").run()
     ok(at)
     assert "Always-valid p" in verdict_text(at)
+    at.number_input(key="exp_tuning_n").set_value(20_000).run()  # n* from the plan
+    ok(at)
 
     at.selectbox(key="exp_correction").set_value("none").run()
     ok(at)

@@ -1,8 +1,9 @@
 """Pure helpers behind the experiment pages vs independent computations.
 
-References: the relative-lift z / t with the delta-method variance written out here (scipy
-norm / t), statsmodels ``multipletests`` (Holm, Benjamini–Hochberg), scipy's Welch t-test from
-summary statistics and chi-square test, and pandas recomputations from simulated per-unit data.
+References: the relative-lift z / t on the log-ratio scale with its delta-method variance
+written out here (scipy norm / t; issue 10 moved the decision to the log ratio), statsmodels
+``multipletests`` (Holm, Benjamini–Hochberg), scipy's Welch t-test from summary statistics and
+chi-square test, and pandas recomputations from simulated per-unit data.
 """
 
 from __future__ import annotations
@@ -34,17 +35,17 @@ RTOL = 1e-9
 
 
 def relative_p_binomial(xc: float, nc: int, xt: float, nt: int) -> float:
-    """Two-sided p of the relative lift p_t/p_c − 1 (delta method, unpooled; scipy norm)."""
+    """Two-sided p of the relative lift p_t/p_c − 1: Katz log-ratio z (unpooled; scipy norm)."""
     pc, pt = xc / nc, xt / nt
-    var = (pt * (1 - pt) / nt) / pc**2 + pt**2 * (pc * (1 - pc) / nc) / pc**4
-    return float(2 * sps.norm.sf(abs(pt / pc - 1) / math.sqrt(var)))
+    var = (1 - pt) / (nt * pt) + (1 - pc) / (nc * pc)
+    return float(2 * sps.norm.sf(abs(math.log(pt / pc)) / math.sqrt(var)))
 
 
 def relative_p_welch(c: np.ndarray, t: np.ndarray) -> float:
-    """Two-sided p of the relative lift of means: delta-method se, t with Welch df."""
+    """Two-sided p of the relative lift of means: log ratio, delta-method se, Welch df."""
     vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
     mc, mt = c.mean(), t.mean()
-    stat = (mt / mc - 1) / math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+    stat = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
     df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) + vt**2 / (len(t) - 1))
     return float(2 * sps.t.sf(abs(stat), df))
 
@@ -139,6 +140,14 @@ def test_cumulative_effect_matches_direct_daily_tests() -> None:
         assert row.ci_low < row.relative_lift < row.ci_high
 
 
+def test_peeking_note_only_for_fixed_horizon_engines() -> None:
+    # issue 10: the cumulative chart showed fixed-horizon intervals without a warning
+    assert ev.peeking_note("sequential") is None
+    for engine in ("frequentist", "bayesian"):
+        note = ev.peeking_note(engine)
+        assert note and "sequential" in note and "planned end" in note
+
+
 def test_cumulative_effect_engines_and_degenerate_days() -> None:
     _, daily = simulated_daily()
     bayes = ev.cumulative_effect(daily, "control", "binomial", engine="bayesian")
@@ -147,13 +156,14 @@ def test_cumulative_effect_engines_and_degenerate_days() -> None:
     freq = ev.cumulative_effect(daily, "control", "binomial")
     # a confidence sequence is wider than the fixed-horizon interval on every day
     assert ((seq["ci_high"] - seq["ci_low"]) > (freq["ci_high"] - freq["ci_low"])).all()
-    # a day where the control has no conversions yet: no lift, a reason instead
+    # a day where the control has no conversions yet: no relative lift (issue 10: a valid
+    # result decided on the absolute difference, not an error)
     early = daily.copy()
     early.loc[(early["day"] == early["day"].min()) & (early["variant"] == "control"), "sum"] = 0
     early.loc[:, "sum_sq"] = early["sum"]
     bad = ev.cumulative_effect(early, "control", "binomial")
     first = bad[bad["day"] == bad["day"].min()]
-    assert first["relative_lift"].isna().all() and first["error"].str.len().gt(0).all()
+    assert first["relative_lift"].isna().all() and first["p_value"].notna().all()
     empty = ev.cumulative_effect(daily.iloc[0:0], "control", "binomial")
     assert empty.empty and list(empty.columns) == list(ev.CUMULATIVE_COLUMNS)
 
@@ -204,10 +214,14 @@ def test_segment_table_matches_statsmodels(correction: str, method: str) -> None
     for row in table.itertuples():
         arms = {s.variant: s for s in sliced[row.slice]}
         c, t = arms["control"], arms[row.variant]
-        if t.units == 0 or t.sum == 0:  # empty arm; no conversions: relative se is 0
+        if t.units == 0:  # empty arm
             assert math.isnan(row.p_value) and row.note and not row.significant
             continue
-        p = relative_p_binomial(c.sum, c.units, t.sum, t.units)
+        if t.sum == 0:  # no conversions (issue 10): the absolute Wald z decides, not an error
+            pc = c.sum / c.units
+            p = float(2 * sps.norm.sf(pc / math.sqrt(pc * (1 - pc) / c.units)))
+        else:
+            p = relative_p_binomial(c.sum, c.units, t.sum, t.units)
         assert_allclose(row.p_value, p, rtol=1e-7)
         if correction == "holm":  # widened intervals match the adjusted decision
             assert row.significant == (row.ci_low > 0 or row.ci_high < 0)

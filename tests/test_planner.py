@@ -31,24 +31,26 @@ END = dt.date(2026, 6, 30)
 
 
 def _closed_form_power(p: float, mde: float, n_c: float, n_t: float, alpha: float, alt: str):
-    """Power of the engine's test for rates: relative lift r = p_t/p − 1 with the delta-method
-    se_r² = v_t/(n_t p²) + p_t²·v_c/(n_c p⁴), unpooled; both tails for two-sided (scipy only)."""
+    """Power of the engine's test for rates: the log ratio L = log(p_t/p) with the Katz
+    se_L² = (1 − p_t)/(n_t p_t) + (1 − p)/(n_c p), unpooled; both tails for two-sided
+    (scipy only; issue 10 moved the decision to the log ratio)."""
     p_t = p * (1 + mde)
-    se_r = math.sqrt(p_t * (1 - p_t) / (n_t * p**2) + p_t**2 * p * (1 - p) / (n_c * p**4))
+    se = math.sqrt((1 - p_t) / (n_t * p_t) + (1 - p) / (n_c * p))
+    d = math.log1p(mde)
     if alt == "two-sided":
         z = stats.norm.isf(alpha / 2)
-        return stats.norm.cdf(mde / se_r - z) + stats.norm.cdf(-mde / se_r - z)
-    return stats.norm.cdf(mde / se_r - stats.norm.isf(alpha))
+        return stats.norm.cdf(d / se - z) + stats.norm.cdf(-d / se - z)
+    return stats.norm.cdf(d / se - stats.norm.isf(alpha))
 
 
 def _sm_args(n_c, n_t, mde: float) -> dict:
-    """statsmodels ``NormalIndPower`` (nobs1, ratio) for the engine's relative test on means.
+    """statsmodels ``NormalIndPower`` (nobs1, ratio) for the engine's log-ratio test on means.
 
-    Its variance in metric units at the planned effect, σ²[(1 + m)²/n_c + 1/n_t], equals
-    NormalIndPower's σ²[1/n1 + 1/(ratio·n1)] exactly for n1 = n_c/(1 + m)², ratio = n_t/n1.
+    Its variance at the planned effect, (σ/m)²[1/n_c + 1/((1 + m)²·n_t)], equals
+    NormalIndPower's 1/n1 + 1/(ratio·n1) (effect log(1 + m)·m/σ) for n1 = n_c,
+    ratio = (1 + m)²·n_t/n_c.
     """
-    n1 = n_c / (1 + mde) ** 2
-    return {"nobs1": n1, "ratio": n_t / n1}
+    return {"nobs1": n_c, "ratio": (1 + mde) ** 2 * n_t / n_c}
 
 
 MEAN_CASES = [
@@ -79,10 +81,10 @@ def test_mean_power_curve_matches_statsmodels(n_variants, control_share, alt) ->
     treat_share = (1 - control_share) / (n_variants - 1)
     n_c = 900.0 * days * control_share
     expected = sm_power.NormalIndPower().power(
-        effect_size=0.04 * 50.0 / 80.0,
+        effect_size=math.log(1.04) * 50.0 / 80.0,
         alpha=0.05 / (n_variants - 1),
         alternative=alt,
-        nobs1=n_c / 1.04**2,  # = _sm_args(n_c, n_t, 0.04), the ratio as a scalar
+        nobs1=n_c,  # = _sm_args(n_c, n_t, 0.04), the ratio as a scalar
         ratio=treat_share / control_share * 1.04**2,
     )
     assert_allclose(curve["power"], expected, rtol=1e-9)
@@ -110,7 +112,10 @@ def test_mean_mde_curve_matches_statsmodels(n_variants, control_share, alt) -> N
     def sm(d_c: float, d_t: float, m: float) -> float:
         args = _sm_args(d_c, d_t, m)
         return solver.power(
-            effect_size=m * 20.0 / 35.0, alpha=0.05 / (n_variants - 1), alternative=alt, **args
+            effect_size=math.log1p(m) * 20.0 / 35.0,
+            alpha=0.05 / (n_variants - 1),
+            alternative=alt,
+            **args,
         )
 
     for c, t, mde in zip(n_c, n_t, curve["mde"], strict=True):
@@ -141,11 +146,10 @@ def test_binomial_curves_match_the_closed_form(alt: str, baseline: float) -> Non
 def test_plan_matches_statsmodels_sample_size_for_means() -> None:
     inputs = planner.PlanInputs(50.0, 0.05, kind="mean", baseline_sd=90.0, daily_units=750.0)
     result = planner.plan(inputs)
-    # Equal arms: ratio = n_t/n1 = (1 + m)², n_c = n1·(1 + m)² (see ``_sm_args``).
-    n1 = sm_power.NormalIndPower().solve_power(
-        effect_size=0.05 * 50.0 / 90.0, alpha=0.05, power=0.8, ratio=1.05**2
+    # Equal arms: ratio = (1 + m)², n_c = n1 (see ``_sm_args``).
+    n = sm_power.NormalIndPower().solve_power(
+        effect_size=math.log(1.05) * 50.0 / 90.0, alpha=0.05, power=0.8, ratio=1.05**2
     )
-    n = n1 * 1.05**2
     assert result.error_message is None
     assert result.units_per_variant == (math.ceil(n), math.ceil(n))
     assert result.total_units == 2 * math.ceil(n)
@@ -156,8 +160,8 @@ def test_plan_matches_the_textbook_formula_for_rates() -> None:
     p, mde = 0.05, 0.1
     p_t = p * (1 + mde)
     z = stats.norm.isf(0.025) + stats.norm.isf(0.2)
-    # the textbook formula with the relative test's variance: control's scaled by (1 + m)²
-    textbook = z**2 * ((1 + mde) ** 2 * p * (1 - p) + p_t * (1 - p_t)) / (p_t - p) ** 2
+    # the textbook (Katz log-ratio) formula: n = z²·((1 − p)/p + (1 − p_t)/p_t) / log(1 + m)²
+    textbook = z**2 * ((1 - p) / p + (1 - p_t) / p_t) / math.log1p(mde) ** 2
     result = planner.plan(planner.PlanInputs(p, mde, daily_units=1000.0))
     assert_allclose(result.units_per_variant[0], textbook, rtol=2e-4)
     # The planned point on the trade-off curves: power reaches the target at the planned days.
@@ -335,12 +339,11 @@ def test_page_with_typed_inputs(app_env) -> None:
     at.number_input(key="planner_rate").set_value(4.0)
     at.number_input(key="planner_mde").set_value(10.0)
     at.number_input(key="planner_daily").set_value(1500.0)
-    at.radio(key="planner_sides").set_value("One-sided (improvement only)")
+    # issue 10: no one-sided plans (the analysis is two-sided); the engine is chosen instead
+    at.radio(key="planner_engine").set_value("Sequential")
     at.run()
     assert not at.exception and not at.error
-    expected = planner.plan(
-        planner.PlanInputs(0.04, 0.10, daily_units=1500.0, alternative="larger")
-    )
+    expected = planner.plan(planner.PlanInputs(0.04, 0.10, daily_units=1500.0, engine="sequential"))
     shown = _metrics(at)
     assert shown["Units per variant"] == f"{expected.units_per_variant[1]:,}"
     assert shown["Total units"] == f"{expected.total_units:,}"

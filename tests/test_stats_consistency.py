@@ -4,7 +4,9 @@ Properties (random binomial / mean / ratio inputs, every alternative, every engi
 ``significant`` ⇔ ``relative_ci`` excludes 0 ⇔ p < alpha, and ``absolute_p_value`` < alpha ⇔
 ``absolute_ci`` excludes 0; after Holm / Bonferroni the same with the adjusted p-values and
 the widened intervals. References: scipy (norm, t, ``ttest_ind_from_stats``) with the
-delta-method variance written out here, independently of ``metrics.stats``.
+log-ratio variance (delta method: Var(m_t)/m_t² + Var(m_c)/m_c²) written out here,
+independently of ``metrics.stats``. (Issue 10: the decision moved from the delta-method se of
+r to the log ratio, which is symmetric in direction; the closed forms follow.)
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ def test_relative_binomial_closed_form(alternative, xc, nc, xt, nt):
         alternative=alternative,
     )  # fmt: skip
     pc, pt = xc / nc, xt / nt
-    var_rel = (pt * (1 - pt) / nt) / pc**2 + pt**2 * (pc * (1 - pc) / nc) / pc**4
-    z = (pt / pc - 1) / math.sqrt(var_rel)
+    var_log = (pt * (1 - pt) / nt) / pt**2 + (pc * (1 - pc) / nc) / pc**2
+    z = math.log(pt / pc) / math.sqrt(var_log)
     assert_allclose(r.statistic, z, rtol=1e-12)
     assert_allclose(r.p_value, _p(z, alternative, sps.norm), rtol=1e-10)
 
@@ -158,7 +160,7 @@ def test_relative_mean_closed_form_and_absolute_welch(alternative):
     vc, vt = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     df = (vc + vt) ** 2 / (vc**2 / (len(a) - 1) + vt**2 / (len(b) - 1))
     mc, mt = a.mean(), b.mean()
-    t_rel = (mt / mc - 1) / math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+    t_rel = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
     assert_allclose(r.statistic, t_rel, rtol=1e-9)
     assert_allclose(r.df, df, rtol=1e-9)
     assert_allclose(r.p_value, _p(t_rel, alternative, sps.t(df)), rtol=1e-8)
@@ -190,23 +192,24 @@ def test_relative_and_absolute_ratio_closed_form(alternative):
         for k, (x, y) in arms.items()
     ]
     r = engine.analyze_metric(stats[0], stats[1], "ratio", alternative=alternative)
-    z_rel = (rt / rc - 1) / math.sqrt(vt / rc**2 + rt**2 * vc / rc**4)
+    z_rel = math.log(rt / rc) / math.sqrt(vt / rt**2 + vc / rc**2)
     z_abs = (rt - rc) / math.sqrt(vc + vt)
     assert_allclose(r.statistic, z_rel, rtol=1e-9)
     assert_allclose(r.p_value, _p(z_rel, alternative, sps.norm), rtol=1e-8)
     assert_allclose(r.absolute_p_value, _p(z_abs, alternative, sps.norm), rtol=1e-8)
 
 
-def test_relative_lower_bound_clipped_at_minus_100_percent():
-    # 3/40 vs 1/40: delta-method interval −67% ± 1.96·se reaches below −100%.
+def test_relative_interval_is_the_back_transformed_log_interval():
+    # 3/40 vs 1/40: the old delta-method interval reached below −100% and was clipped; the
+    # log-ratio interval exp(L ± z·se_L) − 1 stays above −100% by construction.
     r = engine.analyze_metric(VariantStats("c", 40, 3, 3), VariantStats("t", 40, 1, 1), "binomial")
     pc, pt, n = 3 / 40, 1 / 40, 40
-    se = math.sqrt(pt * (1 - pt) / n / pc**2 + pt**2 * pc * (1 - pc) / n / pc**4)
-    lo = pt / pc - 1 - sps.norm.isf(0.025) * se
-    assert lo < -1
-    assert r.relative_ci[0] == -1.0
-    assert_allclose(r.relative_ci[1], pt / pc - 1 + sps.norm.isf(0.025) * se, rtol=1e-12)
-    assert any("clipped at −100%" in w for w in r.warnings)
+    se = math.sqrt((1 - pt) / (n * pt) + (1 - pc) / (n * pc))
+    z = sps.norm.isf(0.025)
+    expected = (math.exp(math.log(pt / pc) - z * se) - 1, math.exp(math.log(pt / pc) + z * se) - 1)
+    assert_allclose(r.relative_ci, expected, rtol=1e-12)
+    assert r.relative_ci[0] > -1
+    assert not any("clipped at −100%" in w for w in r.warnings)
     assert not r.significant
 
 

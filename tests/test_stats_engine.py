@@ -22,15 +22,6 @@ OK_T = V("treatment", 1000, 60, 60)
     [
         (V("control", 0, 0, 0), OK_T, "binomial", {}, "no units"),
         (OK_C, V("treatment", 1, 1, 1), "binomial", {}, "only 1 unit"),
-        (V("control", 500, 0, 0), V("treatment", 500, 0, 0), "binomial", {}, "zero variance"),
-        (
-            V("control", 500, 500, 500),
-            V("treatment", 500, 500, 500),
-            "binomial",
-            {},
-            "zero variance",
-        ),
-        (V("control", 500, 0, 0), V("treatment", 500, 7, 7), "binomial", {}, "control value is 0"),
         (OK_C, V("treatment", 100, 120, 120), "binomial", {}, "between 0 and units"),
         (V("control", -5, 0, 0), OK_T, "binomial", {}, "negative"),
         (V("control", 100, NAN, 1.0), OK_T, "mean", {}, "not a finite number"),
@@ -63,10 +54,23 @@ def test_degenerate_inputs_give_messages(control, treatment, kind, options, frag
     assert recommend(r).kind is K.INVALID
 
 
+# Issue 10: zero values and zero variances used to be errors ("zero variance", "control value
+# is 0"); they are valid results decided on the absolute scale (tests below).
+@pytest.mark.parametrize("eng", ["frequentist", "bayesian", "sequential"])
+@pytest.mark.parametrize("x", [0, 500])
+def test_constant_equal_arms_are_valid_and_uninformative(eng, x):
+    r = engine.analyze_metric(V("c", 500, x, x), V("t", 500, x, x), "binomial", engine=eng)
+    assert r.ok, r.error_message
+    assert not r.significant and r.direction == "inconclusive"
+    assert recommend(r).kind is not K.INVALID
+
+
 def test_control_zero_keeps_absolute_lift():
     r = engine.analyze_metric(V("c", 500, 0, 0), V("t", 500, 7, 7), "binomial")
+    assert r.ok and r.decision_scale == "absolute"
     assert_allclose(r.absolute_lift, 7 / 500)
     assert math.isnan(r.relative_lift)
+    assert any("control value is 0" in w for w in r.warnings)
 
 
 def test_one_arm_zero_variance_is_fine_for_welch():
@@ -91,14 +95,14 @@ def test_analyze_variants_errors_and_order():
 
 
 def test_power_fields_match_power_module():
-    # Power refers to the decision test: the relative lift with its delta-method se.
+    # Power refers to the decision test: the log ratio with its delta-method se (issue 10).
     r = engine.analyze_metric(V("c", 8000, 400, 400), V("t", 8000, 420, 420), "binomial", mde=0.1)
     from scipy import stats as sps
 
     pc, pt, n = 400 / 8000, 420 / 8000, 8000
-    se_rel = math.sqrt(pt * (1 - pt) / n / pc**2 + pt**2 * pc * (1 - pc) / n / pc**4)
+    se_rel = math.sqrt((1 - pt) / (n * pt) + (1 - pc) / (n * pc))
     z = sps.norm.isf(0.025)
-    d = 0.1  # relative effect, fraction of control
+    d = math.log(1.1)  # the relative effect 10% on the log-ratio scale
     expected = sps.norm.cdf(d / se_rel - z) + sps.norm.cdf(-d / se_rel - z)
     assert_allclose(r.power, expected, rtol=1e-10)
     factor = r.units_for_power / r.units
@@ -155,7 +159,8 @@ def test_underpowered_keeps_running_with_days():
     rec = recommend(p, days_running=7, max_extra_days=10_000)
     assert rec.kind is K.KEEP_RUNNING
     assert_allclose(rec.days_to_power, 7 * (p.units_for_power / p.units - 1), rtol=1e-12)
-    assert recommend(p, days_running=7, max_extra_days=30).kind is K.STOP_NO_EFFECT
+    # issue 10: out of reach is "inconclusive", not "no effect" (the interval is wide)
+    assert recommend(p, days_running=7, max_extra_days=30).kind is K.INCONCLUSIVE
 
 
 def test_well_powered_null_stops():
@@ -164,5 +169,6 @@ def test_well_powered_null_stops():
     assert recommend(p).kind is K.STOP_NO_EFFECT
 
 
-def test_significantly_worse_stops():
-    assert recommend(_primary(1040, 800)).kind is K.STOP_NO_EFFECT
+def test_significantly_worse_is_harmful():
+    # issue 10: was "stop — no effect"; a significantly worse primary is harmful
+    assert recommend(_primary(1040, 800)).kind is K.DONT_SHIP_HARMFUL

@@ -112,10 +112,11 @@ def test_relative_lift_ci_closed_form():
         VariantStats("c", 8000, 400, 400), VariantStats("t", 8000, 480, 480), "binomial"
     )
     pc, pt, n = 0.05, 0.06, 8000
-    se = np.sqrt(pt * (1 - pt) / n / pc**2 + pt**2 * pc * (1 - pc) / n / pc**4)
+    # issue 10: the interval is the Katz log-ratio one, exp(log 1.2 ± z·se_L) − 1
+    se = np.sqrt((1 - pt) / (n * pt) + (1 - pc) / (n * pc))
     z = sps.norm.ppf(0.975)
     assert_allclose(r.relative_lift, 0.2, rtol=1e-12)
-    assert_allclose(r.relative_ci, (0.2 - z * se, 0.2 + z * se), rtol=1e-10)
+    assert_allclose(r.relative_ci, np.exp(np.log(1.2) + np.array([-z, z]) * se) - 1, rtol=1e-10)
 
 
 def test_ratio_delta_method_variance_vs_simulation():

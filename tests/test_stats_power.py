@@ -1,10 +1,12 @@
 """Power analysis vs statsmodels, closed forms, the engine and simulation.
 
-``metrics.stats.power`` plans for the engine's decision: the relative lift m_t/m_c − 1 with
-its delta-method standard error. In metric units its variance at the planned effect (means,
-sd σ) is σ²[(1 + m)²/n_c + 1/n_t]. statsmodels ``NormalIndPower`` tests a difference with
-variance σ²[1/n1 + 1/(ratio·n1)], so the two coincide exactly for n1 = n_c/(1 + m)² and
-ratio = n_t/n1 — the mapping used below to keep statsmodels as an independent reference.
+``metrics.stats.power`` plans for the engine's decision: the log ratio L = log(m_t/m_c)
+with its delta-method standard error (issue 10: it replaced the delta-method se of
+m_t/m_c − 1, which is not symmetric in direction). At the planned effect (means m,
+sd σ) L = log(1 + mde) with variance (σ/m)²[1/n_c + 1/((1 + mde)²·n_t)]. statsmodels
+``NormalIndPower`` tests a standardised effect d with variance 1/n1 + 1/(ratio·n1), so the two
+coincide exactly for d = log(1 + mde)·m/σ, n1 = n_c and ratio = (1 + mde)²·n_t/n_c — the
+mapping used below to keep statsmodels as an independent reference.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from metrics.stats.sufficient import VariantStats
 
 
 def _sm_args(n_c: float, n_t: float, mde: float) -> dict[str, float]:
-    """NormalIndPower's (nobs1, ratio) with the relative test's variance (see module doc)."""
-    n1 = n_c / (1 + mde) ** 2
-    return {"nobs1": n1, "ratio": n_t / n1}
+    """NormalIndPower's (nobs1, ratio) with the log-ratio test's variance (see module doc)."""
+    return {"nobs1": n_c, "ratio": (1 + mde) ** 2 * n_t / n_c}
 
 
 @pytest.mark.parametrize("alternative", ["two-sided", "larger"])
@@ -34,15 +35,14 @@ def test_mean_sample_size_matches_normal_ind_power(alternative, weights):
     plan = power.sample_size(
         mean, mde, kind="mean", baseline_sd=sd, alternative=alternative, weights=weights
     )
-    # n_t = n_c·w_t/w_c, so ratio = n_t/n1 = (1 + m)²·w_t/w_c and n_c = n1·(1 + m)².
-    n1 = NormalIndPower().solve_power(
-        effect_size=mde * mean / sd,
+    # n_t = n_c·w_t/w_c, so ratio = (1 + m)²·w_t/w_c and n_c = n1.
+    ref = NormalIndPower().solve_power(
+        effect_size=math.log1p(mde) * mean / sd,
         alpha=0.05,
         power=0.8,
         ratio=(1 + mde) ** 2 * weights[1] / weights[0],
         alternative=alternative,
     )
-    ref = n1 * (1 + mde) ** 2
     assert plan.error_message is None
     assert abs(plan.units_per_variant[0] - ref) <= 1.0 + 1e-6 * ref
 
@@ -50,9 +50,10 @@ def test_mean_sample_size_matches_normal_ind_power(alternative, weights):
 def test_mean_power_matches_statsmodels():
     got = power.power_for(3000, 3000, 0.05, 20.0, kind="mean", baseline_sd=30.0)
     args = _sm_args(3000, 3000, 0.05)
-    ref = NormalIndPower().power(effect_size=1 / 30, alpha=0.05, **args)
+    d = math.log(1.05) * 20 / 30
+    ref = NormalIndPower().power(effect_size=d, alpha=0.05, **args)
     assert_allclose(got, ref, rtol=1e-9)
-    tref = TTestIndPower().power(effect_size=1 / 30, alpha=0.05, **args)
+    tref = TTestIndPower().power(effect_size=d, alpha=0.05, **args)
     assert_allclose(got, tref, rtol=0.01)  # z vs t: 1% at this n
 
 
@@ -61,9 +62,9 @@ def test_binomial_sample_size_closed_form():
     plan = power.sample_size(p, mde)
     pt = p * (1 + mde)
     z = sps.norm.isf(0.025) + sps.norm.isf(0.2)
-    # Relative lift, delta method: se_r² = v_t/(n p²) + p_t²·v_c/(n p⁴); z_total = mde/se_r.
-    per_unit_var_r = pt * (1 - pt) / p**2 + pt**2 * p * (1 - p) / p**4
-    closed = z**2 * per_unit_var_r / mde**2  # one tail only (the other is ~1e-10 here)
+    # Log ratio (Katz): se_L² = (1 − p_t)/(n p_t) + (1 − p)/(n p); z_total = log(1 + mde)/se_L.
+    per_unit_var_log = (1 - pt) / pt + (1 - p) / p
+    closed = z**2 * per_unit_var_log / math.log1p(mde) ** 2  # one tail (the other ~1e-10)
     assert_allclose(plan.units_per_variant[0], math.ceil(closed), rtol=1e-4)
 
 
@@ -137,21 +138,24 @@ SIMULATIONS = 50_000  # vectorised relative tests; the engine re-decides the fir
 SPOT_CHECKS = 300
 
 
+def _log_stat(m_c, m_t, v_c, v_t, n_c, n_t):
+    return np.log(m_t / m_c) / np.sqrt(v_t / (n_t * m_t**2) + v_c / (n_c * m_c**2))
+
+
 def _first_order_power(kind, m_c, m_t, v_c, v_t, n_c, n_t, alt, alpha=0.05, sd=None):
-    """Rejection rate of the engine's statistic T = (m̂_t − m̂_c)/√(v̂_t/n_t + R̂²·v̂_c/n_c),
-    R̂ = m̂_t/m̂_c (= r̂/se_r for m_c > 0), to first order in (m̂_c, m̂_t) under the alternative:
-    T ≈ N(μ, τ²) with τ² from the gradient of T (τ < 1: the estimated se co-moves with r̂).
-    Written from scratch (scipy only); binomial variances move with the rates, means' do not.
-    """
-    dv_c, dv_t = (1 - 2 * m_c, 1 - 2 * m_t) if kind == "binomial" else (0.0, 0.0)
-    r = m_t / m_c
-    s2 = v_t / n_t + r * r * v_c / n_c
-    s, d = math.sqrt(s2), m_t - m_c
-    ds2_t = dv_t / n_t + 2 * r / m_c * v_c / n_c
-    ds2_c = r * r * dv_c / n_c - 2 * r * r * v_c / (m_c * n_c)
-    g_t = 1 / s - d * ds2_t / (2 * s2 * s)
-    g_c = -1 / s - d * ds2_c / (2 * s2 * s)
-    mu, tau = d / s, math.sqrt(g_t * g_t * v_t / n_t + g_c * g_c * v_c / n_c)
+    """Rejection rate of the engine's statistic T = log(m̂_t/m̂_c)/√(v̂_t/(n_t m̂_t²) +
+    v̂_c/(n_c m̂_c²)) to first order in (m̂_c, m̂_t) under the alternative: T ≈ N(μ, τ²), τ²
+    from the gradient of T (central differences; binomial variances move with the rates,
+    means' do not). Written from scratch (numpy and scipy only)."""
+
+    def t_of(a, b):
+        va, vb = (a * (1 - a), b * (1 - b)) if kind == "binomial" else (v_c, v_t)
+        return float(_log_stat(a, b, va, vb, n_c, n_t))
+
+    h_c, h_t = 1e-6 * abs(m_c), 1e-6 * abs(m_t)
+    g_c = (t_of(m_c + h_c, m_t) - t_of(m_c - h_c, m_t)) / (2 * h_c)
+    g_t = (t_of(m_c, m_t + h_t) - t_of(m_c, m_t - h_t)) / (2 * h_t)
+    mu, tau = t_of(m_c, m_t), math.sqrt(g_t * g_t * v_t / n_t + g_c * g_c * v_c / n_c)
     if alt == "two-sided":
         z = sps.norm.isf(alpha / 2)
         return sps.norm.cdf((mu - z) / tau) + sps.norm.cdf((-mu - z) / tau)
@@ -159,10 +163,8 @@ def _first_order_power(kind, m_c, m_t, v_c, v_t, n_c, n_t, alt, alpha=0.05, sd=N
 
 
 def _relative_decisions(m_c, v_c, n_c, m_t, v_t, n_t, alt, df=None, alpha=0.05):
-    """The engine's rule written out independently: r̂/se_r against z (or t with ``df``)."""
-    r = m_t / m_c - 1
-    se = np.sqrt(v_t / (n_t * m_c**2) + m_t**2 * v_c / (n_c * m_c**4))
-    stat = r / se
+    """The engine's rule written out independently: log-ratio z (or t with ``df``)."""
+    stat = _log_stat(m_c, m_t, v_c, v_t, n_c, n_t)
     dist = sps.norm if df is None else sps.t(df)
     if alt == "two-sided":
         return np.abs(stat) > dist.isf(alpha / 2)
@@ -180,7 +182,7 @@ def _assert_engine_agrees(decisions, control, treatment, kind, alt) -> None:
 def _assert_plan_holds(rate: float, target: float, first_order: float) -> None:
     """The plan reaches its power under the engine (no shortfall beyond Monte Carlo noise), and
     the rate is the one the first-order theory of the engine's statistic predicts (to 0.005
-    for the theory's own error: it ignores the skew of m̂_t/m̂_c)."""
+    for the theory's own error)."""
     mc_se = math.sqrt(target * (1 - target) / SIMULATIONS)
     assert rate > target - 3.5 * mc_se, (rate, target, mc_se)
     assert abs(rate - first_order) < 3.5 * mc_se + 0.005, (rate, first_order, mc_se)

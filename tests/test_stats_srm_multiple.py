@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -99,9 +101,11 @@ def test_adjusted_intervals_agree_with_adjusted_p(method):
             (r.absolute_lift - z * r.absolute_se, r.absolute_lift + z * r.absolute_se),
             rtol=1e-9,
         )
+        # log-ratio interval at 1 − alpha/m: exp(L ± z·se_L) − 1 (se_L from the counts)
+        log_ratio, se_log = math.log(445 / 400), math.sqrt(0.9555 / 445 + 0.96 / 400)
         assert_allclose(
             res[0].relative_ci,
-            (r.relative_lift - z * r.relative_se, r.relative_lift + z * r.relative_se),
+            (math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log)),
             rtol=1e-9,
         )
         assert_allclose([x.p_value_adjusted for x in res], [min(1, 3 * x.p_value) for x in raw])

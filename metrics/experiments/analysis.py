@@ -19,7 +19,8 @@ both end in ``analyze_stats``, a pure function:
    harm, primary significance, power). The experiment's recommendation is *ship* with the best
    shippable treatment (largest relative lift in the good direction) when any treatment ships,
    otherwise the most severe of the treatments' recommendations
-   (invalid > dont_ship_guardrail > keep_running > stop_no_effect).
+   (invalid > dont_ship_guardrail > dont_ship_harmful > keep_running > inconclusive >
+   stop_no_effect).
 
 Nothing here raises for statistical problems: they are carried in ``error_message`` fields.
 Warehouse errors (unreachable, missing tables) and unknown experiment ids do raise.
@@ -56,7 +57,9 @@ CORRECTIONS: dict[str, str] = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh
 _SEVERITY = (
     RecommendationKind.INVALID,
     RecommendationKind.DONT_SHIP_GUARDRAIL,
+    RecommendationKind.DONT_SHIP_HARMFUL,
     RecommendationKind.KEEP_RUNNING,
+    RecommendationKind.INCONCLUSIVE,
     RecommendationKind.STOP_NO_EFFECT,
     RecommendationKind.SHIP,
 )
@@ -188,8 +191,20 @@ def analyze_stats(
     days_running: float | None = None,
     info: ExperimentInfo | None = None,
     warnings: Sequence[str] = (),
+    sequential_tuning_n: float | None = None,
+    planned_units: int | None = None,
+    plan_reached: bool | None = None,
+    aa_test: bool = False,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
 ) -> ExperimentAnalysis:
     """Analyse pre-computed statistics (see the module docstring for the steps).
+
+    The plan (``metrics.stats.recommendation``): ``planned_units`` per treatment-control pair,
+    or ``plan_reached`` (e.g. the experiment has ended); ``sequential_tuning_n`` is the
+    sequential engine's n*, fixed before the data (take it from the Planner's sequential plan;
+    default ``sequential.DEFAULT_TUNING_N``). ``aa_test``: any significant difference makes the
+    recommendation *invalid* (a likely tracking problem).
 
     ``assignment_counts`` and ``expected_shares`` (by variant) drive the SRM check; without
     ``expected_shares`` the SRM check is skipped (``srm=None``). ``guardrail_margin`` (relative,
@@ -230,6 +245,11 @@ def analyze_stats(
             higher_is_better=m.higher_is_better,
             mde=mde,
             noninferiority_margin=guardrail_margin if m.role == "guardrail" else None,
+            **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
+            # Bayesian A/B/n: Bonferroni-level credible intervals across the treatments
+            correction=correction if engine == "bayesian" and m.role != "guardrail" else None,
+            prior_mean=prior_mean,
+            prior_sd=prior_sd,
         )
         analyses.append(
             MetricAnalysis(
@@ -270,7 +290,13 @@ def analyze_stats(
         for r in primary.results:
             g_results = [g.result_for(r.variant) for g in guardrails]
             rec = recommend(
-                r, [g for g in g_results if g is not None], srm, days_running=days_running
+                r,
+                [g for g in g_results if g is not None],
+                srm,
+                days_running=days_running,
+                planned_units=planned_units,
+                plan_reached=plan_reached,
+                aa_test=aa_test,
             )
             per_variant.append((r.variant, rec))
         shipping = [
@@ -347,8 +373,16 @@ def analyze_experiment(
     guardrail_margin: float | None = None,
     as_of: dt.datetime | None = None,
     serving: ServingStore | None = None,
+    sequential_tuning_n: float | None = None,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
 ) -> ExperimentAnalysis:
     """Analyse a warehouse experiment (all its metrics, or only ``metric``).
+
+    ``sequential_tuning_n``: the sequential engine's n* (total units of a treatment-control
+    pair the test was planned for: the Planner's sequential plan); default 5,000.
+    ``prior_mean`` / ``prior_sd``: the Bayesian engine's normal prior on the relative lift
+    (fractions; ``prior_sd=None`` is flat).
 
     Raises ``UnknownExperimentError`` for an unknown id and ``ValueError`` for a ``metric=``
     missing from the catalog. A metric *declared by the experiment* but missing from the
@@ -432,6 +466,10 @@ def analyze_experiment(
         days_running=float(info.days_running) if info.days_running else None,
         info=info,
         warnings=notes,
+        plan_reached=True if info.ended_at is not None else None,
+        sequential_tuning_n=sequential_tuning_n,
+        prior_mean=prior_mean,
+        prior_sd=prior_sd,
     )
     result = dataclasses.replace(
         result, source=src.kind, source_reason=src.reason, refreshed_at=src.refreshed_at
@@ -467,11 +505,14 @@ def analyze_summary(
     mde: float = DEFAULT_MDE,
     expected_shares: dict[str, float] | None = None,
     experiment_id: str = "summary",
+    plan_reached: bool | None = True,
 ) -> ExperimentAnalysis:
     """Analyse one metric's per-variant numbers (as parsed by ``summary_csv``).
 
     The SRM check runs only with ``expected_shares``; CUPED only when every variant carries
-    covariate sums.
+    covariate sums. A summary is read as the experiment's final numbers (``plan_reached``
+    True: the fixed-horizon test at alpha decides); pass None for an interim look, where a
+    win before the sample the MDE needs must pass the early-stop threshold.
     """
     has_cov = all(s.has_covariate for s in stats)
     notes = [] if not cuped or has_cov else ["CUPED not applied: the covariate sums are missing"]
@@ -490,4 +531,5 @@ def analyze_summary(
         alpha=alpha,
         mde=mde,
         warnings=notes,
+        plan_reached=plan_reached,
     )

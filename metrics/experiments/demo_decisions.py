@@ -9,7 +9,8 @@ expected impact and numbers come from ``metrics.experiments.analysis.analyze_exp
 default options (frequentist, Holm, alpha 0.05, no CUPED: what the experiment page shows first).
 
 Recommendation → decision: ship → ship; dont_ship_guardrail → kill; invalid → iterate (fix
-the assignment and rerun); stop_no_effect → kill; keep_running → extend.
+the assignment and rerun); stop_no_effect → kill; dont_ship_harmful → kill; inconclusive →
+iterate; keep_running → extend.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ DECISION_FOR: dict[RecommendationKind, DecisionKind] = {
     RecommendationKind.DONT_SHIP_GUARDRAIL: DecisionKind.KILL,
     RecommendationKind.INVALID: DecisionKind.ITERATE,
     RecommendationKind.STOP_NO_EFFECT: DecisionKind.KILL,
+    RecommendationKind.INCONCLUSIVE: DecisionKind.ITERATE,
+    RecommendationKind.DONT_SHIP_HARMFUL: DecisionKind.KILL,
     RecommendationKind.KEEP_RUNNING: DecisionKind.EXTEND,
 }
 """The decision the demo team takes for each recommendation (always following it)."""

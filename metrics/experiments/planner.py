@@ -65,7 +65,8 @@ class PlanInputs:
     control_share: float = 0.5
     alpha: float = 0.05
     power: float = 0.8
-    alternative: str = "two-sided"  # 'two-sided' | 'larger' (one-sided)
+    alternative: str = "two-sided"  # the analysis is two-sided; 'larger' for API use only
+    engine: str = "frequentist"  # 'frequentist' | 'bayesian' (fixed horizon) | 'sequential'
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -116,7 +117,21 @@ def validate(inputs: PlanInputs) -> list[str]:
         issues.append("The control's share of traffic must be between 0% and 100%.")
     if inputs.alternative not in ALTERNATIVES:
         issues.append(f"Unknown alternative {inputs.alternative!r}.")
+    if inputs.engine not in ("frequentist", "bayesian", "sequential"):
+        issues.append(f"Unknown engine {inputs.engine!r}.")
     return issues
+
+
+ANALYSIS_ALTERNATIVE = "two-sided"
+"""The experiment analysis tests two-sided; the Planner page plans for exactly that (issue 10:
+a one-sided plan analysed two-sided reaches about 70% power instead of 80%)."""
+
+
+def _tuning_n(inputs: PlanInputs) -> float | None:
+    """The sequential plan's n* (pair total), fixed with the plan; None for other engines."""
+    if inputs.engine != "sequential":
+        return None
+    return plan(inputs).tuning_n
 
 
 def _finite(x: object) -> bool:
@@ -139,6 +154,7 @@ def plan(inputs: PlanInputs) -> power.SampleSizePlan:
         n_variants=int(inputs.n_variants),
         weights=inputs.weights,
         daily_units=inputs.daily_units,
+        engine=inputs.engine,
     )
 
 
@@ -162,6 +178,7 @@ def mde_curve(inputs: PlanInputs, days: np.ndarray) -> pd.DataFrame:
     with ``inputs.power`` (NaN when none is, e.g. a rate would pass 100 %).
     """
     n_c, n_t = _arm_units(inputs, np.asarray(days, dtype=float))
+    tuning = _tuning_n(inputs)
     mdes = [
         power.mde_for(
             c,
@@ -172,6 +189,7 @@ def mde_curve(inputs: PlanInputs, days: np.ndarray) -> pd.DataFrame:
             alpha=inputs.alpha_per_comparison,
             power=inputs.power,
             alternative=inputs.alternative,
+            sequential_tuning_n=tuning,
         )
         for c, t in zip(n_c, n_t, strict=True)
     ]
@@ -184,6 +202,7 @@ def power_curve(inputs: PlanInputs, days: np.ndarray) -> pd.DataFrame:
     Columns ``days, units_per_variant, power`` (units of the control arm).
     """
     n_c, n_t = _arm_units(inputs, np.asarray(days, dtype=float))
+    tuning = _tuning_n(inputs)
     powers = [
         power.power_for(
             c,
@@ -194,6 +213,7 @@ def power_curve(inputs: PlanInputs, days: np.ndarray) -> pd.DataFrame:
             baseline_sd=inputs.baseline_sd,
             alpha=inputs.alpha_per_comparison,
             alternative=inputs.alternative,
+            sequential_tuning_n=tuning,
         )
         for c, t in zip(n_c, n_t, strict=True)
     ]

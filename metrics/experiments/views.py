@@ -45,6 +45,8 @@ RECOMMENDATION_LABELS: dict[str, str] = {
     RecommendationKind.SHIP: "Ship",
     RecommendationKind.KEEP_RUNNING: "Keep running",
     RecommendationKind.STOP_NO_EFFECT: "Stop — no effect",
+    RecommendationKind.INCONCLUSIVE: "Inconclusive — effect not ruled out",
+    RecommendationKind.DONT_SHIP_HARMFUL: "Don't ship — harmful",
     RecommendationKind.DONT_SHIP_GUARDRAIL: "Don't ship — guardrail harmed",
     RecommendationKind.INVALID: "Invalid — fix the experiment",
 }
@@ -52,6 +54,8 @@ RECOMMENDATION_TONES: dict[str, str] = {
     RecommendationKind.SHIP: "good",
     RecommendationKind.KEEP_RUNNING: "warn",
     RecommendationKind.STOP_NO_EFFECT: "neutral",
+    RecommendationKind.INCONCLUSIVE: "neutral",
+    RecommendationKind.DONT_SHIP_HARMFUL: "bad",
     RecommendationKind.DONT_SHIP_GUARDRAIL: "bad",
     RecommendationKind.INVALID: "bad",
 }
@@ -59,6 +63,10 @@ FOLLOWING_DECISIONS: dict[str, frozenset[DecisionKind]] = {
     RecommendationKind.SHIP: frozenset({DecisionKind.SHIP}),
     RecommendationKind.KEEP_RUNNING: frozenset({DecisionKind.EXTEND}),
     RecommendationKind.STOP_NO_EFFECT: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
+    RecommendationKind.INCONCLUSIVE: frozenset(
+        {DecisionKind.KILL, DecisionKind.ITERATE, DecisionKind.EXTEND}
+    ),
+    RecommendationKind.DONT_SHIP_HARMFUL: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
     RecommendationKind.DONT_SHIP_GUARDRAIL: frozenset({DecisionKind.KILL, DecisionKind.ITERATE}),
     RecommendationKind.INVALID: frozenset({DecisionKind.ITERATE, DecisionKind.KILL}),
 }
@@ -68,6 +76,8 @@ SUGGESTED_DECISION: dict[str, DecisionKind] = {
     RecommendationKind.SHIP: DecisionKind.SHIP,
     RecommendationKind.KEEP_RUNNING: DecisionKind.EXTEND,
     RecommendationKind.STOP_NO_EFFECT: DecisionKind.KILL,
+    RecommendationKind.INCONCLUSIVE: DecisionKind.ITERATE,
+    RecommendationKind.DONT_SHIP_HARMFUL: DecisionKind.KILL,
     RecommendationKind.DONT_SHIP_GUARDRAIL: DecisionKind.ITERATE,
     RecommendationKind.INVALID: DecisionKind.ITERATE,
 }
@@ -85,8 +95,16 @@ class AnalysisOptions:
     cuped: bool = False
     correction: str | None = "holm"
     alpha: float = 0.05
+    sequential_tuning_n: int | None = None  # sequential n* (the Planner's sequential plan)
+    prior_mean: float = 0.0  # Bayesian normal prior on the relative lift (fraction)
+    prior_sd: float | None = None  # None: flat prior
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: D105 - validated below
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
+            raise ValueError(f"prior_sd must be a positive fraction or None; got {self.prior_sd}")
         if self.engine not in ENGINE_LABELS:
             raise ValueError(f"unknown engine {self.engine!r}; use {', '.join(ENGINE_LABELS)}")
         if self.correction is not None and self.correction not in CORRECTIONS:
@@ -479,6 +497,21 @@ CUMULATIVE_COLUMNS = (
 )
 
 
+def peeking_note(engine: str) -> str | None:
+    """Warning for the day-by-day chart: fixed-horizon intervals are not valid under peeking.
+
+    None for the sequential engine, whose confidence sequences hold at every look.
+    """
+    if engine == "sequential":
+        return None
+    return (
+        f"These are {engine} fixed-horizon intervals, valid only when read once, at the "
+        "planned end. Reading them daily and stopping when one excludes 0 inflates false "
+        "positives (about 28% instead of 5% over 30 daily looks, by simulation). To decide "
+        "before the planned end, use the sequential engine."
+    )
+
+
 def cumulative_effect(
     daily: pd.DataFrame,
     control: str,
@@ -488,6 +521,7 @@ def cumulative_effect(
     engine: str = "frequentist",
     alpha: float = 0.05,
     cuped: bool = False,
+    sequential_tuning_n: float | None = None,
 ) -> pd.DataFrame:
     """Relative lift of each treatment vs ``control`` with its interval, day by day.
 
@@ -521,6 +555,7 @@ def cumulative_effect(
                 cuped=cuped,
                 higher_is_better=higher_is_better,
                 mde=None,
+                **({"sequential_tuning_n": sequential_tuning_n} if sequential_tuning_n else {}),
             )
             lo, hi = r.relative_ci
             rows.append(

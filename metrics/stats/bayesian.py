@@ -148,3 +148,57 @@ def beta_binomial_mc(
         float(np.maximum(-good, 0).mean()),
         float(np.maximum(good, 0).mean()),
     )
+
+
+def log_ratio_lift(
+    log_ratio: float,
+    log_se: float,
+    *,
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
+) -> BayesResult:
+    """Posterior of the relative lift r = e^L − 1 from a Gaussian posterior of L = log ratio.
+
+    The prior is given on the relative lift: N(log(1 + prior_mean), prior_sd²) on L (for
+    small lifts the two scales agree). Reports the posterior median of r (e^μ − 1), the
+    equal-tailed credible interval back-transformed, the chance to win P(good > 0), and the
+    expected losses in relative-lift units from the lognormal closed forms
+    E[(e^L − 1)⁺] = e^(μ + σ²/2)·Φ(μ/σ + σ) − Φ(μ/σ) and E[(1 − e^L)⁺] = Φ(−μ/σ) −
+    e^(μ + σ²/2)·Φ(−μ/σ − σ).
+    """
+    if prior_sd is not None and not prior_mean > -1:
+        return _nan("relative", f"prior_mean must be above −100%; got {prior_mean!r}")
+    post = gaussian_lift(
+        log_ratio,
+        log_se,
+        higher_is_better=higher_is_better,
+        alpha=alpha,
+        alternative=alternative,
+        prior_mean=math.log1p(prior_mean) if prior_sd is not None else 0.0,
+        prior_sd=prior_sd,
+    )
+    if post.error_message:
+        return post
+    mu, sd = post.posterior_mean, post.posterior_sd
+    z = mu / sd
+    growth = math.exp(mu + sd * sd / 2)
+    up = growth * float(stats.norm.cdf(z + sd)) - float(stats.norm.cdf(z))  # E[(e^L − 1)⁺]
+    down = float(stats.norm.cdf(-z)) - growth * float(stats.norm.cdf(-z - sd))  # E[(1 − e^L)⁺]
+    loss_ship, loss_no_ship = (down, up) if higher_is_better else (up, down)
+    lo, hi = post.credible_interval
+    ci = (
+        math.expm1(lo) if math.isfinite(lo) else -1.0,
+        math.expm1(hi) if math.isfinite(hi) else math.inf,
+    )
+    return BayesResult(
+        "relative",
+        math.expm1(mu),
+        (1 + math.expm1(mu)) * sd,
+        ci,
+        post.chance_to_win,
+        max(loss_ship, 0.0),
+        max(loss_no_ship, 0.0),
+    )

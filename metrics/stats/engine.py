@@ -24,6 +24,7 @@ control value (0.05 = +5%); ``expected_loss_*`` are in relative-lift units.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class MetricResult:
     absolute_p_value: float | None = None  # H0: absolute lift = 0; matches absolute_ci
     absolute_p_value_adjusted: float | None = None  # absolute family, same correction
     sequential_rho: float | None = None  # mixing parameter of the confidence sequences
+    decision_scale: str = "log-ratio"  # 'log-ratio' | 'absolute' (fallback: a zero mean etc.)
+    no_decision: str | None = None  # why no decision can be made yet (sequential: too few events)
 
     @property
     def ok(self) -> bool:
@@ -106,12 +109,18 @@ class MetricResult:
         The sign is read from ``relative_ci`` (the decision interval; it excludes 0 when
         significant) and flipped for a negative control value, where t/c − 1 > 0 means t < c.
         """
-        if not (self.ok and self.significant and math.isfinite(self.relative_lift)):
+        if not (self.ok and self.significant):
             return "inconclusive"
-        lo, hi = self.relative_ci
-        up = lo > 0 if (lo > 0 or hi < 0) else self.relative_lift > 0
-        if self.control_mean < 0:
-            up = not up
+        if math.isfinite(self.relative_lift):
+            lo, hi = self.relative_ci
+            up = lo > 0 if (lo > 0 or hi < 0) else self.relative_lift > 0
+            if self.control_mean < 0:
+                up = not up
+        elif math.isfinite(self.absolute_lift):  # control value 0: the absolute scale decides
+            lo, hi = self.absolute_ci
+            up = lo > 0 if (lo > 0 or hi < 0) else self.absolute_lift > 0
+        else:
+            return "inconclusive"
         good = up if self.higher_is_better else not up
         return "better" if good else "worse"
 
@@ -167,14 +176,28 @@ def excludes_zero(ci: Interval) -> bool:
 
 
 def _units_for_power(
-    delta: float, se: float, n_total: int, alpha: float, alternative: str, target: float
+    delta: float,
+    se: float,
+    n_total: int,
+    alpha: float,
+    alternative: str,
+    target: float,
+    sequential_at: tuple[float, float] | None = None,
 ) -> int | None:
-    """Total units for ``target`` power, scaling se ∝ 1/√N from the current look."""
-    if not (math.isfinite(delta) and se > 0 and delta != 0):
+    """Total units for ``target`` power, scaling se ∝ 1/√N from the current look.
+
+    ``sequential_at`` = (alpha, ρ): use the confidence sequence's multiplier k_N at the
+    larger N instead of the fixed-horizon z (the sequential engine's power).
+    """
+    if not (math.isfinite(delta) and se > 0 and delta != 0 and n_total > 0):
         return None
 
     def gap(f: float) -> float:
-        return float(power.power_at_se(delta, se / math.sqrt(f), alpha, alternative)) - target
+        crit = None
+        if sequential_at is not None:
+            crit = float(sequential.cs_multiplier(n_total * f, *sequential_at))
+        got = power.power_at_se(delta, se / math.sqrt(f), alpha, alternative, crit)
+        return float(got) - target
 
     try:
         if gap(1.0) >= 0:
@@ -218,9 +241,10 @@ def analyze_metric(
     metric : str
         Name carried into the result.
     engine : {'frequentist', 'bayesian', 'sequential'}
-        frequentist: fixed-horizon test of the relative lift (z for rates, ratios and CUPED;
-        t with Welch df for means); absolute: unpooled Wald z for rates, Welch t for means,
-        delta-method Wald z for ratios; bayesian: Gaussian posterior of the relative lift
+        frequentist: fixed-horizon test of the relative lift on the log-ratio scale (z for
+        rates and ratios; Student t with Welch df for means, CUPED-adjusted or not);
+        absolute: unpooled Wald z for rates, Welch t for means, delta-method Wald z for
+        ratios; bayesian: Gaussian posterior of the log ratio
         (flat prior unless ``prior_sd``; Beta-Binomial Monte Carlo when ``beta_binomial`` and
         kind is binomial), significant when the credible interval excludes 0;
         sequential: asymptotic confidence sequence tuned for ``sequential_tuning_n`` total
@@ -350,7 +374,10 @@ def _analyze(
     method = "welch t" if kind is MetricKind.MEAN else "wald z"
     test = frequentist.compare(m_c, m_t, method=method, alpha=alpha, alternative=alternative)
     dist = "t" if test.df is not None else "z"
-    method = f"relative: delta-method {dist}; absolute: {test.method}"
+    scale = "log-ratio" if test.scale == "log-ratio" else "absolute fallback"
+    method = f"relative: {scale} {dist}; absolute: {test.method}"
+    if test.note:
+        warnings.append(test.note)
     if m_c.mean < 0:
         warnings.append(
             "the control value is negative: the relative lift t/c − 1 has the opposite sign "
@@ -386,37 +413,22 @@ def _analyze(
         theta=theta,
         variance_reduction=reduction,
         error_message=test.error_message,
+        decision_scale=test.scale,
     )
-    if test.error_message and not math.isfinite(test.absolute_se):
-        base["significant"] = False
-        return _finish(base, warnings)
-
-    # Power of the relative test for the target relative effect, at the current (adjusted)
-    # relative standard error.
-    if mde is not None and math.isfinite(test.relative_se) and test.relative_se > 0:
-        delta = abs(mde) * (-1 if alternative == "smaller" else 1)
-        base["mde"] = mde
-        base["power"] = float(power.power_at_se(delta, test.relative_se, alpha, alternative))
-        base["units_for_power"] = _units_for_power(
-            delta, test.relative_se, n_c + n_t, alpha, alternative, power_target
-        )
-    if margin is not None:
-        base["non_inferiority"] = frequentist.non_inferiority(
-            test.relative_lift,
-            test.relative_se,
-            margin,
-            alpha=alpha,
-            higher_is_better=higher_is_better,
-            df=test.df,
-        )
     if test.error_message:
         base["significant"] = False
         return _finish(base, warnings)
 
+    n_total = n_c + n_t
+    seq_k = None
     if engine == "sequential":
         seq = sequential.sequential_test(
-            test, n_c + n_t, alpha=alpha, alternative=alternative, tuning_n=tuning_n
+            test, n_total, alpha=alpha, alternative=alternative, tuning_n=tuning_n
         )
+        if seq.error_message:
+            base |= dict(error_message=seq.error_message)
+            return _finish(base, warnings)
+        seq_k = seq.multiplier
         base |= dict(
             absolute_ci=seq.absolute_ci,
             relative_ci=seq.relative_ci,
@@ -424,10 +436,74 @@ def _analyze(
             absolute_p_value=seq.absolute_p_value,
             method=f"{method}; asymptotic confidence sequence",
             significant=bool(seq.p_value < alpha),
-            error_message=seq.error_message,
             sequential_rho=seq.rho,
         )
+        few = _too_few_events(control, treatment, kind, cuped_applied)
+        if few:
+            warnings.append(few)
+            base |= dict(
+                absolute_ci=(-math.inf, math.inf),
+                relative_ci=(-1.0, math.inf) if math.isfinite(test.relative_lift) else NAN_CI,
+                p_value=1.0,
+                absolute_p_value=1.0,
+                significant=False,
+                no_decision=few,
+            )
+
+    # Power of the decision test for the target relative effect, at the current standard
+    # error; under the sequential engine with the sequence's multiplier k_N instead of z.
+    est, se = test.estimate_se
+    if mde is not None and math.isfinite(se) and se > 0 and math.isfinite(test.relative_lift):
+        signed = -abs(mde) if alternative == "smaller" else abs(mde)
+        delta = math.log1p(signed) if test.scale == "log-ratio" else signed
+        base["mde"] = mde
+        crit = seq_k
+        base["power"] = float(power.power_at_se(delta, se, alpha, alternative, crit))
+        base["units_for_power"] = _units_for_power(
+            delta,
+            se,
+            n_total,
+            alpha,
+            alternative,
+            power_target,
+            None if seq_k is None else (alpha, sequential.rho_for(alpha, tuning_n)),
+        )
+    if margin is not None:
+        if engine == "sequential":
+            ni = sequential.non_inferiority(
+                test,
+                n_total,
+                margin,
+                alpha=alpha,
+                higher_is_better=higher_is_better,
+                tuning_n=tuning_n,
+            )
+            if _too_few_events(control, treatment, kind, cuped_applied):
+                ni = dataclasses.replace(ni, non_inferior=False, harmed=False)
+        else:
+            ni = frequentist.non_inferiority_test(
+                test, margin, alpha=alpha, higher_is_better=higher_is_better
+            )
+        base["non_inferiority"] = ni
+
+    if engine == "bayesian" and not test.absolute_se > 0:
+        warnings.append(
+            "neither arm varies (e.g. no conversions in either): the posterior is not defined; "
+            "the result is uninformative"
+        )
+        base |= dict(p_value=None, absolute_p_value=None, method=f"{method}; no posterior")
     elif engine == "bayesian":
+        scale_c = abs(m_c.mean)
+        ab = bayesian.gaussian_lift(
+            test.absolute_lift,
+            test.absolute_se,
+            scale="absolute",
+            higher_is_better=higher_is_better,
+            alpha=alpha,
+            alternative=alternative,
+            prior_mean=prior_mean * scale_c,
+            prior_sd=None if prior_sd is None or scale_c == 0 else prior_sd * scale_c,
+        )
         if beta_binomial and kind is MetricKind.BINOMIAL and not cuped_applied:
             rel = bayesian.beta_binomial_mc(
                 int(control.sum),
@@ -441,27 +517,34 @@ def _analyze(
             label = "beta-binomial Monte Carlo"
             if prior_sd is not None:
                 warnings.append("the normal prior is ignored by the Beta-Binomial route")
-        else:
-            rel = bayesian.gaussian_lift(
-                test.relative_lift,
-                test.relative_se,
+        elif test.scale == "log-ratio":
+            rel = bayesian.log_ratio_lift(
+                test.log_ratio,
+                test.log_se,
                 higher_is_better=higher_is_better,
                 alpha=alpha,
                 alternative=alternative,
                 prior_mean=prior_mean,
                 prior_sd=prior_sd,
             )
-            label = "gaussian posterior" + (" (normal prior)" if prior_sd else " (flat prior)")
-        scale = abs(m_c.mean)
-        ab = bayesian.gaussian_lift(
-            test.absolute_lift,
-            test.absolute_se,
-            scale="absolute",
-            higher_is_better=higher_is_better,
-            alpha=alpha,
-            alternative=alternative,
-            prior_mean=prior_mean * scale,
-            prior_sd=None if prior_sd is None else prior_sd * scale,
+            label = "gaussian posterior of the log ratio"
+        elif math.isfinite(test.relative_lift):
+            rel = bayesian.gaussian_lift(
+                test.relative_lift,
+                test.relative_se,
+                higher_is_better=higher_is_better if m_c.mean > 0 else not higher_is_better,
+                alpha=alpha,
+                alternative=alternative,
+                prior_mean=prior_mean,
+                prior_sd=prior_sd,
+            )
+            label = "gaussian posterior (absolute fallback, relative to control)"
+        else:
+            rel = dataclasses.replace(ab, posterior_mean=math.nan, credible_interval=NAN_CI)
+            label = "gaussian posterior of the absolute difference (control value 0)"
+        label += " (normal prior)" if prior_sd else " (flat prior)"
+        decide_on = (
+            rel.credible_interval if math.isfinite(test.relative_lift) else ab.credible_interval
         )
         base |= dict(
             absolute_lift=ab.posterior_mean,
@@ -474,10 +557,37 @@ def _analyze(
             chance_to_win=rel.chance_to_win,
             expected_loss_ship=rel.expected_loss_ship,
             expected_loss_no_ship=rel.expected_loss_no_ship,
-            significant=excludes_zero(rel.credible_interval),
+            significant=excludes_zero(decide_on),
             error_message=rel.error_message or ab.error_message,
         )
     return _finish(base, warnings)
+
+
+MIN_EXPECTED_EVENTS = 5  # sequential engine, binomial metrics: per arm, under H0
+
+
+def _too_few_events(control, treatment, kind, cuped_applied: bool) -> str | None:
+    """The sequential engine's minimum-count rule for rates (a warning text, or None).
+
+    The confidence sequence rests on a normal approximation, which fails with a handful of
+    conversions (the always-valid p of 8/100 vs 1/100 was 0.0055 against Fisher's exact
+    0.035). No decision is made until each arm would expect at least
+    ``MIN_EXPECTED_EVENTS`` conversions and as many non-conversions at the pooled rate
+    (the classic rule for chi-square tests). A guardrail that collapses to 0 at volume still
+    passes it: the pooled rate, not the treatment's own, is what counts.
+    """
+    if kind is not MetricKind.BINOMIAL or cuped_applied:
+        return None
+    n = control.units + treatment.units
+    pooled = (control.sum + treatment.sum) / n
+    expected = min(control.units, treatment.units) * min(pooled, 1 - pooled)
+    if expected >= MIN_EXPECTED_EVENTS:
+        return None
+    return (
+        f"too few events for the sequential test: {expected:.1f} expected per arm at the "
+        f"pooled rate (at least {MIN_EXPECTED_EVENTS} conversions and non-conversions needed); "
+        "no decision yet"
+    )
 
 
 def _finish(base: dict, warnings: list[str]) -> MetricResult:
@@ -538,10 +648,35 @@ def analyze_variants(
     if not others:
         return fail_all("need at least one treatment variant besides the control")
     ctrl = stats[names.index(control)]
+    if correction and engine == "bayesian" and len(others) > 1:
+        return _bayesian_bonferroni(ctrl, others, kind, options)
     results = [analyze_metric(ctrl, t, kind, **options) for t in others]
     if correction and engine != "bayesian" and len(results) > 1:
         results = adjust_results(results, correction, options.get("alpha", 0.05))
     return results
+
+
+def _bayesian_bonferroni(ctrl, others, kind, options) -> list[MetricResult]:
+    """Bayesian A/B/n with control over m treatments: credible intervals at 1 − alpha/m.
+
+    Without it, five identical arms shipped a false winner 6.5% of the time (issue 10). Each
+    treatment's interval (and so ``significant``: two-sided, a chance to win above
+    1 − alpha/(2m) or below alpha/(2m)) uses the Bonferroni level; the result's ``alpha``
+    is that level, so the interval is labelled with what it is.
+    """
+    m = len(others)
+    alpha = options.get("alpha", 0.05)
+    opts = {**options, "alpha": alpha / m}
+    out = []
+    for t in others:
+        r = analyze_metric(ctrl, t, kind, **opts)
+        note = (
+            f"{m} treatments: the credible interval is at {1 - alpha / m:.2%} "
+            f"(Bonferroni, alpha {alpha:g} / {m}) so that the chance of any false winner "
+            f"stays near {alpha:g}"
+        )
+        out.append(dataclasses.replace(r, correction="bonferroni", warnings=(*r.warnings, note)))
+    return out
 
 
 def check_srm(

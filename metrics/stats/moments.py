@@ -12,6 +12,11 @@ CUPED (Deng et al. 2013) replaces y by y − θ(c − c̄) with a pre-assignment
 single θ pooled across both variants, θ = Σ_g S_yc,g / Σ_g S_cc,g (within-variant centred
 cross-products). The adjusted difference equals the treatment coefficient of the OLS regression
 y ~ 1 + treatment + c.
+
+CUPED for **ratio** metrics R = Σy/Σx (as GrowthBook's regression-adjusted ratios) works on the
+linearised unit outcome u = (y − R_g·x)/x̄_g, the unit's contribution to R̂_g − R_g (delta
+method): θ = Σ_g S_uc,g / Σ_g S_cc,g, adjusted ratio R_g − θ(c̄_g − c̄), variance
+Var(u − θc)/n. It needs Σxc (``cov_denom_cross_sum``) as well as Σyc.
 """
 
 from __future__ import annotations
@@ -143,8 +148,8 @@ def cuped_moments(control: VariantStats, treatment: VariantStats, kind: MetricKi
     Returns
     -------
     CupedMoments
-        With ``error_message`` (and NaNs) when covariate sums are missing, the covariate has no
-        variance, or the metric is a ratio.
+        With ``error_message`` (and NaNs) when covariate sums are missing (ratio metrics also
+        need ``cov_denom_cross_sum``) or the covariate has no variance.
     """
     kind = MetricKind(kind)
     nan = math.nan
@@ -152,8 +157,18 @@ def cuped_moments(control: VariantStats, treatment: VariantStats, kind: MetricKi
     for m in (base_c, base_t):
         if m.error_message:
             return CupedMoments(base_c, base_t, nan, nan, m.error_message)
-    if kind is MetricKind.RATIO:
-        return CupedMoments(base_c, base_t, nan, nan, "CUPED is not supported for ratio metrics")
+    for s in (control, treatment):
+        if kind is MetricKind.RATIO and (
+            s.cov_denom_cross_sum is None or not math.isfinite(s.cov_denom_cross_sum)
+        ):
+            return CupedMoments(
+                base_c,
+                base_t,
+                nan,
+                nan,
+                f"variant {s.variant!r} has no cov_denom_cross_sum (Σxc), needed for CUPED on a "
+                "ratio metric",
+            )
     for s in (control, treatment):
         fields = (s.cov_sum, s.cov_sum_sq, s.cov_cross_sum)
         if any(v is None or not math.isfinite(v) for v in fields):
@@ -165,10 +180,17 @@ def cuped_moments(control: VariantStats, treatment: VariantStats, kind: MetricKi
                 f"variant {s.variant!r} has no covariate sums (cov_sum, cov_sum_sq, cov_cross_sum)",
             )
     parts = []
-    for s in (control, treatment):
+    for s, base in zip((control, treatment), (base_c, base_t), strict=True):
         n = s.units
-        s_yy = s.sum_sq - s.sum * s.sum / n
         s_cc = s.cov_sum_sq - s.cov_sum * s.cov_sum / n
+        if kind is MetricKind.RATIO:  # linearised outcome u = (y − R·x)/x̄, Σu = 0
+            r, x_bar = base.mean, s.denom_sum / n
+            s_yc = s.cov_cross_sum - s.sum * s.cov_sum / n
+            s_xc = s.cov_denom_cross_sum - s.denom_sum * s.cov_sum / n
+            s_uc = (s_yc - r * s_xc) / x_bar
+            parts.append((n, base.variance * (n - 1), s_cc, s_uc))
+            continue
+        s_yy = s.sum_sq - s.sum * s.sum / n
         s_yc = s.cov_cross_sum - s.sum * s.cov_sum / n
         parts.append((n, s_yy, s_cc, s_yc))
     s_cc_total = parts[0][2] + parts[1][2]
@@ -177,8 +199,10 @@ def cuped_moments(control: VariantStats, treatment: VariantStats, kind: MetricKi
     theta = (parts[0][3] + parts[1][3]) / s_cc_total
     c_bar = (control.cov_sum + treatment.cov_sum) / (control.units + treatment.units)
     adjusted = []
-    for s, (n, s_yy, s_cc, s_yc) in zip((control, treatment), parts, strict=True):
-        mean = s.sum / n - theta * (s.cov_sum / n - c_bar)
+    for s, base, (n, s_yy, s_cc, s_yc) in zip(
+        (control, treatment), (base_c, base_t), parts, strict=True
+    ):
+        mean = base.mean - theta * (s.cov_sum / n - c_bar)
         var = max(s_yy - 2 * theta * s_yc + theta * theta * s_cc, 0.0) / (n - 1)
         adjusted.append(Moments(s.variant, n, mean, var))
     raw = base_c.var_of_mean + base_t.var_of_mean

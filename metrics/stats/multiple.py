@@ -1,12 +1,15 @@
 """Multiple-testing corrections across variants × metrics.
 
 - ``holm`` (Holm–Bonferroni) and ``bonferroni`` control the family-wise error rate; they come
-  with adjusted intervals: test i's interval is recomputed at level 1 − a_i with
-  a_i = alpha·p_i/p̃_i (p̃ the adjusted p-value). Because each interval is the inversion of the
-  very test that gave p_i (same statistic, same distribution, same standard error), it
-  excludes 0 exactly when p_i < a_i, i.e. when p̃_i < alpha (for Bonferroni a_i = alpha/m,
-  the familiar level 1 − alpha/m). Frequentist intervals use the z / Welch-t quantile;
-  sequential ones the confidence-sequence multiplier at the same mixing parameter ρ.
+  with adjusted intervals (Bonferroni's are **simultaneous**, 1 − alpha/m each; Holm's are
+  *not*: they match Holm's decisions but their joint coverage can be below 1 − alpha — 88%
+  instead of 95% in the check of issue 10 — so every Holm-widened result carries ``HOLM_NOTE``):
+  test i's interval is recomputed at level 1 − a_i with a_i = alpha·p_i/p̃_i (p̃ the adjusted
+  p-value). Because each interval is the inversion of the very test that gave p_i (same
+  statistic, same distribution, same standard error), it excludes 0 exactly when p_i < a_i, i.e.
+  when p̃_i < alpha (for Bonferroni a_i = alpha/m, the familiar level 1 − alpha/m). Frequentist
+  intervals use the z / Welch-t quantile; sequential ones the confidence-sequence multiplier at
+  the same mixing parameter ρ.
 - ``fdr_bh`` (Benjamini–Hochberg) controls the false discovery rate; it adjusts p-values
   only. The intervals stay **unadjusted** (1 − alpha, marginal): a BH-significant result always
   has an interval excluding 0, but a marginal interval excluding 0 may be BH-non-significant.
@@ -114,13 +117,34 @@ def adjust_p_values(
     )
 
 
+def _multiplier(ci_alpha: float, r) -> float:
+    if r.engine == "sequential":
+        return float(cs_multiplier(r.units, ci_alpha, r.sequential_rho))
+    return critical_value(ci_alpha, r.alternative, r.df)
+
+
 def _widened(estimate: float, se: float, ci_alpha: float, r) -> tuple[float, float]:
     """Interval of ``estimate`` at level 1 − ``ci_alpha``, by the test ``r`` used."""
-    if r.engine == "sequential":
-        k = float(cs_multiplier(r.units, ci_alpha, r.sequential_rho))
-    else:
-        k = critical_value(ci_alpha, r.alternative, r.df)
-    return interval(estimate, se, k, r.alternative)
+    return interval(estimate, se, _multiplier(ci_alpha, r), r.alternative)
+
+
+def _widened_relative(ci_alpha: float, r) -> tuple[float, float]:
+    """Relative interval at level 1 − ``ci_alpha`` on the result's decision scale."""
+    if getattr(r, "decision_scale", "log-ratio") == "log-ratio":
+        log_ratio = math.log1p(r.relative_lift)
+        log_se = r.relative_se / (1 + r.relative_lift)
+        lo, hi = interval(log_ratio, log_se, _multiplier(ci_alpha, r), r.alternative)
+        return (math.expm1(lo) if math.isfinite(lo) else -1.0), (
+            math.expm1(hi) if math.isfinite(hi) else math.inf
+        )
+    return _widened(r.relative_lift, r.relative_se, ci_alpha, r)
+
+
+HOLM_NOTE = (
+    "Holm-adjusted interval: it excludes 0 exactly when Holm rejects, but it is not a "
+    "simultaneous interval (joint coverage can fall below 1 − alpha); choose Bonferroni for "
+    "intervals that hold jointly"
+)
 
 
 def _family(results: Sequence, field: str, method: str, alpha: float) -> Adjustment:
@@ -161,13 +185,19 @@ def adjust_results(results: Sequence, method: str = "holm", alpha: float = 0.05)
         if math.isfinite(p_abs):
             changes["absolute_p_value_adjusted"] = p_abs
         widen = adj.ci_alphas is not None and r.engine in ("frequentist", "sequential")
+        if getattr(r, "no_decision", None):  # intervals already unbounded, no decision yet
+            widen = False
+            changes["significant"] = False
         if widen and r.engine == "sequential" and r.sequential_rho is None:
             widen = False
         if widen:
-            raw = _widened(r.relative_lift, r.relative_se, adj.ci_alphas[i], r)
+            raw = _widened_relative(adj.ci_alphas[i], r)
             changes["relative_ci"], clipped = clip_relative(raw)
             notes = tuple(w for w in r.warnings if not w.startswith(CLIP_PREFIX))
-            changes["warnings"] = (*notes, clip_warning(raw[0])) if clipped else notes
+            notes = (*notes, clip_warning(raw[0])) if clipped else notes
+            if method == "holm" and HOLM_NOTE not in notes:
+                notes = (*notes, HOLM_NOTE)
+            changes["warnings"] = notes
             if adj_abs.ci_alphas is not None and math.isfinite(p_abs):
                 changes["absolute_ci"] = _widened(
                     r.absolute_lift, r.absolute_se, adj_abs.ci_alphas[i], r

@@ -1,21 +1,21 @@
 """Power analysis for a two-arm comparison, planned for the test the engine runs.
 
-``engine.analyze_metric`` decides on the *relative* lift r = m_t/m_c − 1 with the delta-method
-standard error se_r² = v_t/(n_t·m_c²) + m_t²·v_c/(n_c·m_c⁴) (normal approximation). At the
+``engine.analyze_metric`` decides on the relative lift r = m_t/m_c − 1 through the log ratio
+L = log(m_t/m_c) with se_L² = v_t/(n_t·m_t²) + v_c/(n_c·m_c²) (normal approximation). At the
 planned effect m_t = m_c·(1 + mde) (``mde`` is the relative minimum detectable effect, a
-fraction of control), in metric units (× |baseline|) that is an effect δ = mde·|baseline| with
+fraction of control) the effect is δ = log(1 + mde) and
 
-    se = √((1 + mde)²·v_c/n_c + v_t/n_t),
+    se = √(v_c/(n_c·m_c²) + v_t/(n_t·m_t²)).
 
-so the control variance is scaled by (1 + mde)² — unlike the absolute-scale z test,
-√(v_c/n_c + v_t/n_t). Unit-level variances: v = p(1 − p) for rates (unpooled, at the control
-rate and at p·(1 + mde)) or sd² for means. This is exactly the engine's ``power`` field when the
-observed means equal the planned ones. Power of the level-alpha z test (two-sided power counts
-both tails, as statsmodels ``NormalIndPower``):
+Unit-level variances: v = p(1 − p) for rates (unpooled, at the control rate and at
+p·(1 + mde)) or sd² for means. This is exactly the engine's ``power`` field when the observed
+means equal the planned ones. Power of the level-alpha z test (two-sided power counts both
+tails, as statsmodels ``NormalIndPower``):
 
 - two-sided: Φ(δ/se − z_{1−α/2}) + Φ(−δ/se − z_{1−α/2});
 - larger:    Φ(δ/se − z_{1−α});   smaller: Φ(−δ/se − z_{1−α})   (δ takes the sign of mde).
 
+The sequential engine replaces z by its confidence-sequence multiplier k_N (``crit``).
 With more than one treatment (``n_variants`` > 2) each treatment-vs-control comparison uses
 alpha/(n_variants − 1) (Bonferroni) unless ``correct_for_variants=False``; allocation
 ``weights`` (e.g. (0.5, 0.25, 0.25)) default to an equal split.
@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
+from scipy.special import ndtr, ndtri
 
 from metrics.stats.common import check_alpha, check_alternative
 
@@ -44,16 +45,21 @@ class SampleSizePlan:
     mde: float  # relative, fraction of control
     days: int | None  # with daily_units: days of traffic needed
     error_message: str | None = None
+    tuning_n: int | None = None  # sequential plans: n* to give the engine (pair total)
 
 
-def power_at_se(delta, se, alpha: float, alternative: str = "two-sided"):
-    """Power of a level-alpha z test for a true effect ``delta`` with standard error ``se``."""
+def power_at_se(delta, se, alpha: float, alternative: str = "two-sided", crit=None):
+    """Power of a level-alpha z test for a true effect ``delta`` with standard error ``se``.
+
+    ``crit`` overrides the critical value (in standard errors): the sequential engine passes
+    its confidence-sequence multiplier k_N, which is used on each side as it is (arrays ok).
+    """
     if alternative == "two-sided":
-        z = stats.norm.isf(alpha / 2)
-        return stats.norm.cdf(delta / se - z) + stats.norm.cdf(-delta / se - z)
-    z = stats.norm.isf(alpha)
+        z = ndtri(1 - alpha / 2) if crit is None else crit
+        return ndtr(delta / se - z) + ndtr(-delta / se - z)
+    z = ndtri(1 - alpha) if crit is None else crit
     sign = 1 if alternative == "larger" else -1
-    return stats.norm.cdf(sign * delta / se - z)
+    return ndtr(sign * delta / se - z)
 
 
 def _variances(kind: str, baseline: float, mde: float, sd: float | None) -> tuple[float, float]:
@@ -67,12 +73,13 @@ def _variances(kind: str, baseline: float, mde: float, sd: float | None) -> tupl
 def _relative_test(
     kind: str, baseline: float, mde: float, sd: float | None
 ) -> tuple[float, float, float]:
-    """(δ, a_c, a_t): effect in metric units and se² = a_c/n_c + a_t/n_t of the relative test.
+    """(δ, a_c, a_t): effect and se² = a_c/n_c + a_t/n_t of the engine's log-ratio test.
 
-    a_c = (1 + mde)²·v_c and a_t = v_t, i.e. the engine's delta-method se_r × |baseline|.
+    δ = log(1 + mde); a_c = v_c/m_c², a_t = v_t/m_t² with m_t = m_c·(1 + mde).
     """
     v_c, v_t = _variances(kind, baseline, mde, sd)
-    return mde * abs(baseline), (1 + mde) ** 2 * v_c, v_t
+    m_t = baseline * (1 + mde)
+    return math.log1p(mde), v_c / baseline**2, v_t / m_t**2
 
 
 def _check(
@@ -112,8 +119,13 @@ def power_for(
     baseline_sd: float | None = None,
     alpha: float = 0.05,
     alternative: str = "two-sided",
+    sequential_tuning_n: float | None = None,
 ) -> float:
-    """Power reached with the given units per arm for a relative effect ``mde``; NaN if invalid."""
+    """Power reached with the given units per arm for a relative effect ``mde``; NaN if invalid.
+
+    With ``sequential_tuning_n`` (n*): the power of the sequential engine's confidence
+    sequence at this sample, P(it excludes 0 at this look), with its multiplier k_N.
+    """
     if (
         _check(kind, baseline, mde, baseline_sd, alpha, alternative)
         or min(n_control, n_treatment) <= 0
@@ -121,7 +133,13 @@ def power_for(
         return math.nan
     delta, a_c, a_t = _relative_test(kind, baseline, mde, baseline_sd)
     se = math.sqrt(a_c / n_control + a_t / n_treatment)
-    return float(power_at_se(delta, se, alpha, alternative))
+    crit = None
+    if sequential_tuning_n:
+        from metrics.stats.sequential import cs_multiplier, rho_for
+
+        rho = rho_for(alpha, sequential_tuning_n)
+        crit = float(cs_multiplier(n_control + n_treatment, alpha, rho))
+    return float(power_at_se(delta, se, alpha, alternative, crit))
 
 
 def mde_for(
@@ -134,6 +152,7 @@ def mde_for(
     alpha: float = 0.05,
     power: float = 0.8,
     alternative: str = "two-sided",
+    sequential_tuning_n: float | None = None,
 ) -> float:
     """Smallest relative effect (fraction of control, > 0; < 0 for 'smaller') reaching ``power``.
 
@@ -144,9 +163,9 @@ def mde_for(
     sign = -1.0 if alternative == "smaller" else 1.0
     upper = (1 / baseline - 1) * 0.999999 if kind == "binomial" and sign > 0 else 0.999999
     if kind != "binomial":
-        # Relative test: power grows with |mde| up to a ceiling; for a decrease it peaks at
-        # mde = −(1 + n_c/n_t) (treatment past −100 %), so search below the peak.
-        upper = 1e6 if sign > 0 else (1 + n_control / n_treatment) * 0.999999
+        # Log-ratio test: a decrease cannot pass −100 %; power may peak before it (the
+        # treatment's relative variance grows as its mean shrinks): NaN if not bracketed.
+        upper = 1e6 if sign > 0 else 0.999999
 
     def gap(m: float) -> float:
         return (
@@ -159,6 +178,7 @@ def mde_for(
                 baseline_sd=baseline_sd,
                 alpha=alpha,
                 alternative=alternative,
+                sequential_tuning_n=sequential_tuning_n,
             )
             - power
         )
@@ -192,8 +212,15 @@ def sample_size(
     weights: Sequence[float] | None = None,
     correct_for_variants: bool = True,
     daily_units: float | None = None,
+    engine: str = "frequentist",
 ) -> SampleSizePlan:
     """Units per variant needed to detect a relative effect ``mde`` with the given power.
+
+    ``engine='sequential'`` plans for the confidence sequence tuned at the plan itself
+    (``tuning_n`` = the planned units of one treatment-control pair): there the sequence's
+    half-width is k* standard errors (``sequential_multiplier_at_tuning``; 3.03 at
+    alpha = 0.05 against 1.96 fixed-horizon), so the plan needs about 1.9× the units of a
+    fixed-horizon plan for 80% power at the final look — the price of looking every day.
 
     Parameters
     ----------
@@ -225,6 +252,9 @@ def sample_size(
         return bad("allocation weights must be positive")
     shares = np.asarray(w, dtype=float) / sum(w)
     a = alpha / (n_variants - 1) if correct_for_variants else alpha
+    if engine not in ("frequentist", "bayesian", "sequential"):
+        return bad(f"unknown engine {engine!r}")
+    crit = sequential_multiplier_at_tuning(a) if engine == "sequential" else None
     delta, a_c, a_t = _relative_test(kind, baseline, mde, baseline_sd)
     total = 0.0
     for share_t in shares[1:]:
@@ -232,10 +262,22 @@ def sample_size(
         c = a_c / shares[0] + a_t / share_t
 
         def gap(n: float, c: float = c) -> float:
-            return float(power_at_se(delta, math.sqrt(c / n), a, alternative)) - power
+            return float(power_at_se(delta, math.sqrt(c / n), a, alternative, crit)) - power
 
         total = max(total, optimize.brentq(gap, 1e-9, 1e15, xtol=1e-9, rtol=1e-12))
     per_variant = tuple(math.ceil(total * s - 1e-9) for s in shares)
     n_total = sum(per_variant)
     days = duration_days(n_total, daily_units) if daily_units else None
-    return SampleSizePlan(per_variant, n_total, a, power, mde, days)
+    tuning = per_variant[0] + max(per_variant[1:]) if engine == "sequential" else None
+    return SampleSizePlan(per_variant, n_total, a, power, mde, days, tuning_n=tuning)
+
+
+def sequential_multiplier_at_tuning(alpha: float) -> float:
+    """k*: the confidence sequence's half-width (in standard errors) at its tuning size n*.
+
+    With ρ² = c/n*, c = −2 log α + log(1 − 2 log α) (``sequential.rho_for``), Nρ² = c at
+    N = n*, so k* = √(2(c + 1)/c · log(√(c + 1)/α)) does not depend on n*.
+    """
+    la = -2 * math.log(alpha)
+    c = la + math.log(la + 1)
+    return math.sqrt(2 * (c + 1) / c * math.log(math.sqrt(c + 1) / alpha))

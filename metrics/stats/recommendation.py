@@ -1,30 +1,40 @@
 """Plain-language recommendation from an experiment's results.
 
-Decision rules, applied in order (the first that matches wins):
+Decision rules, applied in order (the first that matches wins); every recommendation names
+the rule it used (``Recommendation.rule``):
 
-1. **invalid** — the SRM check is flagged (p < 0.001: the split is not what was designed, so
-   no result can be trusted), or the primary metric could not be analysed. An SRM-flagged
-   test never gets *ship*.
+1. **invalid** — the SRM check is flagged (p < 0.001: the split is not what was designed),
+   the primary metric could not be analysed, or an **A/A test** (``aa_test=True``) shows a
+   significant difference on any metric — likely a tracking or assignment problem.
 2. **dont_ship_guardrail** — a guardrail is significantly harmed (its non-inferiority result
    says ``harmed``, or, without a margin, it is significant in its bad direction).
-3. Primary metric significantly **better** on the relative-lift scale — ``direction`` of the
-   ``MetricResult``: its (adjusted) relative interval excludes 0 on the good side, which is the
-   same as p < alpha (frequentist: fixed-horizon, after any correction; sequential:
-   always-valid) or, for the Bayesian engine, the credible interval excluding 0 (two-sided:
-   chance to win > 1 − alpha/2). Every *ship* shows an interval on the good side of 0:
-   **ship** if every guardrail with a margin is shown non-inferior (and none failed to compute);
-   otherwise **keep_running** (safety not yet established).
-4. Primary metric significantly **worse** → **stop_no_effect** (do not ship; reason says so).
-5. Not significant:
-   - power (of the relative test) to detect the target MDE ≥ ``power_target`` →
-     **stop_no_effect** (enough data; the effect, if any, is smaller than the MDE);
-   - otherwise **keep_running**, with ``days_to_power`` = days_running × (units needed / units
-     so far − 1), assuming traffic continues at the average daily rate so far; if that exceeds
-     ``max_extra_days`` → **stop_no_effect** (the MDE is out of reach in a reasonable time).
+3. **When the evidence counts** (``rule``). The sequential engine is valid at every look.
+   The frequentist and Bayesian engines are fixed-horizon: their level-alpha decision holds
+   only at the **planned sample** (``planned_units`` of this treatment-control pair, or
+   ``plan_reached``; without either, the units the target power at the MDE needs,
+   ``units_for_power``). Before it, a win counts only at a much stricter **early-stop
+   threshold**: two-sided p < ``early_stop_p`` (0.001; Bayesian: chance to win above
+   1 − early_stop_p/2), as in the Haybittle–Peto rule. In A/A tests looked at every day up to
+   the plan this keeps false ships ≤ 5% (``metrics.stats.simulate``).
+4. Primary metric significantly **better** (and the evidence counts) → **ship** if every
+   guardrail with a margin is shown non-inferior (and none failed to compute); otherwise
+   **keep_running** (safety not yet established). Better but not yet counting →
+   **keep_running**.
+5. Primary metric significantly **worse** → **dont_ship_harmful** (at any look: stopping a
+   harmful change early costs nothing).
+6. Not significant:
+   - the interval rules out the MDE (every value inside it is smaller than the MDE in the
+     tested direction(s)) → **stop_no_effect**: there is no effect as large as the MDE;
+   - the plan is reached (or the power at the MDE is ≥ ``power_target``) without that →
+     **inconclusive**: the data cannot tell a zero effect from one as large as the MDE;
+   - otherwise **keep_running**, with ``days_to_power`` = days_running × (units needed /
+     units so far − 1) at the traffic seen so far; beyond ``max_extra_days`` →
+     **inconclusive** (the MDE is out of reach in a reasonable time).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +48,13 @@ class RecommendationKind(StrEnum):
     SHIP = "ship"
     KEEP_RUNNING = "keep_running"
     STOP_NO_EFFECT = "stop_no_effect"
+    INCONCLUSIVE = "inconclusive"
+    DONT_SHIP_HARMFUL = "dont_ship_harmful"
     DONT_SHIP_GUARDRAIL = "dont_ship_guardrail"
     INVALID = "invalid"
+
+
+EARLY_STOP_P = 0.001  # two-sided p a fixed-horizon win needs before the planned sample
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class Recommendation:
     kind: RecommendationKind
     reasons: tuple[str, ...]
     days_to_power: float | None = None  # extra days to reach the target power at the MDE
+    rule: str = ""  # which decision rule applied (sequential, planned sample, early stop...)
 
 
 def _pct(x: float | None) -> str:
@@ -87,6 +103,43 @@ def _harmed(g: MetricResult) -> bool:
     return g.ok and g.direction == "worse"
 
 
+def _p(r: MetricResult) -> float | None:
+    return r.p_value_adjusted if r.p_value_adjusted is not None else r.p_value
+
+
+def _strong(r: MetricResult, early_stop_p: float) -> bool:
+    """Evidence beyond the early-stop threshold (two-sided p, or the Bayesian equivalent)."""
+    if r.chance_to_win is not None:
+        return max(r.chance_to_win, 1 - r.chance_to_win) > 1 - early_stop_p / 2
+    p = _p(r)
+    if p is None:
+        return False
+    if r.alternative != "two-sided":
+        p = 2 * p
+    return p < early_stop_p
+
+
+def _rules_out_mde(r: MetricResult) -> bool:
+    """The relative interval lies strictly inside (−mde, +mde) on the tested side(s)."""
+    if r.mde is None or not math.isfinite(r.mde):
+        return False
+    lo, hi = r.relative_ci
+    m = abs(r.mde)
+    if r.alternative == "larger":
+        return math.isfinite(hi) and hi < m
+    if r.alternative == "smaller":
+        return math.isfinite(lo) and lo > -m
+    return math.isfinite(lo) and math.isfinite(hi) and -m < lo and hi < m
+
+
+def _aa_failures(primary: MetricResult, guardrails: Sequence[MetricResult]) -> list[str]:
+    return [
+        f"A/A test shows a difference — {_describe(r)}."
+        for r in (primary, *guardrails)
+        if r.ok and r.significant
+    ]
+
+
 def recommend(
     primary: MetricResult,
     guardrails: Sequence[MetricResult] = (),
@@ -95,8 +148,12 @@ def recommend(
     days_running: float | None = None,
     power_target: float = 0.8,
     max_extra_days: float = 60.0,
+    planned_units: int | None = None,
+    plan_reached: bool | None = None,
+    early_stop_p: float = EARLY_STOP_P,
+    aa_test: bool = False,
 ) -> Recommendation:
-    """Recommend ship / keep_running / stop_no_effect / dont_ship_guardrail / invalid.
+    """Recommend ship / keep_running / stop_no_effect / inconclusive / dont_ship_* / invalid.
 
     Parameters
     ----------
@@ -112,7 +169,45 @@ def recommend(
         Power at the primary's ``mde`` considered "enough data".
     max_extra_days : float
         Beyond this many extra days, waiting for power is not recommended.
+    planned_units : int, optional
+        Planned units of this treatment-control pair (fixed-horizon engines).
+    plan_reached : bool, optional
+        Overrides the planned-sample check (e.g. True for an experiment that has ended).
+    early_stop_p : float
+        Two-sided p a fixed-horizon win needs before the planned sample.
+    aa_test : bool
+        The variants are identical by design: any significant difference invalidates.
     """
+    rec = _recommend(
+        primary,
+        guardrails,
+        srm,
+        days_running=days_running,
+        power_target=power_target,
+        max_extra_days=max_extra_days,
+        planned_units=planned_units,
+        plan_reached=plan_reached,
+        early_stop_p=early_stop_p,
+        aa_test=aa_test,
+    )
+    if rec.rule:
+        rec = dataclasses.replace(rec, reasons=(*rec.reasons, f"Decision rule: {rec.rule}."))
+    return rec
+
+
+def _recommend(
+    primary: MetricResult,
+    guardrails: Sequence[MetricResult],
+    srm: SRMResult | None,
+    *,
+    days_running: float | None,
+    power_target: float,
+    max_extra_days: float,
+    planned_units: int | None,
+    plan_reached: bool | None,
+    early_stop_p: float,
+    aa_test: bool,
+) -> Recommendation:
     K = RecommendationKind
     if srm is not None and srm.flagged:
         shares = ", ".join(f"{s:.1%}" for s in srm.observed_shares)
@@ -129,13 +224,45 @@ def recommend(
         return Recommendation(
             K.INVALID, (f"The primary metric could not be analysed: {primary.error_message}",)
         )
+    if aa_test:
+        failures = _aa_failures(primary, guardrails)
+        if failures:
+            failures.append(
+                "The variants are identical by design, so a significant difference points to "
+                "a tracking, logging or assignment problem: fix it before trusting any test."
+            )
+            return Recommendation(K.INVALID, tuple(failures), rule="A/A check")
     harmed = [g for g in guardrails if _harmed(g)]
     if harmed:
         return Recommendation(
             K.DONT_SHIP_GUARDRAIL,
             tuple(f"Guardrail harmed — {_describe(g)}." for g in harmed),
+            rule="guardrail",
         )
     reasons = [f"Primary metric — {_describe(primary)}."]
+    sequential = primary.engine == "sequential"
+    if sequential:
+        reached, rule = True, "sequential: always valid at any look"
+    elif plan_reached is not None:
+        reached = plan_reached
+        rule = "planned end reached" if reached else "before the planned end"
+    else:
+        plan = planned_units or primary.units_for_power
+        reached = plan is not None and primary.units >= plan
+        source = "planned sample" if planned_units else "sample the MDE needs (no plan given)"
+        rule = f"{source} {'reached' if reached else 'not reached'}"
+        if plan is None:
+            reached, rule = True, "no plan given: this look is taken as the planned end"
+    if primary.direction == "better" and not reached:
+        if _strong(primary, early_stop_p):
+            rule = f"early stop: p < {early_stop_p:g} before the planned sample"
+        else:
+            reasons.append(
+                f"Significant at {primary.alpha:g}, but before the planned sample: a "
+                "fixed-horizon test looked at early needs a much stricter threshold to stop "
+                f"(two-sided p < {early_stop_p:g}); keep running to the plan."
+            )
+            return Recommendation(K.KEEP_RUNNING, tuple(reasons), rule=rule)
     if primary.direction == "better":
         pending = []
         for g in guardrails:
@@ -150,23 +277,31 @@ def recommend(
                     f"{ni.margin:.1%} margin not established (p = {ni.p_value:.3g})."
                 )
         if pending:
-            return Recommendation(K.KEEP_RUNNING, tuple(reasons + pending))
+            return Recommendation(K.KEEP_RUNNING, tuple(reasons + pending), rule=rule)
         for g in guardrails:
             reasons.append(f"Guardrail OK — {_describe(g)}.")
-        return Recommendation(K.SHIP, tuple(reasons))
+        return Recommendation(K.SHIP, tuple(reasons), rule=rule)
     if primary.direction == "worse":
         reasons.append("The treatment is significantly worse on the primary metric: do not ship.")
-        return Recommendation(K.STOP_NO_EFFECT, tuple(reasons))
+        return Recommendation(K.DONT_SHIP_HARMFUL, tuple(reasons), rule=rule)
+    if primary.mde is not None and _rules_out_mde(primary):
+        reasons.append(
+            f"No significant effect, and the interval rules out a change as large as the "
+            f"{abs(primary.mde):.1%} MDE: no effect worth having."
+        )
+        return Recommendation(K.STOP_NO_EFFECT, tuple(reasons), rule="interval excludes the MDE")
     if primary.power is None or primary.mde is None:
         reasons.append("No significant effect; power unknown (no MDE given).")
-        return Recommendation(K.KEEP_RUNNING, tuple(reasons))
+        if not sequential and plan_reached:
+            return Recommendation(K.INCONCLUSIVE, tuple(reasons), rule=rule)
+        return Recommendation(K.KEEP_RUNNING, tuple(reasons), rule=rule)
     mde_text = f"{primary.mde:.1%}"
-    if primary.power >= power_target:
+    if primary.power >= power_target or (reached and not sequential):
         reasons.append(
-            f"No significant effect with {primary.power:.0%} power to detect a {mde_text} "
-            f"change: the effect, if any, is smaller than the MDE."
+            f"No significant effect, but the interval still includes changes as large as "
+            f'the {mde_text} MDE (power {primary.power:.0%}): inconclusive, not "no effect".'
         )
-        return Recommendation(K.STOP_NO_EFFECT, tuple(reasons))
+        return Recommendation(K.INCONCLUSIVE, tuple(reasons), rule=rule)
     reasons.append(
         f"Not significant yet; power to detect a {mde_text} change is {primary.power:.0%} "
         f"(target {power_target:.0%})."
@@ -181,10 +316,10 @@ def recommend(
         )
         if days > max_extra_days:
             reasons.append(
-                f"That is more than {max_extra_days:,.0f} days: stop; an effect as large as "
-                f"{mde_text} is unlikely to become detectable in a reasonable time."
+                f"That is more than {max_extra_days:,.0f} days: inconclusive; an effect as "
+                f"large as {mde_text} is unlikely to become detectable in a reasonable time."
             )
-            return Recommendation(K.STOP_NO_EFFECT, tuple(reasons), days)
+            return Recommendation(K.INCONCLUSIVE, tuple(reasons), days, rule=rule)
     elif needed:
         reasons.append(f"About {needed:,} units in total are needed (now {primary.units:,}).")
-    return Recommendation(K.KEEP_RUNNING, tuple(reasons), days)
+    return Recommendation(K.KEEP_RUNNING, tuple(reasons), days, rule=rule)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics.stats.common import check_alpha, check_alternative, interval
-from metrics.stats.frequentist import LiftTest
+from metrics.stats.common import check_alpha, check_alternative
+from metrics.stats.frequentist import LiftTest, NonInferiorityResult, non_inferiority_test
 
 Interval = tuple[float, float]
 DEFAULT_TUNING_N = 5000
@@ -97,7 +97,9 @@ def sequential_test(
     Parameters
     ----------
     test : LiftTest
-        Estimates and standard errors at the current look (cumulative data).
+        Estimates and standard errors at the current look (cumulative data). The decision
+        uses the test's own scale (log ratio, or the absolute fallback): the relative
+        sequence is exp(L ± k_N·se_L) − 1.
     n_total : int
         Units in both arms so far.
     alpha, alternative :
@@ -110,14 +112,41 @@ def sequential_test(
     problem = check_alpha(alpha) or check_alternative(alternative) or test.error_message
     if not problem and not (tuning_n and tuning_n > 0):
         problem = f"tuning_n must be a positive number of units; got {tuning_n!r}"
-    if not problem and not (n_total >= 2 and math.isfinite(test.relative_se)):
+    if not problem and not (n_total >= 2 and math.isfinite(test.absolute_se)):
         problem = "not enough data for a confidence sequence"
     if problem:
         return SequentialResult((nan, nan), (nan, nan), nan, nan, nan, problem)
     rho = rho_for(alpha, tuning_n)
     k = float(cs_multiplier(n_total, alpha, rho))
-    p = float(always_valid_p(test.relative_lift / test.relative_se, n_total, rho, alternative))
-    p_abs = float(always_valid_p(test.absolute_lift / test.absolute_se, n_total, rho, alternative))
-    abs_ci = interval(test.absolute_lift, test.absolute_se, k, alternative)
-    rel_ci = interval(test.relative_lift, test.relative_se, k, alternative)
+    p = float(always_valid_p(test.statistic, n_total, rho, alternative))
+    p_abs = float(always_valid_p(test.absolute_statistic, n_total, rho, alternative))
+    abs_ci = test.absolute_interval(k, alternative)
+    rel_ci = test.relative_interval(k, alternative)
     return SequentialResult(abs_ci, rel_ci, p, k, rho, None, p_abs)
+
+
+def non_inferiority(
+    test: LiftTest,
+    n_total: int,
+    margin: float,
+    *,
+    alpha: float = 0.05,
+    higher_is_better: bool = True,
+    tuning_n: float = DEFAULT_TUNING_N,
+) -> NonInferiorityResult:
+    """Always-valid non-inferiority: the one-sided confidence-sequence bound against the margin.
+
+    The same hypotheses as ``frequentist.non_inferiority_test``, decided with the two-sided
+    sequence's boundary k_N on the relevant side (conservative, as for one-sided tests), so
+    that looking at every day keeps P(ever declaring a harmful change non-inferior) ≤ alpha.
+    """
+    rho = rho_for(alpha, tuning_n)
+    k = float(cs_multiplier(n_total, alpha, rho))
+    return non_inferiority_test(
+        test,
+        margin,
+        alpha=alpha,
+        higher_is_better=higher_is_better,
+        crit=k,
+        p_of=lambda z: float(always_valid_p(z, n_total, rho)),
+    )

@@ -8,6 +8,7 @@ pre-assignment covariate ``c`` (CUPED):
 - ``units`` = n, ``sum`` = Σy, ``sum_sq`` = Σy²
 - ``denom_sum`` = Σx, ``denom_sum_sq`` = Σx², ``cross_sum`` = Σxy           (ratio metrics)
 - ``cov_sum`` = Σc, ``cov_sum_sq`` = Σc², ``cov_cross_sum`` = Σyc           (CUPED)
+- ``cov_denom_cross_sum`` = Σxc                                    (CUPED for ratio metrics)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class VariantStats:
     cov_sum: float | None = None
     cov_sum_sq: float | None = None
     cov_cross_sum: float | None = None
+    cov_denom_cross_sum: float | None = None
 
     @property
     def mean(self) -> float:
