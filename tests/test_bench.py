@@ -44,6 +44,7 @@ def test_bench_runs_on_a_postgresql_warehouse(
     generation, build, health, pages = tables[:4]
     assert generation["rows"][0][0] == "1,000"
     assert build["title"].startswith("Serving layer (postgresql") and serving.exists()
+    assert "reused (up to date)" in pages["title"]  # the serving section had just built it
     assert [r[0] for r in pages["rows"]] == list(bench_pages.PAGES)
     assert all(r[1] != "nan" and r[2] != "nan" for r in pages["rows"])  # served and live timed
     assert "Page data fetch" in capsys.readouterr().out
