@@ -19,8 +19,7 @@ from enum import StrEnum
 from typing import Literal
 
 import numpy as np
-
-from metrics.stats.distributions import NORMAL, student_t
+from scipy import stats
 
 Alternative = Literal["two-sided", "larger", "smaller"]
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "larger", "smaller")
@@ -62,13 +61,13 @@ def critical_value(alpha: float, alternative: str, df: float | None = None) -> f
     """Quantile used for a (1 − alpha) interval: z (``df=None`` or inf) or Student t."""
     tail = alpha / 2 if alternative == "two-sided" else alpha
     if df is None or not math.isfinite(df):
-        return float(NORMAL.isf(tail))
-    return float(student_t(df).isf(tail))
+        return float(stats.norm.isf(tail))
+    return float(stats.t.isf(tail, df))
 
 
 def p_value(statistic, alternative: str, df=None):
     """P-value of a standardised statistic under N(0, 1) (``df=None``) or Student t(df)."""
-    dist = NORMAL if df is None else student_t(df)
+    dist = stats.norm if df is None else stats.t(df)
     if alternative == "larger":
         return dist.sf(statistic)
     if alternative == "smaller":

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from metrics.stats.distributions import chisquare
+from scipy import stats
 
 SRM_THRESHOLD = 0.001
 
@@ -74,7 +73,7 @@ def srm_test(
     if total == 0:
         return bad("no units observed")
     w = w / w.sum()
-    res = chisquare(o, f_exp=w * total)
+    res = stats.chisquare(o, f_exp=w * total)
     p = float(res.pvalue)
     return SRMResult(
         tuple(int(x) for x in o),
