@@ -24,9 +24,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from metrics.stats.common import check_alpha, check_alternative, critical_value, interval
+from metrics.stats.distributions import NORMAL
 
 Interval = tuple[float, float]
 
@@ -48,7 +48,7 @@ class BayesResult:
 def positive_part_mean(mu, sigma):
     """E[max(X, 0)] for X ~ N(mu, sigma²) (closed form; arrays allowed)."""
     z = mu / sigma
-    return mu * stats.norm.cdf(z) + sigma * stats.norm.pdf(z)
+    return mu * NORMAL.cdf(z) + sigma * NORMAL.pdf(z)
 
 
 def _nan(scale: str, message: str) -> BayesResult:
@@ -94,7 +94,7 @@ def gaussian_lift(
         mean = (prior_mean / prior_sd**2 + estimate / se**2) / precision
         sd = math.sqrt(1 / precision)
     good = mean if higher_is_better else -mean
-    chance = float(stats.norm.sf(-good / sd))
+    chance = float(NORMAL.sf(-good / sd))
     loss_ship = float(positive_part_mean(-good, sd))
     loss_no_ship = float(positive_part_mean(good, sd))
     ci = interval(mean, sd, critical_value(alpha, alternative), alternative)
@@ -185,8 +185,8 @@ def log_ratio_lift(
     mu, sd = post.posterior_mean, post.posterior_sd
     z = mu / sd
     growth = math.exp(mu + sd * sd / 2)
-    up = growth * float(stats.norm.cdf(z + sd)) - float(stats.norm.cdf(z))  # E[(e^L − 1)⁺]
-    down = float(stats.norm.cdf(-z)) - growth * float(stats.norm.cdf(-z - sd))  # E[(1 − e^L)⁺]
+    up = growth * float(NORMAL.cdf(z + sd)) - float(NORMAL.cdf(z))  # E[(e^L − 1)⁺]
+    down = float(NORMAL.cdf(-z)) - growth * float(NORMAL.cdf(-z - sd))  # E[(1 − e^L)⁺]
     loss_ship, loss_no_ship = (down, up) if higher_is_better else (up, down)
     lo, hi = post.credible_interval
     ci = (

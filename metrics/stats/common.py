@@ -19,7 +19,8 @@ from enum import StrEnum
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+
+from metrics.stats.distributions import NORMAL, student_t
 
 Alternative = Literal["two-sided", "larger", "smaller"]
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "larger", "smaller")
@@ -61,13 +62,13 @@ def critical_value(alpha: float, alternative: str, df: float | None = None) -> f
     """Quantile used for a (1 − alpha) interval: z (``df=None`` or inf) or Student t."""
     tail = alpha / 2 if alternative == "two-sided" else alpha
     if df is None or not math.isfinite(df):
-        return float(stats.norm.isf(tail))
-    return float(stats.t.isf(tail, df))
+        return float(NORMAL.isf(tail))
+    return float(student_t(df).isf(tail))
 
 
 def p_value(statistic, alternative: str, df=None):
     """P-value of a standardised statistic under N(0, 1) (``df=None``) or Student t(df)."""
-    dist = stats.norm if df is None else stats.t(df)
+    dist = NORMAL if df is None else student_t(df)
     if alternative == "larger":
         return dist.sf(statistic)
     if alternative == "smaller":

@@ -37,9 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
 
 from metrics.stats.common import check_alpha, check_alternative, critical_value, interval, p_value
+from metrics.stats.distributions import NORMAL, student_t
 from metrics.stats.moments import Moments
 
 Interval = tuple[float, float]
@@ -354,7 +354,7 @@ def newcombe_interval(
 
     Two-sided, level 1 − alpha; better than the Wald interval near 0% / 100% and for small n.
     """
-    z = float(stats.norm.isf(alpha / 2))
+    z = float(NORMAL.isf(alpha / 2))
 
     def wilson(count: int, n: int) -> tuple[float, float, float]:
         p = count / n
@@ -407,7 +407,7 @@ def non_inferiority(
         return NonInferiorityResult(
             margin, higher_is_better, relative_lift, nan, nan, False, False, problem
         )
-    dist = stats.norm if df is None else stats.t(df)
+    dist = NORMAL if df is None else student_t(df)
     crit = float(dist.isf(alpha))
     if higher_is_better:
         p = float(dist.sf((relative_lift + margin) / relative_se))
@@ -473,7 +473,7 @@ def non_inferiority_test(
             margin, higher_is_better, test.relative_lift, nan, nan, False, False, problem
         )
     g = 1.0 if higher_is_better else -1.0
-    dist = stats.norm if test.df is None else stats.t(test.df)
+    dist = NORMAL if test.df is None else student_t(test.df)
     if crit is None:
         crit = float(dist.isf(alpha))
     one_sided = p_of is not None  # an always-valid two-sided p, used on one side only

@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from metrics.stats.distributions import NORMAL
 from metrics.stats.frequentist import LiftTest, compare
 from metrics.stats.moments import Moments
 
@@ -42,7 +42,7 @@ class QuantileStats:
 
 def order_statistic_ranks(n: int, q: float, alpha: float = 0.05) -> tuple[int, int]:
     """1-based ranks (clipped to [1, n]) of the order statistics bracketing the q-quantile."""
-    z = float(stats.norm.isf(alpha / 2))
+    z = float(NORMAL.isf(alpha / 2))
     half = z * math.sqrt(n * q * (1 - q))
     lo = max(1, math.floor(n * q - half))
     hi = min(n, math.ceil(n * q + half))
@@ -63,7 +63,7 @@ def quantile_moments(s: QuantileStats) -> Moments:
     """Value and unit-level variance (n·se²) of a quantile, se = (upper − lower)/(2z)."""
     if s.units < 2 or not 0 < s.q < 1:
         return Moments(s.variant, max(s.units, 0), math.nan, math.nan, "need n ≥ 2, 0 < q < 1")
-    z = float(stats.norm.isf(s.alpha / 2))
+    z = float(NORMAL.isf(s.alpha / 2))
     se = (s.upper - s.lower) / (2 * z)
     if not (math.isfinite(se) and se > 0):
         return Moments(

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from metrics.stats.distributions import chisquare
 
 SRM_THRESHOLD = 0.001
 
@@ -73,7 +74,7 @@ def srm_test(
     if total == 0:
         return bad("no units observed")
     w = w / w.sum()
-    res = stats.chisquare(o, f_exp=w * total)
+    res = chisquare(o, f_exp=w * total)
     p = float(res.pvalue)
     return SRMResult(
         tuple(int(x) for x in o),
