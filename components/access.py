@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.navigation import PAGE_SPECS
 from data.access import Access, AccessPolicy, PolicyError, local_access, resolve_access
 
 LOGGER = logging.getLogger(__name__)
@@ -80,12 +81,19 @@ def render_access_gate() -> Access | None:
 
 
 def _screen(draw: Any) -> None:
-    """Show one screen as the only (hidden) page, so no page of the app can be opened."""
+    """Show one screen instead of every page (hidden navigation): a link to any page of the app
+    shows this screen too, without Streamlit's "page not found" dialog."""
 
     def sign_in() -> None:
         draw()
 
-    st.navigation([st.Page(sign_in, title="Sign in", default=True)], position="hidden").run()
+    pages = [st.Page(sign_in, title="Sign in", default=True)]
+    pages += [
+        st.Page(sign_in, title=spec.title, url_path=spec.url_path)
+        for spec in PAGE_SPECS
+        if not spec.default
+    ]
+    st.navigation(pages, position="hidden").run()
 
 
 def _sign_in() -> None:

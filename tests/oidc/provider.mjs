@@ -55,6 +55,13 @@ const provider = new Provider(issuer, {
     };
   },
 });
+// The development pages link a web font from the internet; the test machine stays offline.
+provider.use(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.body.includes('fonts.googleapis.com')) {
+    ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);/g, '');
+  }
+});
 provider.on('server_error', (ctx, err) => { console.error('server_error', err); });
 server.on('request', provider.callback());
 console.log(`READY ${issuer}`);
