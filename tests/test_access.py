@@ -160,3 +160,31 @@ def test_role_parse_rejects_unknown_names() -> None:
         Role.parse("owner")
     with pytest.raises(ValueError):
         Role.parse(3)
+
+
+def _uncommented(text: str, start: str) -> dict:
+    """The commented-out TOML from the line ``# <start>`` on, as the reader would uncomment it."""
+    lines = text.splitlines()
+    first = lines.index(f"# {start}")
+    block = []
+    for line in lines[first:]:
+        if not line.startswith("#"):
+            break
+        if not line.startswith("# #"):
+            block.append(line.removeprefix("#").removeprefix(" "))
+    return tomllib.loads("\n".join(block))
+
+
+def test_the_documented_secrets_example_is_a_valid_configuration() -> None:
+    """`.streamlit/secrets.toml.example`, uncommented, is what data.access and st.login read."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / ".streamlit/secrets.toml.example").read_text()
+    auth = _uncommented(text, "[auth]")["auth"]
+    assert auth["redirect_uri"].endswith("/oauth2callback")  # Streamlit's callback route
+    assert {"cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(auth)
+    policy = AccessPolicy.from_config(_uncommented(text, "[looplens]")["looplens"])
+    assert policy.role_of(Identity("s", email="someone@example.com")) is Role.VIEWER
+    assert policy.role_of(Identity("s", email="ana@example.com")) is Role.ANALYST
+    assert policy.role_of(Identity("s", groups=frozenset({"growth-leads"}))) is Role.APPROVER
+    assert policy.role_of(Identity("s", email="x@elsewhere.org")) is Role.NONE
