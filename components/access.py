@@ -119,7 +119,7 @@ def _sign_in() -> None:
 def _no_access(access: Access) -> None:
     st.title("LoopLens")
     st.warning(
-        f"You are signed in as **{_md(access.who or '')}**, but this identity has no LoopLens "
+        f"You are signed in as **{md_text(access.who or '')}**, but this identity has no LoopLens "
         "role. Ask whoever administers LoopLens to add you to `[looplens.roles]`.",
         icon=":material/block:",
     )
@@ -143,12 +143,12 @@ def render_sidebar_identity(access: Access) -> None:
         if access.local:
             st.caption(":material/lock_open: " + LOCAL_MODE_NOTE)
             return
-        who = _md(access.who or "")
+        who = md_text(access.who or "")
         st.caption(f":material/person: Signed in as **{who}** · {access.role.label}")
         if st.button("Sign out", key="access_sign_out", icon=":material/logout:"):
             st.logout()
 
 
-def _md(text: str) -> str:
+def md_text(text: str) -> str:
     """``text`` safe inside Markdown (identity claims come from outside)."""
     return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!<>|~$" else ch for ch in text)

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from components.access import LOCAL_MODE_NOTE, current_access
+from components.access import LOCAL_MODE_NOTE, current_access, md_text
 from components.context import app_state_store, show_problem
 from data.access import Access, AccessDenied, Role
 from data.app_state.approvals import ApprovalRecord, approvals_for, approve_decision
@@ -66,7 +66,8 @@ def render_decision_form(
     access = current_access()
     if not access.can_record:
         st.info(
-            f"You are signed in as {access.who} with the **{access.role.label}** role: you can "
+            f"You are signed in as {md_text(access.who or '')} with the **{access.role.label}** "
+            "role: you can "
             "see decisions, but recording one needs the analyst role.",
             icon=":material/visibility:",
         )
@@ -185,7 +186,7 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
     latest = history[-1]
     approval = approved.get(latest.version)
     status = (
-        f"approved by {approval.approved_by}, {approval.approved_at:%Y-%m-%d %H:%M} UTC"
+        f"approved by {md_text(approval.approved_by)}, {approval.approved_at:%Y-%m-%d %H:%M} UTC"
         if approval
         else "awaiting approval"
     )
@@ -287,7 +288,7 @@ def _render_approval(access: Access, latest: DecisionRecord, *, key: str) -> Non
         show_problem(exc.title, exc.detail, exc.fix)
         return
     st.session_state[_flash_key(f"{key}_approval")] = (
-        f"Approved version {record.version} as {record.approved_by}."
+        f"Approved version {record.version} as {md_text(record.approved_by)}."
     )
     st.session_state.pop(f"{key}_approve_note", None)
     st.rerun()
