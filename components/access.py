@@ -56,7 +56,7 @@ def current_access() -> Access:
     if not auth_configured():
         return local_access()
     policy = AccessPolicy.from_config(_section("looplens"))
-    claims = st.user.to_dict() if st.user.is_logged_in else None
+    claims = st.user.to_dict()  # {"is_logged_in": False} or {} until someone signs in
     return resolve_access(auth_configured=True, claims=claims, policy=policy)
 
 

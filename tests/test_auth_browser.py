@@ -315,6 +315,10 @@ def test_viewer_analyst_and_approver_can_do_what_their_role_allows(signed_app: d
     expect(main).to_contain_text("An approver has to approve this version")
     assert page.get_by_role("button", name=f"Approve version {version}").count() == 0
     page.screenshot(path=str(SHOTS / "auth_analyst_detail.png"), full_page=True)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Signed in as").scroll_into_view_if_needed()
+    expect(sidebar).to_contain_text("ana@looplens.test · analyst")
+    sidebar.screenshot(path=str(SHOTS / "auth_analyst_sidebar.png"))
     page.context.close()
     assert net.outside == [], sorted(set(net.outside))
 
@@ -347,3 +351,33 @@ def test_viewer_analyst_and_approver_can_do_what_their_role_allows(signed_app: d
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=RUN_TIMEOUT_MS)
     page.context.close()
     assert net.outside == [], sorted(set(net.outside))
+
+
+def _outward_ipv4() -> str | None:
+    """This machine's address on its default route (no packet is sent), or None."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 9))  # UDP: a route lookup, nothing is sent
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_the_server_listens_on_this_machine_only(signed_app: dict) -> None:
+    """.streamlit/config.toml binds 127.0.0.1: the app's port is closed on the network address."""
+    import socket
+    import urllib.parse
+
+    port = urllib.parse.urlsplit(signed_app["base"]).port
+    address = _outward_ipv4()
+    if address is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no non-loopback IPv4 address to check the binding against")
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # reachable here
+    with pytest.raises(ConnectionRefusedError), socket.create_connection((address, port), 5):
+        pass
