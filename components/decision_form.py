@@ -67,8 +67,7 @@ def render_decision_form(
     if not access.can_record:
         st.info(
             f"You are signed in as {md_text(access.who or '')} with the **{access.role.label}** "
-            "role: you can "
-            "see decisions, but recording one needs the analyst role.",
+            "role: you can see decisions, but recording one needs the analyst role.",
             icon=":material/visibility:",
         )
         return None
