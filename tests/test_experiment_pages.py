@@ -320,3 +320,27 @@ def test_degenerate_experiments(env: str) -> None:
     table = table_of(at)
     assert table.set_index("Variant").loc["ghost", "Note"]  # the failed comparison says why
     assert "Invalid" in verdict_text(at)  # a 20% arm with no units is a sample ratio mismatch
+
+
+def test_local_mode_says_decisions_are_unauthenticated_and_approves_by_typed_name(
+    env: str,
+) -> None:
+    """No [auth]: the free-text name is kept, marked unverified, and so is the approval."""
+    from data.app_state.approvals import approvals_for
+
+    at = detail(WINNER)
+    assert "Local mode: nobody signs in" in texts(at.caption)  # sidebar and decision form
+    fill_and_submit(at, kind="ship", rationale="Clear win.", name="Ada")
+    assert "awaiting approval" in texts(at.markdown)
+    at.text_input(key="decision_approve_by").input("Bo")
+    at.button(key="decision_approve_submit").click().run()
+    ok(at)
+    assert any("Approved version 1 as Bo" in s.value for s in at.success), texts(at.success)
+    assert "approved by Bo" in texts(at.markdown)
+    assert frame_with(at, "changes").loc[0, "approved"].startswith("Bo, ")
+    store = open_store(env)
+    (decision,) = decision_history(store, WINNER)
+    assert (decision.decided_by, decision.identity_verified) == ("Ada", False)
+    approval = approvals_for(store, WINNER)[1]
+    assert (approval.approved_by, approval.identity_verified) == ("Bo", False)
+    store.close()
