@@ -42,10 +42,12 @@ def relative_p_binomial(xc: float, nc: int, xt: float, nt: int) -> float:
 
 
 def relative_p_welch(c: np.ndarray, t: np.ndarray) -> float:
-    """Two-sided p of the relative lift of means: log ratio, delta-method se, Welch df."""
+    """Two-sided p of the relative lift of means: log ratio, Welch df, and se_L the larger of
+    the delta method and the pooled-mean form (docs/statistics.md)."""
     vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
     mc, mt = c.mean(), t.mean()
-    stat = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
+    se_l = max(math.sqrt(vt / mt**2 + vc / mc**2), math.sqrt(vc + vt) / ((mc + mt) / 2))
+    stat = math.log(mt / mc) / se_l
     df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) + vt**2 / (len(t) - 1))
     return float(2 * sps.t.sf(abs(stat), df))
 

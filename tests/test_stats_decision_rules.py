@@ -297,3 +297,33 @@ def test_informative_prior_reaches_the_analysis_and_matches_the_conjugate_poster
     assert r.relative_lift < flat.relative_lift  # shrunk towards 0
     with pytest.raises(ValueError):
         ev.AnalysisOptions(engine="bayesian", prior_sd=-1.0)
+
+
+# --- skewed revenue at low counts: the log-ratio se of a mean ------------------------------
+
+
+def test_skewed_revenue_low_arm_does_not_get_an_understated_se():
+    """Zero-inflated revenue, 400 units per arm, 30 buyers of $20 in each; the control also
+    drew 3 big spenders ($400). The treatment's mean and variance are both low, so the plain
+    delta method (V_t/m_t² + V_c/m_c²) called it significantly worse (p = 0.010); the
+    engine's se_L is the larger of that and √(V_t + V_c)/m̄, and its verdict agrees with the
+    absolute Welch test (scipy, p = 0.089)."""
+    c = [0.0] * 367 + [20.0] * 30 + [400.0] * 3
+    t = [0.0] * 370 + [20.0] * 30
+    n_c, n_t = len(c), len(t)
+    r = engine.analyze_metric(
+        V("c", n_c, sum(c), sum(v * v for v in c)),
+        V("t", n_t, sum(t), sum(v * v for v in t)),
+        "mean",
+    )
+    mc, mt = sum(c) / n_c, sum(t) / n_t
+    vc = sps.tvar(c) / n_c
+    vt = sps.tvar(t) / n_t
+    plain = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
+    pooled = math.sqrt(vc + vt) / ((mc + mt) / 2)
+    df = (vc + vt) ** 2 / (vc**2 / (n_c - 1) + vt**2 / (n_t - 1))
+    assert 2 * sps.t.sf(abs(plain), df) < 0.05  # what the engine used to say
+    assert_allclose(r.statistic, math.log(mt / mc) / pooled, rtol=1e-9)
+    welch = sps.ttest_ind(t, c, equal_var=False)
+    assert welch.pvalue > 0.05 and not r.significant
+    assert r.p_value > 0.05

@@ -190,8 +190,9 @@ def simulate_aa(
     n = units_per_arm
     m_c, v_c = _arm_moments(rng, kind, n_sims, n)
     m_t, v_t = _arm_moments(rng, kind, n_sims, n)
-    z = decision_z(m_c, v_c, m_t, v_t)
-    if engine == "frequentist" and kind in ("lognormal", "zero_inflated"):
+    means = kind in ("lognormal", "zero_inflated")
+    z = decision_z(m_c, v_c, m_t, v_t, means=means)
+    if engine == "frequentist" and means:
         with np.errstate(divide="ignore", invalid="ignore"):
             df = welch_df(v_c, n, v_t, n)
         sig = 2 * sps.t.sf(np.abs(z), df) < alpha
