@@ -808,3 +808,32 @@ def history_rows(history: Sequence[DecisionRecord]) -> pd.DataFrame:
         previous = rec
     frame = pd.DataFrame(rows)
     return frame.iloc[::-1].reset_index(drop=True) if not frame.empty else frame
+
+
+def quantile_rows(results: Sequence[MetricResult], labels: Mapping[str, str]) -> pd.DataFrame:
+    """Rows for the order-value quantile table: ``metric`` (label), ``variant``, buyers per arm,
+    control and treatment values (USD), ``lift`` (relative, with its interval), ``p`` (p-value,
+    or chance to win for the Bayesian engine), ``significant`` and a ``note`` (the error or
+    first warning, if any)."""
+    rows = []
+    for r in results:
+        bayes = r.engine == "bayesian"
+        rows.append(
+            dict(
+                metric=labels.get(r.metric, r.metric),
+                variant=r.variant,
+                control_units=r.control_units,
+                treatment_units=r.treatment_units,
+                control_value=fmt_value(r.control_mean, "quantile"),
+                treatment_value=fmt_value(r.treatment_mean, "quantile"),
+                lift=lift_badge(r) if r.ok else "n/a",
+                p=(fmt_pct(r.chance_to_win, signed=False) if r.chance_to_win is not None else "n/a")
+                if bayes
+                else fmt_p(r.p_value),
+                significant=bool(r.ok and r.significant),
+                note=r.error_message or (r.warnings[0] if r.warnings else ""),
+            )  # fmt: skip
+        )
+    columns = ["metric", "variant", "control_units", "treatment_units", "control_value",
+               "treatment_value", "lift", "p", "significant", "note"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
