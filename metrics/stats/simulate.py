@@ -31,7 +31,12 @@ class PeekingSimulation:
 
     def mc_se(self, rate: float) -> float:
         """Monte Carlo standard error of a rejection rate."""
-        return float(np.sqrt(max(rate * (1 - rate), 1e-12) / self.n_sims))
+        return mc_se(rate, self.n_sims)
+
+
+def mc_se(rate: float, runs: int) -> float:
+    """Monte Carlo standard error √(rate·(1 − rate)/runs) of a rate estimated from ``runs``."""
+    return float(np.sqrt(max(rate * (1 - rate), 1e-12) / runs))
 
 
 @dataclass(frozen=True)
