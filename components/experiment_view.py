@@ -369,14 +369,10 @@ def _cached_analysis(
     return analyze_experiment(
         _engine,
         experiment_id,
-        engine_kind=options.engine,  # type: ignore[arg-type]
         cuped=options.cuped,
         correction=options.correction,
-        alpha=options.alpha,
         serving=_serving,
-        sequential_tuning_n=options.sequential_tuning_n,
-        prior_mean=options.prior_mean,
-        prior_sd=options.prior_sd,
+        **options.engine_options(),
     )
 
 
@@ -457,16 +453,7 @@ def cached_sliced_stats(
 def _cached_quantiles(
     _engine: Engine, url: str, experiment_id: str, control: str, options: ev.AnalysisOptions
 ) -> list[MetricResult]:
-    return analyze_quantile_metrics(
-        _engine,
-        experiment_id,
-        control,
-        engine_kind=options.engine,  # type: ignore[arg-type]
-        alpha=options.alpha,
-        sequential_tuning_n=options.sequential_tuning_n,
-        prior_mean=options.prior_mean,
-        prior_sd=options.prior_sd,
-    )
+    return analyze_quantile_metrics(_engine, experiment_id, control, **options.engine_options())
 
 
 def render_quantiles(

@@ -30,6 +30,14 @@ def _cs_k(n_total: float, alpha: float, tuning_n: float) -> float:
     return math.sqrt(2 * (nr2 + 1) / nr2 * math.log(math.sqrt(nr2 + 1) / alpha))
 
 
+def _guardrail(control: int, treatment: int, eng: str, **options) -> engine.MetricResult:
+    """A 10,000-unit-per-arm rate guardrail with a 2% non-inferiority margin."""
+    return engine.analyze_metric(
+        _bin("c", 10_000, control), _bin("t", 10_000, treatment), "binomial", engine=eng,
+        noninferiority_margin=0.02, **options,
+    )  # fmt: skip
+
+
 FLAT_PRIMARY = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 500), "binomial")
 
 
@@ -38,14 +46,7 @@ FLAT_PRIMARY = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 5
 
 @pytest.mark.parametrize("eng", ["frequentist", "sequential", "bayesian"])
 def test_guardrail_collapsing_to_zero_is_harmed(eng):
-    g = engine.analyze_metric(
-        _bin("c", 10_000, 500),
-        _bin("t", 10_000, 0),
-        "binomial",
-        engine=eng,
-        noninferiority_margin=0.02,
-        metric="orders",
-    )
+    g = _guardrail(500, 0, eng, metric="orders")
     assert g.ok, g.error_message
     # Reference: unpooled Wald z of the absolute difference (treatment arm has no variance).
     z = -0.05 / math.sqrt(0.05 * 0.95 / 10_000)
@@ -62,15 +63,7 @@ def test_guardrail_collapsing_to_zero_is_harmed(eng):
 
 @pytest.mark.parametrize("eng", ["frequentist", "sequential"])
 def test_error_rate_rising_from_zero_is_harmed(eng):
-    g = engine.analyze_metric(
-        _bin("c", 10_000, 0),
-        _bin("t", 10_000, 50),
-        "binomial",
-        engine=eng,
-        higher_is_better=False,
-        noninferiority_margin=0.02,
-        metric="errors",
-    )
+    g = _guardrail(0, 50, eng, higher_is_better=False, metric="errors")
     assert g.ok, g.error_message
     assert g.direction == "worse"
     assert g.non_inferiority is not None and g.non_inferiority.harmed

@@ -83,9 +83,7 @@ def test_simulated_mean_decisions_are_the_engines():
 
 
 def simulate_decision_z(p_c: float, p_t: float, n: int) -> float:
-    from metrics.stats.frequentist import decision_z
-
-    return float(decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n))
+    return float(simulate._rate_z(p_c, p_t, n))
 
 
 @pytest.mark.parametrize("rate", [0.02, 0.1])

@@ -102,6 +102,17 @@ class AnalysisOptions:
     def __post_init__(self) -> None:  # noqa: D105 - validated below
         self._validate()
 
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``analyze_experiment`` / ``analyze_quantile_metrics`` that
+        choose and tune the engine (engine, alpha, sequential n*, Bayesian prior)."""
+        return dict(
+            engine_kind=self.engine,
+            alpha=self.alpha,
+            sequential_tuning_n=self.sequential_tuning_n,
+            prior_mean=self.prior_mean,
+            prior_sd=self.prior_sd,
+        )
+
     def _validate(self) -> None:
         if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
             raise ValueError(f"prior_sd must be a positive fraction or None; got {self.prior_sd}")

@@ -320,55 +320,22 @@ def compare(
             return _with_relative_ci(test, crit, alternative)
     # Fallback: the absolute test decides (see the module docstring).
     if m_c == 0:
+        rel = rel_se = nan
+        stat, p = abs_stat, abs_p
         note = (
             "the control value is 0, so the relative lift (a fraction of control) is "
             "undefined; the decision uses the absolute difference"
         )
-        return LiftTest(
-            diff,
-            se,
-            abs_ci,
-            nan,
-            nan,
-            (nan, nan),
-            abs_stat,
-            abs_p,
-            df,
-            method,
-            None,
-            abs_stat,
-            abs_p,
-            "absolute",
-            nan,
-            nan,
-            note,
+    else:
+        rel, rel_se = m_t / m_c - 1, se / abs(m_c)
+        stat = abs_stat * (1.0 if m_c > 0 else -1.0)
+        p = float(p_value(stat, alternative, None if not se > 0 else df))
+        note = (
+            "the log ratio is undefined (a value of 0, values of opposite signs, or no "
+            "variance); the decision uses the absolute difference, relative to the control value"
         )
-    sign = 1.0 if m_c > 0 else -1.0
-    rel = m_t / m_c - 1
-    stat = abs_stat * sign
-    note = (
-        "the log ratio is undefined (a value of 0, values of opposite signs, or no variance); "
-        "the decision uses the absolute difference, relative to the control value"
-    )
-    test = LiftTest(
-        diff,
-        se,
-        abs_ci,
-        rel,
-        se / abs(m_c),
-        (nan, nan),
-        stat,
-        float(p_value(stat, alternative, None if not se > 0 else df)),
-        df,
-        method,
-        None,
-        abs_stat,
-        abs_p,
-        "absolute",
-        nan,
-        nan,
-        note,
-    )
+    test = LiftTest(diff, se, abs_ci, rel, rel_se, (nan, nan), stat, p, df, method, None,
+                    abs_stat, abs_p, "absolute", nan, nan, note)  # fmt: skip
     return _with_relative_ci(test, crit, alternative)
 
 
@@ -397,58 +364,6 @@ def newcombe_interval(
     lower = d - math.sqrt((p_t - l_t) ** 2 + (u_c - p_c) ** 2)
     upper = d + math.sqrt((u_t - p_t) ** 2 + (p_c - l_c) ** 2)
     return lower, upper
-
-
-def non_inferiority(
-    relative_lift: float,
-    relative_se: float,
-    margin: float,
-    *,
-    alpha: float = 0.05,
-    higher_is_better: bool = True,
-    df: float | None = None,
-) -> NonInferiorityResult:
-    """Non-inferiority test on the relative lift (fraction of control), delta-method scale.
-
-    Kept as a plain helper; the engine uses ``non_inferiority_test`` (log-ratio scale, zero-arm
-    fallback, and the confidence-sequence version for the sequential engine).
-
-    Parameters
-    ----------
-    relative_lift, relative_se : float
-        Estimate and delta-method standard error of treatment / control − 1.
-    margin : float
-        Largest acceptable harm, as a positive fraction of control (0.02 = 2% worse).
-    higher_is_better : bool
-        The good direction of the metric. H0: r ≤ −margin (higher is better) or r ≥ margin
-        (lower is better); H1 the opposite. ``harmed`` is a one-sided test of r = 0 against
-        the bad direction at ``alpha`` (the same statistic as the engine's relative test).
-    df : float, optional
-        Student t degrees of freedom (Welch, for means); ``None``: normal (z tests).
-    """
-    nan = math.nan
-    problem = check_alpha(alpha)
-    if not (isinstance(margin, int | float) and math.isfinite(margin) and margin > 0):
-        problem = f"the non-inferiority margin must be a positive fraction; got {margin!r}"
-    elif not (math.isfinite(relative_lift) and math.isfinite(relative_se) and relative_se > 0):
-        problem = problem or "the relative lift or its standard error is undefined"
-    if problem:
-        return NonInferiorityResult(
-            margin, higher_is_better, relative_lift, nan, nan, False, False, problem
-        )
-    dist = stats.norm if df is None else stats.t(df)
-    crit = float(dist.isf(alpha))
-    if higher_is_better:
-        p = float(dist.sf((relative_lift + margin) / relative_se))
-        bound = relative_lift - crit * relative_se
-        harmed = float(dist.cdf(relative_lift / relative_se)) < alpha
-    else:
-        p = float(dist.cdf((relative_lift - margin) / relative_se))
-        bound = relative_lift + crit * relative_se
-        harmed = float(dist.sf(relative_lift / relative_se)) < alpha
-    return NonInferiorityResult(
-        margin, higher_is_better, relative_lift, bound, p, p < alpha, harmed
-    )
 
 
 def non_inferiority_test(
