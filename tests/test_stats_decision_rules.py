@@ -320,3 +320,18 @@ def test_skewed_revenue_low_arm_does_not_get_an_understated_se():
     welch = sps.ttest_ind(t, c, equal_var=False)
     assert welch.pvalue > 0.05 and not r.significant
     assert r.p_value > 0.05
+
+
+def test_reasons_name_the_correction_of_the_p_value_and_interval():
+    """A Holm-corrected primary: the reason says "Holm-adjusted p" and "Holm-adjusted interval"
+    (the interval is widened, so "95% interval" would be wrong); an uncorrected one says 95%."""
+    from metrics.stats.multiple import adjust_results
+
+    a = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 540), "binomial")
+    b = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 505), "binomial")
+    held = adjust_results([a, b], "holm")[0]
+    text = " ".join(recommend(held).reasons)
+    assert f"Holm-adjusted p = {held.p_value_adjusted:.3g}" in text
+    assert "Holm-adjusted interval" in text and "95% interval" not in text
+    plain = " ".join(recommend(a).reasons)
+    assert "95% interval" in plain and f"p = {a.p_value:.3g}" in plain and "adjusted" not in plain
