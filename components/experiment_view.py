@@ -144,7 +144,7 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
         variant_note = f" ({v.variant})" if v.variant else ""
         cells = (
             (f"{v.metric_label} lift{variant_note}", v.lift, HELP["lift"]),
-            (f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
+            (v.interval_name or f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
             (v.evidence_name, v.evidence, ev_help),
             ("Power reached", v.power, HELP["power"]),
             ("Days to go", v.days_to_go, HELP["power"]),

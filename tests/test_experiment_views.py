@@ -374,6 +374,14 @@ def test_verdict_and_units() -> None:
         exp, [binomial("control", 200, 8), binomial("treatment", 200, 9)], engine="bayesian"
     )
     assert ev.verdict(bayes).evidence_name == "Chance to win"
+    assert v.interval_name == "95% interval"  # a single comparison: nothing to correct
+    abc = info("exp_abc3", variants=("control", "b", "c"))
+    three = analysis_of(
+        abc, [binomial("control", 3000, 120), binomial("b", 3000, 150), binomial("c", 3000, 170)]
+    )
+    top = ev.headline_result(three)
+    assert top.correction == "holm" and top.p_value_adjusted is not None
+    assert ev.verdict(three).interval_name == "Holm-adjusted interval"  # Holm widened it
 
 
 # --- decisions ------------------------------------------------------------------

@@ -246,6 +246,7 @@ class Verdict:
     power: str
     days_to_go: str
     srm: str
+    interval_name: str = ""  # e.g. '95% interval' or 'Holm-adjusted interval' (empty: n/a)
 
 
 def verdict(analysis: ExperimentAnalysis) -> Verdict:
@@ -299,7 +300,18 @@ def verdict(analysis: ExperimentAnalysis) -> Verdict:
         else f"{r.power:.0%} for a {fmt_pct(r.mde, signed=False, digits=0)} MDE",
         days,
         srm,
+        interval_name(r),
     )
+
+
+def interval_name(r: MetricResult) -> str:
+    """What the relative interval of ``r`` is: '95% interval', or 'Holm-adjusted interval' /
+    'Bonferroni-adjusted interval' when a correction widened it (BH leaves it at 95%)."""
+    from metrics.stats.recommendation import ADJUSTED_LABELS
+
+    if r.p_value_adjusted is not None and r.correction in ("holm", "bonferroni"):
+        return f"{ADJUSTED_LABELS[r.correction]} interval"
+    return f"{1 - r.alpha:.0%} interval"
 
 
 # --- experiment list --------------------------------------------------------------------------
