@@ -456,6 +456,13 @@ def _cached_quantiles(
     return analyze_quantile_metrics(_engine, experiment_id, control, **options.engine_options())
 
 
+QUANTILE_COLUMN_ORDER = (
+    "metric", "variant", "control_value", "treatment_value", "lift", "p", "significant",
+    "control_units", "treatment_units", "note",
+)  # fmt: skip
+"""Values and the lift first (what fits on a phone), buyer counts after."""
+
+
 def render_quantiles(
     engine: Engine,
     url: str,
@@ -479,6 +486,7 @@ def render_quantiles(
         hide_index=True,
         width="stretch",
         key=f"{key}_quantile_table",
+        column_order=[c for c in QUANTILE_COLUMN_ORDER if c in shown.columns],
         column_config={
             "metric": "Metric",
             "variant": "Variant",
