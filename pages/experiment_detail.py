@@ -30,6 +30,7 @@ from components.experiment_view import (
     fmt_share_table,
     glossary,
     render_analysis,
+    render_quantiles,
 )
 from components.kpi_tiles import warehouse_key
 from metrics.experiments import views as ev
@@ -201,6 +202,9 @@ for variant in ev.empty_variants(analysis):
 metric_table = render_analysis(analysis, relative=relative, key="exp")
 if not metric_table.empty:
     csv_download(metric_table, f"{picked}_metrics", key="dl_exp_metrics")
+if any(m.name == "revenue_per_user" for m in analysis.metrics):  # an experiment about revenue
+    with warehouse_errors("computing the order-value quantiles"):
+        render_quantiles(engine, url, analysis, options, key="exp")
 
 # --- over time ---------------------------------------------------------------------------------
 primary = analysis.primary

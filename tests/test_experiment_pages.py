@@ -344,3 +344,32 @@ def test_local_mode_says_decisions_are_unauthenticated_and_approves_by_typed_nam
     approval = approvals_for(store, WINNER)[1]
     assert (approval.approved_by, approval.identity_verified) == ("Bo", False)
     store.close()
+
+
+def test_detail_shows_order_value_quantiles_computed_live(env: str, demo_url: str) -> None:
+    """Median and p90 of order value on a revenue experiment: the table equals the metrics
+    layer's (``analyze_quantile_metrics``), and follows the engine; a non-revenue experiment
+    has none."""
+    from metrics.experiments.analysis import analyze_quantile_metrics
+    from metrics.experiments.definitions import QUANTILE_METRICS
+
+    labels = {n: m.label for n, m in QUANTILE_METRICS.items()}
+    engine = open_engine(demo_url)
+    at = detail(REVENUE)
+    shown = frame_with(at, "treatment_value")
+    ref = ev.quantile_rows(analyze_quantile_metrics(engine, REVENUE, "control"), labels)
+    assert list(shown["metric"]) == ["Median order value", "p90 order value"]
+    assert shown.equals(ref[shown.columns])  # (an empty note column is not shown)
+    assert (shown["control_units"] > 20).all()
+    assert "Computed live from the warehouse" in texts(at.caption)
+    at.radio(key="exp_engine").set_value("sequential").run()
+    ok(at)
+    seq = ev.quantile_rows(
+        analyze_quantile_metrics(engine, REVENUE, "control", engine_kind="sequential"), labels
+    )
+    got = frame_with(at, "treatment_value")
+    assert got.equals(seq[got.columns])
+    assert seq.loc[0, "lift"] != ref.loc[0, "lift"]  # the confidence sequence is wider
+    engine.dispose()
+    aa = detail("exp_homepage_aa")  # signup and purchase conversion: no revenue metric
+    assert not [d for d in aa.dataframe if "treatment_value" in d.value.columns]
