@@ -16,6 +16,7 @@ from components.context import (
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
+from components.url_state import IN_URL, TABS_IN_URL
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 
@@ -33,12 +34,13 @@ with st.expander("Attribution settings", expanded=False, icon=":material/tune:")
         index=attr.MODELS.index("last_touch"),
         format_func=attr.MODEL_LABELS.get,
         key="ch_model",
+        **IN_URL,
     )
     lookback = c2.number_input(
-        "Lookback window (days before each order)", 0, 365, 30, step=1, key="ch_lookback"
+        "Lookback window (days before each order)", 0, 365, 30, step=1, key="ch_lookback", **IN_URL
     )
     half_life = c3.number_input(
-        "Time-decay half-life (days)", 0.5, 180.0, 7.0, step=0.5, key="ch_half_life"
+        "Time-decay half-life (days)", 0.5, 180.0, 7.0, step=0.5, key="ch_half_life", **IN_URL
     )
     st.caption(
         "Conversions are orders (revenue = order revenue). Touches are touchpoints of the "
@@ -80,7 +82,9 @@ COLUMNS = {
 
 source_caption(by_channel, by_campaign)
 
-perf_tab, attr_tab, dark_tab = st.tabs(["Performance", "Attribution", "Dark funnel"])
+perf_tab, attr_tab, dark_tab = st.tabs(
+    ["Performance", "Attribution", "Dark funnel"], key="ch_tab", **TABS_IN_URL
+)
 
 with perf_tab:
     st.caption(
@@ -116,10 +120,11 @@ with perf_tab:
             index=list(cm.METRICS).index("revenue"),
             format_func=lambda m: cm.METRICS[m].label,
             key="ch_ts_metric",
+            **IN_URL,
         )
         grain = (
             c2.segmented_control(
-                "Grain", ["day", "week", "month"], default="week", key="ch_ts_grain"
+                "Grain", ["day", "week", "month"], default="week", key="ch_ts_grain", **IN_URL
             )
             or "week"
         )

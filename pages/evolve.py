@@ -22,6 +22,7 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
+from components.url_state import IN_URL
 from data.app_state.store import AppStateError
 from data.schema import LoopStage
 from metrics.experiments import evolve
@@ -105,7 +106,7 @@ if store_ok and not current:
 # --- velocity -------------------------------------------------------------------------------
 st.subheader("Velocity")
 scope = st.segmented_control(
-    "Period", ["All history", "Sidebar dates"], default="All history", key="evolve_scope"
+    "Period", ["All history", "Sidebar dates"], default="All history", key="evolve_scope", **IN_URL
 )
 velocity = ev.cached_velocity(engine, url, filters if scope == "Sidebar dates" else None)
 if velocity.empty:
@@ -148,7 +149,7 @@ if current:
     st.subheader("Realised impact")
     shipped = evolve.shipped_with_rollout(current)
     missing = sum(d.decision == "ship" for d in current.values()) - len(shipped)
-    window = st.slider("Days each side of rollout", 7, 90, 28, key="evolve_window")
+    window = st.slider("Days each side of rollout", 7, 90, 28, key="evolve_window", **IN_URL)
     data_end = latest_data_date(engine, url) or dt.date.today()
     if not shipped:
         st.info("No shipped decision has both a target KPI and a rollout date yet.")
@@ -198,11 +199,15 @@ f1, f2, f3 = st.columns([2, 1, 1])
 text = f1.text_input(
     "Search name, hypothesis and rationale",
     key="evolve_search",
+    **IN_URL,
     placeholder="e.g. checkout",
 )
-stages = f2.multiselect("Loop stage", [s.value for s in LoopStage], key="evolve_stages")
+stages = f2.multiselect("Loop stage", [s.value for s in LoopStage], key="evolve_stages", **IN_URL)
 kinds = f3.multiselect(
-    "Decision", ["ship", "iterate", "kill", "extend", evolve.UNDECIDED], key="evolve_decisions"
+    "Decision",
+    ["ship", "iterate", "kill", "extend", evolve.UNDECIDED],
+    key="evolve_decisions",
+    **IN_URL,
 )
 library = evolve.learnings(experiments, current, text=text, loop_stages=stages, decisions=kinds)
 if library.empty:

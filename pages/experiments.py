@@ -13,6 +13,7 @@ from components.decision_form import load_current_decisions
 from components.downloads import csv_download
 from components.experiment_view import HELP, cached_analysis, cached_experiments, render_sources
 from components.kpi_tiles import warehouse_key
+from components.url_state import IN_URL, page_href, switch_page
 from data.schema import ExperimentStatus, LoopStage
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
@@ -64,12 +65,14 @@ statuses = f1.multiselect(
     "Status",
     [s.value for s in ExperimentStatus],
     key="exp_list_status",
+    **IN_URL,
     placeholder="All statuses",
 )
 stages = f2.multiselect(
     "Loop stage",
     [s.value for s in LoopStage],
     key="exp_list_stage",
+    **IN_URL,
     format_func=str.title,
     placeholder="All loop stages",
 )
@@ -77,6 +80,7 @@ recs = f3.multiselect(
     "Recommendation",
     list(ev.RECOMMENDATION_LABELS),
     key="exp_list_recommendation",
+    **IN_URL,
     format_func=lambda k: ev.RECOMMENDATION_LABELS[k],
     placeholder="All recommendations",
 )
@@ -94,7 +98,9 @@ if shown.empty:
     st.stop()
 
 st.dataframe(
-    shown.assign(link=[f"experiment_detail?experiment={i}" for i in shown["experiment_id"]]),
+    shown.assign(
+        link=[page_href("experiment_detail", experiment=i) for i in shown["experiment_id"]]
+    ),
     hide_index=True,
     width="stretch",
     key="exp_list_table",
@@ -158,4 +164,4 @@ picked = pick_col.selectbox(
     key="exp_list_open",
 )
 if go_col.button("Open details", type="primary", key="exp_list_go", icon=":material/open_in_new:"):
-    st.switch_page(DETAIL_PAGE, query_params={"experiment": picked})
+    switch_page(DETAIL_PAGE, experiment=picked)

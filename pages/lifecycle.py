@@ -15,6 +15,7 @@ from components.context import (
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
+from components.url_state import IN_URL
 from metrics.marketing import lifecycle as lm
 
 filters = current_filters()
@@ -27,7 +28,9 @@ st.caption(
     "the channel filter keeps customers by their tracked acquisition channel."
 )
 grain = (
-    st.segmented_control("Time grain", ["week", "month"], default="week", key="lifecycle_grain")
+    st.segmented_control(
+        "Time grain", ["week", "month"], default="week", key="lifecycle_grain", **IN_URL
+    )
     or "week"
 )
 

@@ -20,6 +20,7 @@ from components.kpi_tiles import (
     warehouse_key,
 )
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
+from components.url_state import TABS_IN_URL, filter_params
 from data.schema import PAID_CHANNELS, LoopStage
 from metrics.marketing import kpi_sql
 from metrics.marketing import loop_health as lh
@@ -230,7 +231,9 @@ with row2[0].container(border=True):
         + "."
     )
     tab_reach, tab_cac, tab_roas = st.tabs(
-        ["Reach by channel", "CAC by channel", "ROAS by channel"]
+        ["Reach by channel", "CAC by channel", "ROAS by channel"],
+        key="ov_amplify_tab",
+        **TABS_IN_URL,
     )
     for tab, frame, name, title in (
         (tab_reach, reach_by_channel, "reach", "Customers reached by channel"),
@@ -289,7 +292,12 @@ with row2[1].container(border=True):
             help="Sum of the experiments' estimated relative lifts of shipped changes — the "
             "experiments' estimates, not measured business impact (see the Evolve page).",
         )
-        st.page_link("pages/evolve.py", label="Open Evolve", icon=":material/cycle:")
+        st.page_link(
+            "pages/evolve.py",
+            label="Open Evolve",
+            icon=":material/cycle:",
+            query_params=filter_params(),
+        )
     csv_download(pd.DataFrame([activity]), "experiment_activity", key="dl_evolve_activity")
 
 with st.expander("How is each loop's status decided?", icon=":material/help:"):
