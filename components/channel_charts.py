@@ -198,11 +198,18 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
         color_discrete_map=COLOR_MAP,
         hover_name="campaign",
         hover_data={"spend": ":$,.0f", "revenue": ":$,.0f", "roas": ":.2f", "channel": False},
-        labels={"spend": "Spend (USD)", "roas": "ROAS (revenue ÷ spend)", "channel": "Channel"},
+        labels={
+            "spend": "Spend (USD)",
+            "roas": cm.METRICS["roas"].label,
+            "revenue": cm.METRICS["revenue"].label,
+            "channel": "Channel",
+        },
     )
     fig.add_hline(y=1.0, line_dash="dot", line_color=NEUTRAL_COLOR, annotation_text="break-even")
     fig.update_xaxes(tickprefix="$", tickformat=",.0f")
-    return legend_below(apply_theme(fig, title="Spend vs ROAS by campaign", height=480))
+    return legend_below(
+        apply_theme(fig, title="Spend vs ROAS (attributed) by campaign", height=480)
+    )
 
 
 def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:

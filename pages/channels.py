@@ -66,18 +66,17 @@ if by_channel.empty:
     )
     st.stop()
 
+_FORMATS = {"usd": "dollar", "count": "localized", "percent": "percent", "ratio": "%.2f×"}
 COLUMNS = {
     "key": "Channel",
-    "spend": st.column_config.NumberColumn("Spend", format="dollar"),
-    "impressions": st.column_config.NumberColumn("Impressions", format="localized"),
-    "clicks": st.column_config.NumberColumn("Clicks", format="localized"),
-    "ctr": st.column_config.NumberColumn("CTR", format="percent"),
-    "cpc": st.column_config.NumberColumn("CPC", format="dollar"),
-    "conversions": st.column_config.NumberColumn("Conversions", format="%.1f"),
-    "cvr": st.column_config.NumberColumn("CVR", format="percent"),
-    "cpa": st.column_config.NumberColumn("CPA", format="dollar"),
-    "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-    "roas": st.column_config.NumberColumn("ROAS", format="%.2f×"),
+    **{
+        name: st.column_config.NumberColumn(
+            info.label,
+            format="%.1f" if name == "conversions" else _FORMATS[info.unit],
+            help=info.definition,
+        )
+        for name, info in cm.METRICS.items()
+    },
 }
 
 source_caption(by_channel, by_campaign)

@@ -63,8 +63,16 @@ impact = evolve.cumulative_impact(current)
 
 # --- headline -------------------------------------------------------------------------------
 c = st.columns(4)
-c[0].metric("Running", int((experiments["status"] == "running").sum()))
-c[1].metric("Concluded", len(concluded_ids))
+c[0].metric(
+    evolve.STATUS_LABELS["running_now"][0],
+    int((experiments["status"] == "running").sum()),
+    help=evolve.STATUS_LABELS["running_now"][1],
+)
+c[1].metric(
+    evolve.STATUS_LABELS["concluded_all"][0],
+    len(concluded_ids),
+    help=evolve.STATUS_LABELS["concluded_all"][1],
+)
 c[2].metric(
     "Win rate",
     _pct(evolve.win_rate(current)),
@@ -73,7 +81,7 @@ c[2].metric(
 c[3].metric(
     "Decided",
     _pct(evolve.decided_share(current, concluded_ids)),
-    help="Concluded experiments with a ship, iterate or kill decision.",
+    help="Concluded experiments (all history) with a ship, iterate or kill decision.",
 )
 c = st.columns(4)
 c[0].metric(

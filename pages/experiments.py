@@ -17,6 +17,7 @@ from components.url_state import IN_URL, page_href, switch_page
 from data.schema import ExperimentStatus, LoopStage
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
+from metrics.experiments.evolve import STATUS_LABELS
 
 DETAIL_PAGE = "pages/experiment_detail.py"
 OPTIONS = ev.AnalysisOptions()  # the list uses the default analysis (frequentist, Holm)
@@ -89,7 +90,11 @@ shown = ev.filter_rows(rows, statuses=statuses, loop_stages=stages, recommendati
 srm_flagged = int((shown["srm"] == "⚠ mismatch").sum())
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Experiments shown", f"{len(shown)} of {len(rows)}")
-m2.metric("Running", int((shown["status"] == ExperimentStatus.RUNNING).sum()))
+m2.metric(
+    STATUS_LABELS["running_now"][0],
+    int((rows["status"] == ExperimentStatus.RUNNING).sum()),
+    help=STATUS_LABELS["running_now"][1] + " All experiments, whatever the list filters.",
+)
 m3.metric("Ready to ship", int((shown["recommendation_kind"] == "ship").sum()))
 m4.metric("Sample ratio mismatch", srm_flagged, help=HELP["srm"])
 

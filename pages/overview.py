@@ -231,14 +231,14 @@ with row2[0].container(border=True):
         + "."
     )
     tab_reach, tab_cac, tab_roas = st.tabs(
-        ["Reach by channel", "CAC by channel", "ROAS by channel"],
+        ["Reach by channel", "CAC by channel", "ROAS (tracked) by channel"],
         key="ov_amplify_tab",
         **TABS_IN_URL,
     )
     for tab, frame, name, title in (
         (tab_reach, reach_by_channel, "reach", "Customers reached by channel"),
         (tab_cac, cac_by_channel, "cac", "CAC by channel (channel spend ÷ its new customers)"),
-        (tab_roas, roas_by_channel, "roas", "ROAS by paid channel"),
+        (tab_roas, roas_by_channel, "roas", f"{KPIS['roas'].label} by paid channel"),
     ):
         with tab:
             data = frame.dropna(subset=["value"])
@@ -269,9 +269,9 @@ with row2[1].container(border=True):
     _loop_header(h)
     _signals_table(h)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Running", activity["running"], help="Status 'running', started before the end.")
-    c2.metric("Concluded", activity["concluded"], help="Status 'concluded', ended in the period.")
-    c3.metric("Started", activity["started"], help="Started within the period.")
+    for col, name in zip((c1, c2, c3), ("running", "concluded", "started"), strict=True):
+        label, definition = kpi_sql.ACTIVITY_LABELS[name]
+        col.metric(label, activity[name], help=definition)
     if evolve is None:
         st.caption("The decision log (app-state store) is unavailable: decisions are not graded.")
     else:

@@ -46,6 +46,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    or_,
     select,
     true,
     union,
@@ -583,14 +584,31 @@ def fetch_kpi_totals(
 # --- experiments (Evolve loop) --------------------------------------------------------------
 
 
-def experiment_activity_query(filters: Filters) -> Select:
-    """Counts of experiments: running during the period, concluded in it, started in it, all.
+ACTIVITY_LABELS: dict[str, tuple[str, str]] = {
+    "running": (
+        "Running at period end",
+        "Experiments that had started before the period's last day ended and had not ended "
+        "by then (still running, or concluded later).",
+    ),
+    "concluded": ("Concluded in period", "Status 'concluded', ended within the period."),
+    "started": ("Started in period", "Experiments that started within the period."),
+}
+"""Label and definition of each :func:`experiment_activity_query` count (one name each)."""
 
-    Running = status 'running' and started before the period end. Concluded = status
-    'concluded' with ``ended_at`` inside the period. Dimension filters do not apply.
+
+def experiment_activity_query(filters: Filters) -> Select:
+    """Counts of experiments: running at the period end, concluded in it, started in it, all.
+
+    See :data:`ACTIVITY_LABELS` for the definitions. Dimension filters do not apply.
     """
     e = metadata.tables["experiments"]
-    running = and_(e.c.status == str(ExperimentStatus.RUNNING), e.c.started_at < filters.end_ts)
+    running = and_(
+        e.c.started_at < filters.end_ts,
+        or_(
+            e.c.status == str(ExperimentStatus.RUNNING),
+            and_(e.c.status == str(ExperimentStatus.CONCLUDED), e.c.ended_at >= filters.end_ts),
+        ),
+    )
     concluded = and_(
         e.c.status == str(ExperimentStatus.CONCLUDED), filters.time_condition(e.c.ended_at)
     )

@@ -274,10 +274,11 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="cpa",
-        label="CPA",
+        label="CPA (tracked purchases)",
         definition=(
-            "Cost per acquisition: paid media spend ÷ purchase events attributed (last touch) "
-            "to a paid channel."
+            "Cost per acquisition from tracking: paid media spend ÷ purchase events whose "
+            "tracked channel (the channel of the purchase touchpoint) is a paid channel. No "
+            "attribution model or lookback: compare with the model-attributed CPA on Channels."
         ),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
@@ -289,10 +290,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="roas",
-        label="ROAS",
+        label="ROAS (tracked purchases)",
         definition=(
-            "Return on ad spend: value of purchase events attributed (last touch) to a paid "
-            "channel ÷ paid media spend. 3.0× = $3 of attributed revenue per $1 spent."
+            "Return on ad spend from tracking: value of purchase events whose tracked channel "
+            "(the channel of the purchase touchpoint) is a paid channel ÷ paid media spend. "
+            "3.0× = $3 of tracked revenue per $1 spent. No attribution model or lookback: it is "
+            "not the model-attributed ROAS of Channels & attribution, which credits orders to "
+            "the marketing touches before them."
         ),
         kind=KpiKind.RATIO,
         unit=Unit.RATIO,

@@ -241,7 +241,7 @@ def amplify_health(
         cac_status = Status.HEALTHY
     signals = (
         _signal(
-            "ROAS (paid)",
+            KPIS["roas"].label,
             roas,
             format_value(KPIS["roas"], roas),
             grade_higher(roas, ROAS_HEALTHY, ROAS_AT_RISK),
