@@ -42,6 +42,7 @@ BADGE_COLORS = {
     lh.Status.WATCH: "orange",
     lh.Status.AT_RISK: "red",
     lh.Status.NO_DATA: "gray",
+    lh.Status.NOT_APPLICABLE: "gray",
 }
 LOOP_TITLES = {
     LoopStage.EXPRESS: "Express · brand",
@@ -135,13 +136,16 @@ evolve = evolve_summary_or_none(engine)
 
 lift = lh.tailor_lift(by_personalised)
 loops = [
-    lh.express_health(_value(totals, "nps"), _value(totals, "csat"), new_by_channel),
+    lh.express_health(
+        _value(totals, "nps"), _value(totals, "csat"), new_by_channel, filters=filters
+    ),
     lh.tailor_health(lift),
     lh.amplify_health(
         _value(totals, "roas"),
         _value(totals, "clv_cac"),
         _value(totals, "cac"),
         _value(totals, "cac", "previous"),
+        filters=filters,
     ),
     lh.evolve_health(activity, evolve),
 ]
