@@ -15,6 +15,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import serving_store
+from metrics import formatting as fmt
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
 from metrics.marketing.kpis import KPIS, Direction, Kpi, Unit, format_value
@@ -68,12 +69,12 @@ def delta_text(kpi: Kpi, current: float | None, previous: float | None) -> str |
         return None
     unit = Unit(kpi.unit)
     if unit is Unit.PERCENT:
-        return f"{(cur - prev) * 100:+.1f} pp"
+        return fmt.points(cur - prev)
     if unit is Unit.POINTS:
-        return f"{cur - prev:+.0f} pts"
+        return fmt.score(cur - prev) + " pts"
     if prev == 0:
         return None
-    return f"{(cur - prev) / abs(prev) * 100:+.1f}%"
+    return fmt.percent((cur - prev) / abs(prev), signed=True)
 
 
 def target_progress(kpi: Kpi, current: float | None) -> float | None:

@@ -16,6 +16,7 @@ from components.context import (
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
+from components.tables import dataframe
 from components.url_state import IN_URL, TABS_IN_URL
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
@@ -79,6 +80,9 @@ COLUMNS = {
     },
 }
 
+CSV_HEADERS = {"key": "Name", **{name: info.label for name, info in cm.METRICS.items()}}
+"""The channel tables' CSV headers: the same names as on screen (attributed, not catalog)."""
+
 source_caption(by_channel, by_campaign)
 
 perf_tab, attr_tab, dark_tab = st.tabs(
@@ -90,14 +94,14 @@ with perf_tab:
         f"Spend, impressions and clicks as reported by the ad platforms (not split by segment or "
         f"region). Conversions and revenue: orders attributed with **{attr.MODEL_LABELS[model]}**"
         f" over a {options.lookback_days}-day lookback. "
-        "None marks a ratio with a zero denominator."
+        "– marks a ratio with a zero denominator."
     )
     st.markdown("**By channel**")
-    st.dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
-    csv_download(by_channel, "channel_performance", "dl_ch_channels")
+    dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
+    csv_download(by_channel.rename(columns=CSV_HEADERS), "channel_performance", "dl_ch_channels")
 
     st.markdown("**By campaign**")
-    st.dataframe(
+    dataframe(
         by_campaign,
         hide_index=True,
         column_config={
@@ -108,7 +112,7 @@ with perf_tab:
         },
         key="ch_campaign_table",
     )
-    csv_download(by_campaign, "campaign_performance", "dl_ch_campaigns")
+    csv_download(by_campaign.rename(columns=CSV_HEADERS), "campaign_performance", "dl_ch_campaigns")
 
     left, right = st.columns([3, 2])
     with left:
@@ -132,14 +136,16 @@ with perf_tab:
             st.info("No data over time for these filters.")
         else:
             st.plotly_chart(figures.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
-            csv_download(ts, "channel_timeseries", "dl_ch_ts")
+            csv_download(ts.rename(columns=CSV_HEADERS), "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():
             st.info("No campaign has spend in the period, so there is no ROAS to plot.")
         else:
             st.plotly_chart(figures.spend_roas_figure(by_campaign), key="ch_scatter")
             csv_download(
-                by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]],
+                by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]].rename(
+                    columns=CSV_HEADERS
+                ),
                 "spend_vs_roas",
                 "dl_ch_scatter",
             )
@@ -162,7 +168,7 @@ with attr_tab:
             left.plotly_chart(figures.attribution_figure(table, value), key=f"ch_attr_{value}")
             with right:
                 fmt = "dollar" if value == "revenue" else "%.1f"
-                st.dataframe(
+                dataframe(
                     table,
                     hide_index=True,
                     key=f"ch_attr_table_{value}",
@@ -203,7 +209,7 @@ with dark_tab:
             else:
                 for line in worst["summary"].head(3):
                     st.markdown(f"- {line}.")
-                st.dataframe(
+                dataframe(
                     worst,
                     hide_index=True,
                     key="ch_dark_table",

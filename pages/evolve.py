@@ -6,7 +6,6 @@ components.evolve_view."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import pandas as pd
 import streamlit as st
@@ -22,9 +21,11 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
+from components.tables import dataframe
 from components.url_state import IN_URL
 from data.app_state.store import AppStateError
 from data.schema import LoopStage
+from metrics import formatting as fmt
 from metrics.experiments import evolve
 
 filters = current_filters()
@@ -33,9 +34,7 @@ url = warehouse_key(engine)
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x:+.1%}" if signed else f"{x:.0%}"
+    return fmt.percent(x, 1, signed=True) if signed else fmt.percent(x, 0)
 
 
 st.title("Evolve")
@@ -86,7 +85,7 @@ c[3].metric(
 c = st.columns(4)
 c[0].metric(
     "Median time to decision",
-    "–" if ttd.empty else f"{ttd['days'].median():.0f} days",
+    fmt.days(None if ttd.empty else ttd["days"].median()),
     help="Days from the experiment's end (its start while running) to its first decision.",
 )
 c[1].metric(
@@ -143,7 +142,7 @@ if current:
         if ttd.empty:
             st.caption("No decided experiment is in the warehouse.")
         else:
-            st.dataframe(
+            dataframe(
                 ttd[["experiment_id", "reference", "days"]],
                 hide_index=True,
                 width="stretch",
@@ -180,7 +179,7 @@ if current:
         ok = table[table["status"] == "ok"]
         if not ok.empty:
             st.plotly_chart(ev.realised_figure(ok), key="evolve_realised_chart")
-        st.dataframe(
+        dataframe(
             ev.realised_display(table),
             hide_index=True,
             width="stretch",
@@ -221,7 +220,7 @@ library = evolve.learnings(experiments, current, text=text, loop_stages=stages, 
 if library.empty:
     st.info("No experiment matches this search.")
 else:
-    st.dataframe(
+    dataframe(
         library,
         hide_index=True,
         width="stretch",

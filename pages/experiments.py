@@ -13,6 +13,7 @@ from components.decision_form import load_current_decisions
 from components.downloads import csv_download
 from components.experiment_view import HELP, cached_analysis, cached_experiments, render_sources
 from components.kpi_tiles import warehouse_key
+from components.tables import dataframe
 from components.url_state import IN_URL, page_href, switch_page
 from data.schema import ExperimentStatus, LoopStage
 from metrics.experiments import views as ev
@@ -102,7 +103,7 @@ if shown.empty:
     st.info("No experiment matches these filters.", icon=":material/filter_alt_off:")
     st.stop()
 
-st.dataframe(
+dataframe(
     shown.assign(
         link=[page_href("experiment_detail", experiment=i) for i in shown["experiment_id"]]
     ),

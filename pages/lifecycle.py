@@ -15,6 +15,7 @@ from components.context import (
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
+from components.tables import dataframe
 from components.url_state import IN_URL
 from metrics.marketing import lifecycle as lm
 
@@ -129,7 +130,7 @@ else:
     if back.empty:
         st.info("No backward moves in the period.")
     else:
-        st.dataframe(
+        dataframe(
             back,
             hide_index=True,
             key="lc_back_table",
@@ -152,7 +153,7 @@ if comp.empty:
     st.info("No campaign touchpoints or spend in the period for these filters.")
 else:
     st.plotly_chart(figures.campaign_comparison_figure(comp), key="lc_campaign_chart")
-    st.dataframe(
+    dataframe(
         comp,
         hide_index=True,
         height=(len(comp) + 1) * 35 + 3,

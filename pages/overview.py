@@ -19,6 +19,7 @@ from components.kpi_tiles import (
     kpi_tiles,
     warehouse_key,
 )
+from components.tables import dataframe
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
 from components.url_state import TABS_IN_URL, filter_params
 from data.schema import PAID_CHANNELS, LoopStage
@@ -72,7 +73,7 @@ def _signals_table(health: lh.LoopHealth) -> None:
         ],
         columns=["Signal", "Value", "Status", "Why"],
     )
-    st.dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
+    dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
     csv_download(table, f"{health.loop.value}_health", key=f"dl_{health.loop.value}_signals")
 
 
@@ -266,7 +267,11 @@ with row2[0].container(border=True):
                 ),
                 key=f"ch_amplify_{name}",
             )
-            csv_download(data, f"{name}_by_channel", key=f"dl_amplify_{name}")
+            csv_download(
+                data.rename(columns={"value": KPIS[name].label}),
+                f"{name}_by_channel",
+                key=f"dl_amplify_{name}",
+            )
 
 with row2[1].container(border=True):
     h = health[LoopStage.EVOLVE]
@@ -302,7 +307,14 @@ with row2[1].container(border=True):
             icon=":material/cycle:",
             query_params=filter_params(),
         )
-    csv_download(pd.DataFrame([activity]), "experiment_activity", key="dl_evolve_activity")
+    csv_download(
+        pd.DataFrame([activity]).rename(
+            columns={k: label for k, (label, _) in kpi_sql.ACTIVITY_LABELS.items()}
+            | {"total": "All experiments"}
+        ),
+        "experiment_activity",
+        key="dl_evolve_activity",
+    )
 
 with st.expander("How is each loop's status decided?", icon=":material/help:"):
     st.markdown(lh.STATUS_RULES)

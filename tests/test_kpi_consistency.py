@@ -10,6 +10,7 @@ definition behind a shared label shows up as two values.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from metrics.marketing.kpi_sql import ACTIVITY_LABELS
 from metrics.marketing.kpis import KPIS
 from tests.apptest_helpers import run_page
 
+NONE_OR_NAN = re.compile(r"\b(None|nan|NaN)\b")
 PAGES = ("overview", "lifecycle", "channels", "experiments", "evolve")
 
 
@@ -55,7 +57,8 @@ def _latest(demo_file: Path) -> dt.date:
 
 
 def test_a_label_shown_on_two_pages_has_one_value(demo_env: Path) -> None:
-    """A past quarter (so "now" and "in the period" differ) and a segment filter."""
+    """A past quarter (so "now" and "in the period" differ) and a segment filter. The same run
+    checks that no headline, text or caption shows a literal None or nan."""
     end = _latest(demo_env) - dt.timedelta(days=75)
     query = {
         "start": (end - dt.timedelta(days=89)).isoformat(),
@@ -68,6 +71,12 @@ def test_a_label_shown_on_two_pages_has_one_value(demo_env: Path) -> None:
         assert not at.exception, (page, [e.value for e in at.exception])
         for metric in at.metric:
             shown[metric.label][page] = metric.value
+        texts = [m.value for m in at.metric] + [m.label for m in at.metric]
+        texts += [
+            e.value for kind in ("markdown", "caption", "info", "warning") for e in at.get(kind)
+        ]
+        leaked = [t for t in texts if NONE_OR_NAN.search(str(t))]
+        assert not leaked, f"{page} shows None/nan: {leaked[:3]}"
     shared = {label: pages for label, pages in shown.items() if len(pages) > 1}
     # The pages do share figures (new customers, conversion rate, NPS on Loop health and
     # Lifecycle): the comparison below is not vacuous.

@@ -44,6 +44,7 @@ from enum import StrEnum
 import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
+from metrics import formatting as fmt
 from metrics.experiments.evolve import EvolveSummary
 from metrics.filters import Filters
 from metrics.marketing.kpis import KPIS, Kpi, Unit, format_value, is_good_change
@@ -170,7 +171,7 @@ def share_of(shares: pd.Series, channels: Iterable[str]) -> float | None:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if _missing(x) else f"{x * 100:.1f}%"
+    return fmt.percent(None if _missing(x) else x)
 
 
 def _signal(
@@ -264,7 +265,7 @@ def tailor_health(lift: TailorLift) -> LoopHealth:
     if min(lift.personalised_reach, lift.generic_reach) < MIN_REACH:
         value = None
     status = grade_higher(value, LIFT_HEALTHY, LIFT_AT_RISK)
-    shown = "–" if value is None else f"{value * 100:+.1f}%"
+    shown = fmt.percent(value, signed=True)
     signals = (
         _signal(
             "Personalised vs generic conversion lift",
@@ -318,7 +319,7 @@ def amplify_health(
         _signal(
             "CAC change vs previous period",
             change,
-            "–" if change is None else f"{change * 100:+.1f}%",
+            fmt.percent(change, signed=True),
             cac_status,
             f"watch from +{CAC_RISE_WATCH:.0%}, at risk from +{CAC_RISE_AT_RISK:.0%}",
             not_applicable("cac_change", filters),
@@ -346,7 +347,7 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
         _signal(
             "Experiments running / concluded",
             float(running),
-            f"{running} running, {concluded} concluded",
+            f"{fmt.count(running)} running, {fmt.count(concluded)} concluded",
             status,
             "healthy when ≥ 1 is running",
         ),
@@ -358,24 +359,25 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
         _signal(
             "Concluded experiments with a decision",
             decided,
-            "–" if decided is None else f"{decided:.0%}",
+            fmt.percent(decided, 0),
             grade_higher(decided, DECIDED_HEALTHY, DECIDED_AT_RISK),
             "healthy ≥ 80 %, at risk < 40 %",
         ),
         _info_signal(
             "Win rate (shipped ÷ decided)",
             summary.win_rate,
-            "–" if summary.win_rate is None else f"{summary.win_rate:.0%}",
+            fmt.percent(summary.win_rate, 0),
         ),
         _info_signal(
             "Decisions that followed the recommendation",
             summary.followed_share,
-            "–" if summary.followed_share is None else f"{summary.followed_share:.0%}",
+            fmt.percent(summary.followed_share, 0),
         ),
         _info_signal(
             "Estimated impact of shipped changes (sum of relative lifts)",
             summary.cumulative_estimated_impact,
-            f"{summary.cumulative_estimated_impact:+.1%} over {summary.shipped} shipped",
+            f"{fmt.percent(summary.cumulative_estimated_impact, signed=True)} over "
+            f"{fmt.count(summary.shipped)} shipped",
         ),
     )
     return LoopHealth(LoopStage.EVOLVE, combine(signals), signals)
