@@ -131,11 +131,18 @@ with perf_tab:
             )
             or "week"
         )
-        ts = cc.load_timeseries(engine, url, filters, options, model, grain)
+        # Whole weeks/months only: a partial last bucket would draw a fake drop.
+        ts_period = filters.whole_periods(grain)
+        ts = cc.load_timeseries(engine, url, ts_period, options, model, grain)
         if ts.empty:
             st.info("No data over time for these filters.")
         else:
             st.plotly_chart(figures.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
+            if ts_period != filters:
+                st.caption(
+                    f"Whole {grain}s only: {ts_period.start:%d %b} – {ts_period.end:%d %b %Y} "
+                    "(a partial first or last bucket would look like a drop)."
+                )
             csv_download(ts.rename(columns=CSV_HEADERS), "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():

@@ -33,6 +33,7 @@ from components.experiment_view import (
 )
 from components.kpi_tiles import warehouse_key
 from components.url_state import IN_URL
+from metrics import small_samples as small
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
 from metrics.experiments.definitions import EXPERIMENT_METRICS
@@ -334,8 +335,15 @@ else:
     )
     shown = seg.assign(
         lift=[
-            f"{ev.fmt_pct(x)} [{ev.fmt_pct(lo)}, {ev.fmt_pct(hi)}]" if x == x else "n/a"
-            for x, lo, hi in zip(seg["relative_lift"], seg["ci_low"], seg["ci_high"], strict=True)
+            (f"{ev.fmt_pct(x)} [{ev.fmt_pct(lo)}, {ev.fmt_pct(hi)}]" if x == x else "n/a")
+            + (f" · {small.UNINFORMATIVE}" if small.interval_uninformative(lo, hi, n) else "")
+            for x, lo, hi, n in zip(
+                seg["relative_lift"],
+                seg["ci_low"],
+                seg["ci_high"],
+                seg[["control_units", "treatment_units"]].min(axis=1),
+                strict=True,
+            )
         ],
         control_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["control_mean"]],
         treatment_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["treatment_mean"]],

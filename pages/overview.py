@@ -19,10 +19,10 @@ from components.kpi_tiles import (
     kpi_tiles,
     warehouse_key,
 )
-from components.tables import dataframe
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
 from components.url_state import TABS_IN_URL, filter_params
 from data.schema import PAID_CHANNELS, LoopStage
+from metrics import formatting as fmt
 from metrics.marketing import kpi_sql
 from metrics.marketing import loop_health as lh
 from metrics.marketing.kpis import KPIS, Unit
@@ -73,7 +73,9 @@ def _signals_table(health: lh.LoopHealth) -> None:
         ],
         columns=["Signal", "Value", "Status", "Why"],
     )
-    dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
+    # A static table wraps long values ("not applicable under this filter") instead of
+    # clipping them in a half-width column.
+    st.table(table[["Signal", "Value", "Status"]], hide_index=True, border="horizontal")
     csv_download(table, f"{health.loop.value}_health", key=f"dl_{health.loop.value}_signals")
 
 
@@ -277,30 +279,16 @@ with row2[1].container(border=True):
     h = health[LoopStage.EVOLVE]
     _loop_header(h)
     _signals_table(h)
-    c1, c2, c3 = st.columns(3)
-    for col, name in zip((c1, c2, c3), ("running", "concluded", "started"), strict=True):
-        label, definition = kpi_sql.ACTIVITY_LABELS[name]
-        col.metric(label, activity[name], help=definition)
+    st.caption(
+        " · ".join(
+            f"**{fmt.count(activity[name])}** {label.lower()}"
+            for name, (label, _) in kpi_sql.ACTIVITY_LABELS.items()
+        )
+        + " (win rate, decisions and impact: in the table above)."
+    )
     if evolve is None:
         st.caption("The decision log (app-state store) is unavailable: decisions are not graded.")
     else:
-        d1, d2, d3 = st.columns(3)
-        d1.metric(
-            "Win rate",
-            "–" if evolve.win_rate is None else f"{evolve.win_rate:.0%}",
-            help="Shipped ÷ decided (ship, iterate or kill), latest decision per experiment.",
-        )
-        d2.metric(
-            "Followed the recommendation",
-            "–" if evolve.followed_share is None else f"{evolve.followed_share:.0%}",
-            help="Share of decisions that matched the engine's recommendation at the time.",
-        )
-        d3.metric(
-            "Estimated impact shipped",
-            f"{evolve.cumulative_estimated_impact:+.1%}",
-            help="Sum of the experiments' estimated relative lifts of shipped changes — the "
-            "experiments' estimates, not measured business impact (see the Evolve page).",
-        )
         st.page_link(
             "pages/evolve.py",
             label="Open Evolve",

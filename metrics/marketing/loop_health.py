@@ -45,6 +45,7 @@ import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
 from metrics import formatting as fmt
+from metrics import small_samples as small
 from metrics.experiments.evolve import EvolveSummary
 from metrics.filters import Filters
 from metrics.marketing.kpis import KPIS, Kpi, Unit, format_value, is_good_change
@@ -67,7 +68,7 @@ NPS_HEALTHY, NPS_AT_RISK = 20.0, 0.0
 CSAT_HEALTHY, CSAT_AT_RISK = 0.80, 0.70
 BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK = 0.30, 0.15
 LIFT_HEALTHY, LIFT_AT_RISK = 0.05, 0.0
-MIN_REACH = 30
+MIN_REACH = small.MIN_REACH  # customers per campaign kind (metrics.small_samples)
 ROAS_HEALTHY, ROAS_AT_RISK = 3.0, 1.0
 CLV_CAC_HEALTHY, CLV_CAC_AT_RISK = 3.0, 1.0
 CAC_RISE_WATCH, CAC_RISE_AT_RISK = 0.10, 0.25
