@@ -75,6 +75,9 @@ pio.templates[TEMPLATE_NAME] = go.layout.Template(
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
         xaxis=dict(showgrid=False, linecolor="#CCCCCC", ticks="outside"),
         yaxis=dict(gridcolor="#EEEEEE", zerolinecolor="#CCCCCC"),
+        # A vertical toolbar down the right edge never covers the left-aligned title (a
+        # horizontal one hid titles on a phone).
+        modebar=dict(orientation="v", bgcolor="rgba(255,255,255,0.6)"),
     )
 )
 

@@ -251,6 +251,18 @@ def header(column: Any) -> str:
     return " ".join(out)
 
 
+def label(value: Any) -> str:
+    """A category value as a readable label: ``organic_search`` → ``Organic search``;
+    values with other characters (``(no touch)``, names) are kept; missing → ``–``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    text = str(value)
+    if re.fullmatch(r"[a-z0-9_]+", text):
+        text = text.replace("_", " ")
+        return text[:1].upper() + text[1:]
+    return text
+
+
 def readable_headers(columns: Iterable[Any], labels: Mapping[str, str] | None = None) -> dict:
     """``{column: header}`` for a frame's columns; ``labels`` overrides per column."""
     labels = labels or {}

@@ -3,6 +3,7 @@ and the dark funnel. Thin: queries live in metrics.marketing.channels / .attribu
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from components import channel_charts as cc
@@ -18,6 +19,7 @@ from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
 from components.tables import dataframe
 from components.url_state import IN_URL, TABS_IN_URL
+from metrics import formatting as fmt
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 
@@ -68,20 +70,41 @@ if by_channel.empty:
     st.stop()
 
 _FORMATS = {"usd": "dollar", "count": "localized", "percent": "percent", "ratio": "%.2f×"}
+_WHOLE = {"spend", "revenue"}  # large amounts: no cents (rounded in _shown)
 COLUMNS = {
     "key": "Channel",
     **{
         name: st.column_config.NumberColumn(
             info.label,
-            format="%.1f" if name == "conversions" else _FORMATS[info.unit],
+            format="localized" if name == "conversions" else _FORMATS[info.unit],
             help=info.definition,
         )
         for name, info in cm.METRICS.items()
     },
 }
+for _name in _WHOLE:
+    COLUMNS[_name] = st.column_config.NumberColumn(
+        f"{cm.METRICS[_name].label} ({fmt.currency_symbol()})",
+        format="localized",
+        help=cm.METRICS[_name].definition,
+    )
 
 CSV_HEADERS = {"key": "Name", **{name: info.label for name, info in cm.METRICS.items()}}
-"""The channel tables' CSV headers: the same names as on screen (attributed, not catalog)."""
+# (The CSV headers are the on-screen names: attributed, not the catalog's tracked figures.)
+ON_SCREEN = ("key", "campaign", "channel", "spend", "ctr", "cpc", "conversions", "cvr", "cpa")
+ON_SCREEN += ("revenue", "roas")  # impressions and clicks: CSV and the chart below
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as displayed: readable channel names, whole currency units for large money."""
+    out = frame.copy()
+    for col in ("key", "channel"):
+        if col in out:
+            out[col] = out[col].map(fmt.label)
+    for col in ("spend", "revenue"):
+        out[col] = out[col].round(0)
+    return out
+
 
 source_caption(by_channel, by_campaign)
 
@@ -94,16 +117,24 @@ with perf_tab:
         f"Spend, impressions and clicks as reported by the ad platforms (not split by segment or "
         f"region). Conversions and revenue: orders attributed with **{attr.MODEL_LABELS[model]}**"
         f" over a {options.lookback_days}-day lookback. "
-        "– marks a ratio with a zero denominator."
+        "– marks a ratio with a zero denominator. Impressions and clicks are in the CSV and the "
+        "chart below."
     )
     st.markdown("**By channel**")
-    dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
+    dataframe(
+        _shown(by_channel),
+        hide_index=True,
+        column_config=COLUMNS,
+        column_order=[c for c in ON_SCREEN if c in by_channel],
+        key="ch_channel_table",
+    )
     csv_download(by_channel.rename(columns=CSV_HEADERS), "channel_performance", "dl_ch_channels")
 
     st.markdown("**By campaign**")
     dataframe(
-        by_campaign,
+        _shown(by_campaign),
         hide_index=True,
+        column_order=[c for c in ON_SCREEN if c in by_campaign and c != "key"],
         column_config={
             **COLUMNS,
             "key": "Campaign id",

@@ -110,16 +110,17 @@ dataframe(
     hide_index=True,
     width="stretch",
     key="exp_list_table",
+    # What a reader needs first fits at 1440 px (name → decision); details scroll after it.
     column_order=(
         "name",
         "link",
         "status",
-        "loop_stage",
-        "days_running",
         "lift",
         "recommendation",
-        "srm",
         "decision",
+        "srm",
+        "loop_stage",
+        "days_running",
         "decision_version",
         "units",
         "primary_metric",
@@ -144,8 +145,8 @@ dataframe(
             width="medium",
         ),
         "recommendation": st.column_config.TextColumn("Recommendation", width="medium"),
-        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width="small"),
-        "decision": st.column_config.TextColumn("Decision", width="small"),
+        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width=105),  # "⚠ mismatch"
+        "decision": st.column_config.TextColumn("Decision"),
         "decision_version": st.column_config.NumberColumn(
             "Version", help="Version of the recorded decision", width="small"
         ),
