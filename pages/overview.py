@@ -110,6 +110,9 @@ if all((_value(totals, n) or 0) == 0 for n in activity_counts):
     )
     st.stop()
 
+# Summary first (a phone shows it before eight tall tiles): filled once the loops are graded.
+summary = st.container(border=True)
+
 # --- tiles ----------------------------------------------------------------------------------
 weeks = filters.whole_periods("week")  # a partial first/last week would look like a dip
 sparks = {n: cached_kpi(engine, url, n, weeks, "week")["value"].tolist() for n in TILE_KPIS}
@@ -156,7 +159,14 @@ mix_now = lh.channel_shares(new_by_channel)
 mix_before = lh.channel_shares(new_by_channel_prev)
 
 # --- highlights -----------------------------------------------------------------------------
-with st.container(border=True):
+with summary:
+    st.markdown(
+        "**Loops:** "
+        + " · ".join(
+            f"{h.loop.value.title()} :{BADGE_COLORS[h.status]}-badge[{h.status.value}]"
+            for h in loops
+        )
+    )
     st.markdown("**What changed**")
     items = lh.highlights(
         totals[totals.kpi.isin(TILE_KPIS)], mix_now, mix_before, loops, filters.days
