@@ -46,6 +46,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    null,
     or_,
     select,
     true,
@@ -517,7 +518,7 @@ def totals_query(
         kpi = get_kpi(name)
         for period, f in (("current", filters), ("previous", filters.previous_period())):
             total = _direct_query(kpi, f, "total", measure).subquery()
-            n = _num(total.c.denominator) if "denominator" in total.c else literal(None, Double)
+            n = _num(total.c.denominator) if "denominator" in total.c else cast(null(), Double)
             selects.append(
                 select(
                     literal(name, String).label("kpi"),
