@@ -86,11 +86,13 @@ def render_text(models: CLVModels) -> str:
             f"  q     = {gg['q']:.4f}  (se {gse['q']:.4f})",
             f"  gamma = {gg['gamma']:.4f}  (se {gse['gamma']:.4f})",
             f"  log-likelihood {gg['log_likelihood']:,.2f}  converged {gg['converged']}",
-            f"  expected transaction value of a new customer {gg['expected_transaction_value']:,.2f}",
+            f"  expected transaction value of a new customer "
+            f"{gg['expected_transaction_value']:,.2f}",
         ]
         if gg["excluded_zero_spend"]:
             lines.append(
-                f"  ({gg['excluded_zero_spend']:,} repeat customers with zero repeat spend left out)"
+                f"  ({gg['excluded_zero_spend']:,} repeat customers with zero repeat spend "
+                "left out)"
             )
     return "\n".join(lines)
 

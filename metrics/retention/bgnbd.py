@@ -61,7 +61,8 @@ class BGNBDFit:
     def std_errors(self) -> dict[str, float]:
         se_log = np.sqrt(np.clip(np.diag(self.log_cov), 0.0, None))
         return {
-            n: float(v * s) for n, v, s in zip(PARAM_NAMES, self.params.as_array(), se_log, strict=True)
+            n: float(v * s)
+            for n, v, s in zip(PARAM_NAMES, self.params.as_array(), se_log, strict=True)
         }
 
     def draws(self, n: int, seed: int = 0) -> list[BGNBDParams]:
@@ -114,50 +115,71 @@ def log_likelihood(
     repeat = x > 0
     ln_a4 = np.full_like(x, -np.inf)
     xr = x[repeat]
-    ln_a4[repeat] = (
-        np.log(a) - np.log(b + xr - 1.0) - (r + xr) * np.log(alpha + t_x[repeat])
-    )
+    ln_a4[repeat] = np.log(a) - np.log(b + xr - 1.0) - (r + xr) * np.log(alpha + t_x[repeat])
     return ln_a1 + ln_a2 + np.logaddexp(ln_a3, ln_a4)
 
 
-def _negll_and_grad(theta: np.ndarray, x, t_x, T, w, scale: float) -> tuple[float, np.ndarray]:
-    """Weighted negative log-likelihood / scale and its gradient in log parameters."""
+class _Data:
+    """Fit inputs with the terms that depend on ``x`` only evaluated per distinct ``x``."""
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.t_x, self.T, self.w = x, t_x, T, w
+        self.ux, self.inv = np.unique(x, return_inverse=True)
+        self.wx = np.bincount(self.inv, weights=w)  # total weight per distinct x
+        self.repeat = x > 0
+        self.urepeat = self.ux > 0
+
+
+def _negll_and_grad(theta: np.ndarray, d: _Data, scale: float) -> tuple[float, np.ndarray]:
+    """Weighted negative log-likelihood / scale and its gradient in log parameters.
+
+    Gamma-function terms depend on ``x`` only: they are evaluated once per distinct ``x`` and
+    weighted by the total weight of that ``x``.
+    """
     r, alpha, a, b = np.exp(theta)
-    ln_a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    ln_a2 = (
-        special.gammaln(a + b)
-        + special.gammaln(b + x)
+    ux, wx = d.ux, d.wx
+    # per distinct x
+    ln_a12 = (
+        special.gammaln(r + ux)
+        - special.gammaln(r)
+        + special.gammaln(a + b)
+        + special.gammaln(b + ux)
         - special.gammaln(b)
-        - special.gammaln(a + b + x)
+        - special.gammaln(a + b + ux)
     )
-    ln_a3 = -(r + x) * np.log(alpha + T)
-    repeat = x > 0
-    bx1 = np.where(repeat, b + x - 1.0, 1.0)
+    bx1_u = np.where(d.urepeat, b + ux - 1.0, 1.0)
+    # per row
+    x = d.x
+    ln_a3 = -(r + x) * np.log(alpha + d.T)
     ln_a4 = np.where(
-        repeat, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf
+        d.repeat, np.log(a) - np.log(bx1_u[d.inv]) - (r + x) * np.log(alpha + d.t_x), -np.inf
     )
     ln_sum = np.logaddexp(ln_a3, ln_a4)
-    ll = ln_a1 + ln_a2 + ln_sum
-    value = -np.dot(w, ll) / scale
+    total = np.dot(wx, ln_a12) + r * np.log(alpha) * wx.sum() + np.dot(d.w, ln_sum)
+    value = -total / scale
     if not np.isfinite(value):
         return 1e300, np.zeros(4)
-    w3 = np.exp(ln_a3 - ln_sum)
-    w4 = 1.0 - w3
-    psi_abx = special.digamma(a + b + x)
+    w3 = d.w * np.exp(ln_a3 - ln_sum)
+    w4 = d.w - w3
+    psi_abx = special.digamma(a + b + ux)
     psi_ab = special.digamma(a + b)
-    d_r = (
-        special.digamma(r + x)
-        - special.digamma(r)
-        + np.log(alpha)
-        - w3 * np.log(alpha + T)
-        - w4 * np.log(alpha + t_x)
+    n = wx.sum()
+    g_r = (
+        np.dot(wx, special.digamma(r + ux) - special.digamma(r))
+        + n * np.log(alpha)
+        - np.dot(w3, np.log(alpha + d.T))
+        - np.dot(w4, np.log(alpha + d.t_x))
     )
-    d_alpha = r / alpha - w3 * (r + x) / (alpha + T) - w4 * (r + x) / (alpha + t_x)
-    d_a = psi_ab - psi_abx + w4 / a
-    d_b = psi_ab + special.digamma(b + x) - special.digamma(b) - psi_abx - w4 / bx1
-    grad = np.array(
-        [np.dot(w, d_r) * r, np.dot(w, d_alpha) * alpha, np.dot(w, d_a) * a, np.dot(w, d_b) * b]
+    g_alpha = (
+        n * r / alpha - np.dot(w3, (r + x) / (alpha + d.T)) - np.dot(w4, (r + x) / (alpha + d.t_x))
     )
+    w4_sum = w4.sum()
+    g_a = np.dot(wx, psi_ab - psi_abx) + w4_sum / a
+    w4_by_x = np.bincount(d.inv, weights=w4, minlength=len(ux))
+    g_b = np.dot(wx, psi_ab + special.digamma(b + ux) - special.digamma(b) - psi_abx) - np.dot(
+        w4_by_x, 1.0 / bx1_u
+    )
+    grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
     return float(value), -grad / scale
 
 
@@ -190,7 +212,7 @@ def fit_bgnbd(
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
     validate_summary(x, t_x, T, w)
     n = float(w.sum())
-    args = (x, t_x, T, w, n)
+    args = (_Data(x, t_x, T, w), n)
     mean_t = float(np.dot(w, T) / n)
     best = None
     for start in ([1.0, max(mean_t, 1e-6), 1.0, 1.0], [0.5, max(mean_t, 1e-6) / 4, 0.5, 2.0]):
@@ -233,9 +255,7 @@ def expected_purchases(params: BGNBDParams, t: float | np.ndarray) -> np.ndarray
     return (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)) ** r * hyp)
 
 
-def prob_alive(
-    params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-) -> np.ndarray:
+def prob_alive(params: BGNBDParams, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """``P(alive | x, t_x, T)``: probability the customer has not dropped out by ``T``."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x = np.asarray(x, dtype=float)

@@ -90,20 +90,42 @@ def log_likelihood(params: GammaGammaParams, x: np.ndarray, m_x: np.ndarray) -> 
     )
 
 
-def _negll_and_grad(theta: np.ndarray, x, m_x, w, scale: float) -> tuple[float, np.ndarray]:
+class _Data:
+    """Fit inputs; terms depending on ``x`` only are evaluated per distinct ``x``."""
+
+    def __init__(self, x: np.ndarray, m_x: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.m_x, self.w = x, m_x, w
+        self.ux, self.inv = np.unique(x, return_inverse=True)
+        self.wx = np.bincount(self.inv, weights=w)
+        self.wx_lnx_lnm = float(np.dot(w, x * (np.log(x) + np.log(m_x))))
+        self.w_lnm = float(np.dot(w, np.log(m_x)))
+
+
+def _negll_and_grad(theta: np.ndarray, d: _Data, scale: float) -> tuple[float, np.ndarray]:
     """Weighted negative log-likelihood / scale and its gradient in log parameters."""
     p, q, g = np.exp(theta)
-    ll = log_likelihood(GammaGammaParams(p, q, g), x, m_x)
-    value = -np.dot(w, ll) / scale
+    pux = p * d.ux
+    n = d.wx.sum()
+    ln_gxm = np.log(g + d.x * d.m_x)
+    pxq = p * d.x + q
+    total = (
+        np.dot(d.wx, special.gammaln(pux + q) - special.gammaln(pux))
+        - n * special.gammaln(q)
+        + n * q * np.log(g)
+        + p * d.wx_lnx_lnm
+        - d.w_lnm
+        - np.dot(d.w, pxq * ln_gxm)
+    )
+    value = -total / scale
     if not np.isfinite(value):
         return 1e300, np.zeros(3)
-    px = p * x
-    psi = special.digamma(px + q)
-    ln_gxm = np.log(g + x * m_x)
-    d_p = x * (psi - special.digamma(px) + np.log(x) + np.log(m_x) - ln_gxm)
-    d_q = psi - special.digamma(q) + np.log(g) - ln_gxm
-    d_g = q / g - (px + q) / (g + x * m_x)
-    grad = np.array([np.dot(w, d_p) * p, np.dot(w, d_q) * q, np.dot(w, d_g) * g])
+    psi_u = special.digamma(pux + q)
+    g_p = (
+        np.dot(d.wx * d.ux, psi_u - special.digamma(pux)) + d.wx_lnx_lnm - np.dot(d.w * d.x, ln_gxm)
+    )
+    g_q = np.dot(d.wx, psi_u) - n * special.digamma(q) + n * np.log(g) - np.dot(d.w, ln_gxm)
+    g_g = n * q / g - np.dot(d.w, pxq / (g + d.x * d.m_x))
+    grad = np.array([g_p * p, g_q * q, g_g * g])
     return float(value), -grad / scale
 
 
@@ -125,7 +147,7 @@ def fit_gamma_gamma(
     if np.any(w <= 0):
         raise ValueError("weights must be positive")
     n = float(w.sum())
-    args = (x, m_x, w, n)
+    args = (_Data(x, m_x, w), n)
     mean_m = float(np.dot(w, m_x) / n)
     theta0 = np.log([1.0, 2.0, max(mean_m, 1e-6)])
     res = optimize.minimize(

@@ -132,9 +132,7 @@ def fit_models(
     )
 
 
-def fit_frame(
-    frame: pd.DataFrame, until: dt.date | None = None, unit: Unit = "week"
-) -> CLVModels:
+def fit_frame(frame: pd.DataFrame, until: dt.date | None = None, unit: Unit = "week") -> CLVModels:
     """Fit on a DataFrame with columns ``customer_id``, ``ts`` and optionally ``amount``.
 
     ``until`` defaults to the last transaction date. The frame is queried in an in-memory

@@ -26,7 +26,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-
     Connection,
     Engine,
     FromClause,
@@ -44,6 +43,7 @@ from data.sqlfuncs import days_between, trunc_to
 
 Unit = Literal["day", "week"]
 UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0}
+
 
 def customer_summary(tx: FromClause, until: dt.date) -> Select:
     """One row per customer: ``customer_id, [dim,] x, t_x_days, T_days, total`` (see module)."""
@@ -66,9 +66,7 @@ def customer_summary(tx: FromClause, until: dt.date) -> Select:
         *dkeys,
         daily.c.day,
         daily.c.amount,
-        func.row_number()
-        .over(partition_by=daily.c.customer_id, order_by=daily.c.day)
-        .label("rn"),
+        func.row_number().over(partition_by=daily.c.customer_id, order_by=daily.c.day).label("rn"),
     ).subquery("ranked")
     rkeys = [ranked.c.customer_id, *([ranked.c.dim] if has_dim else [])]
     first = func.min(ranked.c.day)
@@ -78,18 +76,20 @@ def customer_summary(tx: FromClause, until: dt.date) -> Select:
         (func.count() - 1).label("x"),
         cast(func.round(days_between(first, func.max(ranked.c.day))), Integer).label("t_x_days"),
         cast(func.round(days_between(first, until_ts)), Integer).label("T_days"),
-        func.coalesce(
-            func.sum(case((ranked.c.rn > 1, ranked.c.amount), else_=0.0)), 0.0
-        ).label("total"),
+        func.coalesce(func.sum(case((ranked.c.rn > 1, ranked.c.amount), else_=0.0)), 0.0).label(
+            "total"
+        ),
     ).group_by(*rkeys)
+
 
 def grouped_triples(tx: FromClause, until: dt.date) -> Select:
     """``[dim,] x, t_x_days, T_days, n, total`` -- customers grouped by identical triples."""
     per = customer_summary(tx, until).subquery("per_customer")
     keys = [*([per.c.dim] if "dim" in per.c else []), per.c.x, per.c.t_x_days, per.c.T_days]
-    return select(
-        *keys, func.count().label("n"), func.sum(per.c.total).label("total")
-    ).group_by(*keys)
+    return select(*keys, func.count().label("n"), func.sum(per.c.total).label("total")).group_by(
+        *keys
+    )
+
 
 def grouped_spend(tx: FromClause, until: dt.date) -> Select:
     """``x, total, n`` for repeat customers, grouped by (x, total rounded to cents)."""
@@ -100,6 +100,7 @@ def grouped_spend(tx: FromClause, until: dt.date) -> Select:
         .where(per.c.x > 0)
         .group_by(per.c.x, total)
     )
+
 
 def order_transactions(dimension: str | None = None, condition=None) -> FromClause:  # noqa: ANN001
     """The warehouse's orders as a transaction selectable (optionally with a customer ``dim``).
@@ -123,6 +124,7 @@ def order_transactions(dimension: str | None = None, condition=None) -> FromClau
         q = q.where(condition)
     return q.subquery("tx")
 
+
 @dataclass(frozen=True)
 class GroupedSummary:
     """Grouped summary in model units: arrays aligned row by row (``n`` customers per row)."""
@@ -139,6 +141,7 @@ class GroupedSummary:
     def n_customers(self) -> int:
         return int(self.n.sum())
 
+
 def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
     """Convert the SQL result of :func:`grouped_triples` to model units."""
     k = UNIT_DAYS[unit]
@@ -151,6 +154,7 @@ def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
         dim=frame["dim"].astype(str).to_numpy() if "dim" in frame else None,
         unit=unit,
     )
+
 
 def _frame(bind: Engine | Connection, stmt: Select) -> pd.DataFrame:
     if isinstance(bind, Connection):
@@ -168,8 +172,8 @@ def fetch_grouped(
         frame = pd.DataFrame(columns=["x", "t_x_days", "T_days", "n", "total"])
     return to_grouped(frame, unit)
 
+
 def fetch_spend(bind: Engine | Connection, tx: FromClause, until: dt.date) -> pd.DataFrame:
     """Run :func:`grouped_spend`: columns ``x, total, n`` (repeat customers)."""
     frame = _frame(bind, grouped_spend(tx, until))
     return frame if not frame.empty else pd.DataFrame(columns=["x", "total", "n"])
-
