@@ -88,8 +88,8 @@ def validate_summary(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarra
         raise ValueError("t_x (recency) must lie between 0 and T")
     if np.any((x == 0) & (t_x > 1e-12)):
         raise ValueError("t_x must be 0 for customers with no repeat purchase")
-    if np.any(T <= 0):
-        raise ValueError("T (time since first purchase) must be positive")
+    if np.any(T < 0):
+        raise ValueError("T (time since first purchase) cannot be negative")
     if np.any(w <= 0) or np.any(~np.isfinite(w)):
         raise ValueError("weights must be positive")
     if not np.any(x > 0):
