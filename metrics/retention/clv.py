@@ -159,3 +159,46 @@ def predict_clv(
         out["clv"] = out["clv_low"] = out["clv_high"] = np.nan
     out.index.name = "dim"
     return out.reset_index()
+
+
+def new_customer_discounted_purchases(
+    params: BGNBDParams, horizon: float, step: float, discount_per_step: float
+) -> float:
+    """Discounted expected repeat purchases of a customer just acquired, over ``(0, horizon]``.
+
+    Uses the unconditional ``E[X(t)]`` (FHL 2005 eq. 7) in steps of ``step`` model units.
+    """
+    from metrics.retention.bgnbd import expected_purchases
+
+    n_steps = max(1, math.ceil(horizon / step - 1e-9))
+    ends = np.minimum(np.arange(1, n_steps + 1) * step, horizon)
+    cum = expected_purchases(params, ends)
+    inc = np.diff(np.concatenate([[0.0], cum]))
+    return float(np.sum(inc / (1.0 + discount_per_step) ** np.arange(1, n_steps + 1)))
+
+
+def delta_sd(value_of: Callable[[np.ndarray, np.ndarray], float], bg_fit, gg_fit) -> float:  # noqa: ANN001
+    """Delta-method standard deviation of ``value_of(bg_params, gg_params)`` (arrays).
+
+    The two fits are independent; derivatives are central differences in log parameters.
+    """
+    blocks = [(0, bg_fit.params.as_array(), bg_fit.log_cov)]
+    if gg_fit is not None:
+        blocks.append((1, gg_fit.params.as_array(), gg_fit.log_cov))
+    base = [bg_fit.params.as_array(), None if gg_fit is None else gg_fit.params.as_array()]
+    var = 0.0
+    for which, theta, cov in blocks:
+        if not np.all(np.isfinite(cov)):
+            return float("nan")
+        grad = np.empty(len(theta))
+        for i in range(len(theta)):
+            vals = []
+            for sign in (1.0, -1.0):
+                moved = theta.copy()
+                moved[i] *= math.exp(sign * 1e-4)
+                args = list(base)
+                args[which] = moved
+                vals.append(value_of(args[0], args[1]))
+            grad[i] = (vals[0] - vals[1]) / 2e-4
+        var += float(grad @ cov @ grad)
+    return math.sqrt(max(var, 0.0))

@@ -79,34 +79,45 @@ def customer_summary(tx: FromClause, until: dt.date) -> Select:
         func.coalesce(func.sum(case((ranked.c.rn > 1, ranked.c.amount), else_=0.0)), 0.0).label(
             "total"
         ),
+        func.coalesce(func.sum(case((ranked.c.rn == 1, ranked.c.amount), else_=0.0)), 0.0).label(
+            "first_amount"
+        ),
     ).group_by(*rkeys)
 
 
 def grouped_triples(tx: FromClause, until: dt.date) -> Select:
-    """``[dim,] x, t_x_days, T_days, n, total`` -- customers grouped by identical triples."""
+    """``[dim,] x, t_x_days, T_days, n, total, first_total`` -- customers grouped by triple.
+
+    ``total`` sums the repeat spend and ``first_total`` the first-purchase spend of the group.
+    """
     per = customer_summary(tx, until).subquery("per_customer")
     keys = [*([per.c.dim] if "dim" in per.c else []), per.c.x, per.c.t_x_days, per.c.T_days]
-    return select(*keys, func.count().label("n"), func.sum(per.c.total).label("total")).group_by(
-        *keys
-    )
+    return select(
+        *keys,
+        func.count().label("n"),
+        func.sum(per.c.total).label("total"),
+        func.sum(per.c.first_amount).label("first_total"),
+    ).group_by(*keys)
 
 
 def grouped_spend(tx: FromClause, until: dt.date) -> Select:
-    """``x, total, n`` for repeat customers, grouped by (x, total rounded to cents)."""
+    """``[dim,] x, total, n`` for repeat customers, grouped by (x, total rounded to cents)."""
     per = customer_summary(tx, until).subquery("per_customer")
     total = func.round(per.c.total, 2)
+    dims = [per.c.dim] if "dim" in per.c else []
     return (
-        select(per.c.x, total.label("total"), func.count().label("n"))
+        select(*dims, per.c.x, total.label("total"), func.count().label("n"))
         .where(per.c.x > 0)
-        .group_by(per.c.x, total)
+        .group_by(*dims, per.c.x, total)
     )
 
 
-def order_transactions(dimension: str | None = None, condition=None) -> FromClause:  # noqa: ANN001
+def order_transactions(dimension=None, condition=None) -> FromClause:  # noqa: ANN001
     """The warehouse's orders as a transaction selectable (optionally with a customer ``dim``).
 
-    ``dimension`` is a ``customers`` column (``acquisition_channel``, ``segment``, ``persona``);
-    ``condition`` an optional filter on ``customers`` columns.
+    ``dimension`` is a ``customers`` column name (``acquisition_channel``, ``segment``,
+    ``persona``) or a SQL expression over ``customers``; ``condition`` an optional filter on
+    ``customers`` columns.
     """
     cols = [
         orders.c.customer_id,
@@ -116,7 +127,8 @@ def order_transactions(dimension: str | None = None, condition=None) -> FromClau
     if dimension is None and condition is None:
         return select(*cols).subquery("tx")
     if dimension is not None:
-        cols.append(customers.c[dimension].label("dim"))
+        expr = customers.c[dimension] if isinstance(dimension, str) else dimension
+        cols.append(expr.label("dim"))
     q = select(*cols).select_from(
         orders.join(customers, customers.c.customer_id == orders.c.customer_id)
     )
@@ -136,10 +148,24 @@ class GroupedSummary:
     total: np.ndarray
     dim: np.ndarray | None
     unit: str
+    first_total: np.ndarray | None = None
 
     @property
     def n_customers(self) -> int:
         return int(self.n.sum())
+
+    def subset(self, mask: np.ndarray) -> GroupedSummary:
+        """The rows where ``mask`` is true."""
+        return GroupedSummary(
+            x=self.x[mask],
+            t_x=self.t_x[mask],
+            T=self.T[mask],
+            n=self.n[mask],
+            total=self.total[mask],
+            dim=None if self.dim is None else self.dim[mask],
+            unit=self.unit,
+            first_total=None if self.first_total is None else self.first_total[mask],
+        )
 
 
 def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
@@ -153,6 +179,11 @@ def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
         total=frame["total"].fillna(0.0).to_numpy(dtype=float),
         dim=frame["dim"].astype(str).to_numpy() if "dim" in frame else None,
         unit=unit,
+        first_total=(
+            frame["first_total"].fillna(0.0).to_numpy(dtype=float)
+            if "first_total" in frame
+            else None
+        ),
     )
 
 
@@ -169,7 +200,7 @@ def fetch_grouped(
     """Run :func:`grouped_triples` and return it in model units."""
     frame = _frame(bind, grouped_triples(tx, until))
     if frame.empty:
-        frame = pd.DataFrame(columns=["x", "t_x_days", "T_days", "n", "total"])
+        frame = pd.DataFrame(columns=["x", "t_x_days", "T_days", "n", "total", "first_total"])
     return to_grouped(frame, unit)
 
 
