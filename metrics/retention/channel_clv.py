@@ -79,9 +79,10 @@ COLUMNS = [
 ]
 
 
-def _gg_fit(spend: pd.DataFrame):  # noqa: ANN202
-    pos = spend[spend["total"].astype(float) > 0]
-    if int(pos["n"].sum()) < MIN_REPEAT_BUYERS:
+def _gg_fit(spend: pd.DataFrame, min_repeat: int = MIN_REPEAT_BUYERS):  # noqa: ANN202
+    spend = spend.assign(total=spend["total"].astype(float))
+    pos = spend[spend["total"] > 0]
+    if int(pos["n"].sum()) < min_repeat:
         return None
     x = pos["x"].to_numpy(dtype=float)
     fit = fit_gamma_gamma(x, pos["total"].to_numpy(dtype=float) / x, pos["n"].to_numpy(float))
@@ -97,8 +98,14 @@ def channel_clv(
     start: dt.date,
     end: dt.date,
     settings: CLVSettings,
+    min_buyers: int = MIN_BUYERS,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
 ) -> pd.DataFrame:
-    """One row per acquisition channel (see the module docstring for every figure)."""
+    """One row per acquisition channel (see the module docstring for every figure).
+
+    Channels with fewer than ``min_buyers`` buyers, and segments with fewer than
+    ``min_repeat_buyers`` repeat buyers, get no model (a note says so).
+    """
     cond = filters.dimension_condition(
         channel=cohorts.customers.c.acquisition_channel,
         segment=cohorts.customers.c.segment,
@@ -113,7 +120,7 @@ def channel_clv(
     segment_of = np.array([d.split(SEP)[-1] for d in summary.dim])
     spend = fetch_spend(engine, tx, end)
     spend["segment"] = spend["dim"].astype(str).str.split(SEP).str[-1]
-    gg_fits = {seg: _gg_fit(sub) for seg, sub in spend.groupby("segment")}
+    gg_fits = {seg: _gg_fit(sub, min_repeat_buyers) for seg, sub in spend.groupby("segment")}
     cac = cohorts.channel_cac(engine, filters, start, end).set_index("dim")
     # the historical curve pools every monthly cohort of the last two years
     history_start = min(start, end - dt.timedelta(days=730))
@@ -136,8 +143,8 @@ def channel_clv(
         row["spend"] = float(cc["spend"]) if cc is not None else 0.0
         row["cac"] = float(cc["cac"]) if cc is not None else float("nan")
         row["first_order"] = float(s.first_total.sum() / s.n_customers)
-        if s.n_customers < MIN_BUYERS or not np.any(s.x > 0):
-            row["fit_note"] = f"fewer than {MIN_BUYERS} buyers: no fit"
+        if s.n_customers < min_buyers or not np.any(s.x > 0):
+            row["fit_note"] = f"fewer than {min_buyers} buyers: no fit"
             rows.append(row)
             continue
         missing = sorted({g for g in segs if gg_fits.get(g) is None})

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Engine,
     FromClause,
     Integer,
+    Numeric,
     Select,
     case,
     cast,
@@ -103,7 +104,7 @@ def grouped_triples(tx: FromClause, until: dt.date) -> Select:
 def grouped_spend(tx: FromClause, until: dt.date) -> Select:
     """``[dim,] x, total, n`` for repeat customers, grouped by (x, total rounded to cents)."""
     per = customer_summary(tx, until).subquery("per_customer")
-    total = func.round(per.c.total, 2)
+    total = func.round(cast(per.c.total, Numeric(18, 6)), 2)  # PostgreSQL: round(numeric)
     dims = [per.c.dim] if "dim" in per.c else []
     return (
         select(*dims, per.c.x, total.label("total"), func.count().label("n"))
