@@ -30,6 +30,21 @@ def label(value: str) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
+def _legend_below(fig: go.Figure) -> None:
+    """A horizontal legend under the x-axis title (never over it), with room reserved."""
+    fig.update_layout(
+        legend={
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.28,
+            "xanchor": "left",
+            "x": 0.0,
+            "title_text": "",
+        },
+        margin={"b": 110},
+    )
+
+
 # --- cached loaders ------------------------------------------------------------------------------
 
 
@@ -170,9 +185,9 @@ def curves_figure(curves: pd.DataFrame, dimension: str, metric: str, grain: str)
     unit = "Weeks" if grain == "week" else "Months"
     fig.update_xaxes(title_text=f"{unit} since acquisition")
     fig.update_yaxes(tickformat=".0%", title_text="Retention" if metric == "retention" else "Churn")
-    fig.update_layout(legend={"orientation": "h", "y": -0.25, "x": 0, "title_text": ""})
+    _legend_below(fig)
     title = "Retention curve" if metric == "retention" else "Churn curve"
-    return apply_theme(fig, title=f"{title} by {LABEL_NAMES[dimension].lower()}", height=380)
+    return apply_theme(fig, title=f"{title} by {LABEL_NAMES[dimension].lower()}", height=440)
 
 
 def repeat_figure(repeat: pd.DataFrame, dimension: str) -> go.Figure:
@@ -195,10 +210,11 @@ def repeat_figure(repeat: pd.DataFrame, dimension: str) -> go.Figure:
                 hovertemplate="%{y}: %{x:.1%} " + name + "<extra></extra>",
             )
         )
-    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.2, "x": 0})
+    fig.update_layout(barmode="overlay")
+    _legend_below(fig)
     fig.update_xaxes(tickformat=".0%", title_text="Customers with a second purchase")
     return apply_theme(
-        fig, title=f"Repeat purchase by {LABEL_NAMES[dimension].lower()}", height=360
+        fig, title=f"Repeat purchase by {LABEL_NAMES[dimension].lower()}", height=420
     )
 
 
@@ -252,5 +268,5 @@ def clv_figure(clv: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_xaxes(tickprefix="$", title_text="USD per customer")
-    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0})
-    return apply_theme(fig, title="Customer value by acquisition channel", height=400)
+    _legend_below(fig)
+    return apply_theme(fig, title="Customer value by acquisition channel", height=460)

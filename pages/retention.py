@@ -116,7 +116,9 @@ else:
         st.plotly_chart(rc.repeat_figure(repeat, dimension), key="ret_repeat_chart")
     with right:
         st.dataframe(
-            repeat[["dim", "customers", "repeat_rate", "median_days_to_second"]],
+            repeat[["dim", "customers", "repeat_rate", "median_days_to_second"]].assign(
+                dim=repeat["dim"].map(rc.label)
+            ),
             hide_index=True,
             key="ret_repeat_table",
             column_config={
@@ -124,7 +126,7 @@ else:
                 "customers": st.column_config.NumberColumn("Acquired", format="localized"),
                 "repeat_rate": st.column_config.NumberColumn("Repeat rate", format="percent"),
                 "median_days_to_second": st.column_config.NumberColumn(
-                    "Median days to 2nd", format="%.0f"
+                    "Days to 2nd (median)", format="%.0f"
                 ),
             },
         )
@@ -156,7 +158,7 @@ if clv.empty or clv["predicted_clv"].isna().all():
 else:
     st.plotly_chart(rc.clv_figure(clv), key="ret_clv_chart")
     st.dataframe(
-        clv[
+        clv.assign(dim=clv["dim"].map(rc.label))[
             [
                 "dim",
                 "predicted_clv",
