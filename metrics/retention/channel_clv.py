@@ -47,8 +47,7 @@ from metrics.retention.gamma_gamma import (
 )
 from metrics.retention.summary import (
     UNIT_DAYS,
-    fetch_grouped,
-    fetch_spend,
+    fetch_summaries,
     order_transactions,
 )
 
@@ -113,12 +112,11 @@ def channel_clv(
     )
     c = cohorts.customers.c
     tx = order_transactions(c.acquisition_channel + SEP + c.segment, cond)
-    summary = fetch_grouped(engine, tx, end, "week")
+    summary, spend = fetch_summaries(engine, tx, end, "week")
     if summary.n_customers == 0:
         return pd.DataFrame(columns=COLUMNS)
     channel_of = np.array([d.split(SEP)[0] for d in summary.dim])
     segment_of = np.array([d.split(SEP)[-1] for d in summary.dim])
-    spend = fetch_spend(engine, tx, end)
     spend["segment"] = spend["dim"].astype(str).str.split(SEP).str[-1]
     gg_fits = {seg: _gg_fit(sub, min_repeat_buyers) for seg, sub in spend.groupby("segment")}
     cac = cohorts.channel_cac(engine, filters, start, end).set_index("dim")

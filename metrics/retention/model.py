@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, FromClause, column, create_engine, fu
 
 from metrics.retention.bgnbd import BGNBDFit, expected_purchases, fit_bgnbd
 from metrics.retention.gamma_gamma import GammaGammaFit, fit_gamma_gamma
-from metrics.retention.summary import GroupedSummary, Unit, fetch_grouped, fetch_spend
+from metrics.retention.summary import GroupedSummary, Unit, fetch_summaries
 
 
 @dataclass(frozen=True)
@@ -102,21 +102,19 @@ def fit_models(
     Raises ``ValueError`` with a plain message when the data cannot support a fit.
     """
     start = time.perf_counter()
-    summary = fetch_grouped(bind, tx, until, unit)
+    summary, spend = fetch_summaries(bind, tx, until, unit)
     if summary.n_customers == 0:
         raise ValueError(f"no customer has a purchase on or before {until.isoformat()}")
     bg = fit_bgnbd(summary.x, summary.t_x, summary.T, summary.n)
     gg = None
     excluded = 0
-    if with_spend:
-        spend = fetch_spend(bind, tx, until)
-        if not spend.empty:
-            x = spend["x"].to_numpy(dtype=float)
-            total = spend["total"].to_numpy(dtype=float)
-            n = spend["n"].to_numpy(dtype=float)
-            positive = total > 0
-            excluded = int(n[~positive].sum())
-            gg = fit_gamma_gamma(x[positive], total[positive] / x[positive], n[positive])
+    if with_spend and not spend.empty:
+        x = spend["x"].to_numpy(dtype=float)
+        total = spend["total"].to_numpy(dtype=float)
+        n = spend["n"].to_numpy(dtype=float)
+        positive = total > 0
+        excluded = int(n[~positive].sum())
+        gg = fit_gamma_gamma(x[positive], total[positive] / x[positive], n[positive])
     observed = float(np.dot(summary.x, summary.n))
     expected = float(np.dot(expected_purchases(bg.params, summary.T), summary.n))
     return CLVModels(

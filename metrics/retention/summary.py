@@ -188,11 +188,22 @@ def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
     )
 
 
+def _frame_on(conn: Connection, stmt: Select) -> pd.DataFrame:
+    if conn.dialect.name == "duckdb":
+        # DuckDB's own DataFrame conversion: ~3x less CPU than Python row objects at 10^5 rows.
+        compiled = stmt.compile(conn)
+        params = [compiled.params[k] for k in compiled.positiontup or ()]
+        return conn.connection.driver_connection.execute(str(compiled), params).df()
+    result = conn.execute(stmt)
+    return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
+
+
 def _frame(bind: Engine | Connection, stmt: Select) -> pd.DataFrame:
+    """Run ``stmt``; its rows as a DataFrame."""
     if isinstance(bind, Connection):
-        return pd.DataFrame(bind.execute(stmt).mappings().all())
+        return _frame_on(bind, stmt)
     with bind.connect() as conn:
-        return pd.DataFrame(conn.execute(stmt).mappings().all())
+        return _frame_on(conn, stmt)
 
 
 def fetch_grouped(
@@ -209,3 +220,42 @@ def fetch_spend(bind: Engine | Connection, tx: FromClause, until: dt.date) -> pd
     """Run :func:`grouped_spend`: columns ``x, total, n`` (repeat customers)."""
     frame = _frame(bind, grouped_spend(tx, until))
     return frame if not frame.empty else pd.DataFrame(columns=["x", "total", "n"])
+
+
+def grouped_rfm(tx: FromClause, until: dt.date) -> Select:
+    """One pass for both models: ``[dim,] x, t_x_days, T_days, total, n, first_total``.
+
+    Grouped by the triple *and* the repeat spend rounded to cents, so :func:`fetch_summaries`
+    can regroup it by triple (BG/NBD) and by (x, total) (Gamma-Gamma) without a second scan.
+    """
+    per = customer_summary(tx, until).subquery("per_customer")
+    total = func.round(cast(per.c.total, Numeric(18, 6)), 2)
+    keys = [*([per.c.dim] if "dim" in per.c else []), per.c.x, per.c.t_x_days, per.c.T_days]
+    return select(
+        *keys,
+        total.label("total"),
+        func.count().label("n"),
+        func.sum(per.c.first_amount).label("first_total"),
+    ).group_by(*keys, total)
+
+
+def fetch_summaries(
+    bind: Engine | Connection, tx: FromClause, until: dt.date, unit: Unit
+) -> tuple[GroupedSummary, pd.DataFrame]:
+    """The BG/NBD triples (model units) and the spend groups (``[dim,] x, total, n``), from
+    one scan of ``tx`` (:func:`grouped_rfm`)."""
+    frame = _frame(bind, grouped_rfm(tx, until))
+    dims = ["dim"] if "dim" in frame else []
+    if frame.empty:
+        empty = pd.DataFrame(columns=["x", "t_x_days", "T_days", "n", "total", "first_total"])
+        return to_grouped(empty, unit), pd.DataFrame(columns=[*dims, "x", "total", "n"])
+    frame["total"] = frame["total"].astype(float)
+    frame["first_total"] = frame["first_total"].astype(float)
+    frame["spend"] = frame["total"] * frame["n"]
+    triples = frame.groupby([*dims, "x", "t_x_days", "T_days"], as_index=False, sort=False).agg(
+        n=("n", "sum"), total=("spend", "sum"), first_total=("first_total", "sum")
+    )
+    spend = (
+        frame[frame["x"] > 0].groupby([*dims, "x", "total"], as_index=False, sort=False)["n"].sum()
+    )
+    return to_grouped(triples, unit), spend
