@@ -126,7 +126,7 @@ def heatmap_figure(
             colorscale="Blues",
             zmin=0,
             zmax=float(np.nanmax(zv[:, 1:])) if zv.shape[1] > 1 else 1.0,
-            colorbar={"title": "Active", "tickformat": ".0%"},
+            colorbar={"title": "Active", "tickformat": ".0%", "thickness": 12},
             hovertemplate="%{y}<br>period %{x}: %{text} active<extra></extra>",
             xgap=1,
             ygap=1,

@@ -111,7 +111,7 @@ with warehouse_errors("loading repeat purchases"):
 if repeat.empty:
     st.info("No acquired customers in the window.")
 else:
-    left, right = st.columns([3, 2])
+    left, right = st.columns([4, 3])
     with left:
         st.plotly_chart(rc.repeat_figure(repeat, dimension), key="ret_repeat_chart")
     with right:
