@@ -80,6 +80,19 @@ def load_channel_clv(
     return channel_clv(_engine, filters, start, filters.end, settings)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def load_holdout(_engine: Engine, url: str, filters: Filters, holdout_days: int = 182):
+    """:func:`metrics.retention.model.holdout_check` on the filtered customers' orders."""
+    from metrics.retention.model import holdout_check
+    from metrics.retention.summary import order_transactions
+
+    c = cohorts.customers.c
+    cond = filters.dimension_condition(
+        channel=c.acquisition_channel, segment=c.segment, region=c.region
+    )
+    return holdout_check(_engine, order_transactions(None, cond), filters.end, holdout_days)
+
+
 # --- pure helpers and figures --------------------------------------------------------------------
 
 

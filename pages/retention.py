@@ -219,3 +219,16 @@ else:
         "per existing buyer over the horizon, and their mean probability of still being active."
     )
     csv_download(clv, "channel_clv", "dl_ret_clv")
+    with warehouse_errors("checking the CLV model"):
+        try:
+            check = rc.load_holdout(engine, url, filters)
+        except ValueError:
+            check = None
+    if check is not None and check.actual > 0:
+        st.markdown(
+            f"**Model check (hold-out).** Fitted on orders up to {check.calibration_end:%d %b %Y}, "
+            f"the purchase model forecast **{check.predicted:,.0f}** repeat purchases by those "
+            f"{check.customers:,} customers up to {check.end:%d %b %Y}; they made "
+            f"**{check.actual:,.0f}** ({check.relative_error:+.0%}). Read the predicted figures "
+            "with that error in mind."
+        )

@@ -150,3 +150,42 @@ def fit_frame(frame: pd.DataFrame, until: dt.date | None = None, unit: Unit = "w
             return fit_models(conn, tx, end, unit, with_spend="amount" in frame)
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """Repeat purchases in ``(calibration_end, end]`` by customers acquired by the calibration end:
+    predicted by a BG/NBD fit on the calibration period vs observed (purchase days)."""
+
+    calibration_end: dt.date
+    end: dt.date
+    customers: int
+    predicted: float
+    actual: float
+
+    @property
+    def relative_error(self) -> float:
+        """(predicted − actual) ÷ actual (NaN without actual purchases)."""
+        return (self.predicted - self.actual) / self.actual if self.actual else float("nan")
+
+
+def holdout_check(
+    bind: Engine | Connection, tx: FromClause, end: dt.date, holdout_days: int, unit: Unit = "week"
+) -> HoldoutCheck:
+    """Fit on data up to ``end − holdout_days`` and compare its forecast with what happened."""
+    from metrics.retention.bgnbd import conditional_expected_purchases
+
+    cal_end = end - dt.timedelta(days=holdout_days)
+    cal, _ = fetch_summaries(bind, tx, cal_end, unit)
+    if cal.n_customers == 0:
+        raise ValueError(f"no customer has a purchase on or before {cal_end.isoformat()}")
+    full, _ = fetch_summaries(bind, tx, end, unit)
+    fit = fit_bgnbd(cal.x, cal.t_x, cal.T, cal.n)
+    horizon = holdout_days / (7.0 if unit == "week" else 1.0)
+    predicted = float(
+        np.dot(conditional_expected_purchases(fit.params, horizon, cal.x, cal.t_x, cal.T), cal.n)
+    )
+    # customers acquired by the calibration end are those with T >= the holdout at ``end``
+    old = full.T * (7.0 if unit == "week" else 1.0) >= holdout_days - 1e-9
+    actual = float(np.dot(full.x[old], full.n[old]) - np.dot(cal.x, cal.n))
+    return HoldoutCheck(cal_end, end, cal.n_customers, predicted, actual)
