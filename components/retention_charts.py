@@ -108,12 +108,57 @@ def cohort_label(cohort: pd.Timestamp, grain: str) -> str:
     return f"{cohort:%d %b %Y}" if grain == "week" else f"{cohort:%b %Y}"
 
 
+def shipped_decisions() -> tuple[tuple[dt.date, str], ...]:
+    """(rollout date, experiment id) of every experiment whose current decision is ship; empty
+    when the decision log cannot be read (the markers are optional)."""
+    from components.context import app_state_store
+    from data.app_state.decisions import current_decisions
+    from data.app_state.store import AppStateError, DecisionKind
+
+    try:
+        current = current_decisions(app_state_store())
+    except AppStateError:
+        return ()
+    return tuple(
+        sorted(
+            (d.rollout_date or d.recorded_at.date(), d.experiment_id)
+            for d in current.values()
+            if d.decision == DecisionKind.SHIP
+        )
+    )
+
+
+def ship_cells(
+    cells: pd.DataFrame, grain: str, ships: tuple[tuple[dt.date, str], ...]
+) -> pd.DataFrame:
+    """``cohort, period, experiment, date``: the cell of each cohort in which a ship falls."""
+    rows = []
+    if cells.empty:
+        return pd.DataFrame(rows, columns=["cohort", "period", "experiment", "date"])
+    last = cells.groupby("cohort")["period"].max()
+    for day, experiment in ships:
+        ts = pd.Timestamp(day)
+        for c, last_k in last.items():
+            if grain == "week":
+                k = (ts - c).days // 7
+            else:
+                k = (ts.year - c.year) * 12 + ts.month - c.month
+            if 0 <= k <= last_k:
+                rows.append((c, int(k), experiment, day))
+    return pd.DataFrame(rows, columns=["cohort", "period", "experiment", "date"])
+
+
 def heatmap_figure(
-    cells: pd.DataFrame, grain: str, min_size: int = MIN_CELL_CUSTOMERS
+    cells: pd.DataFrame,
+    grain: str,
+    min_size: int = MIN_CELL_CUSTOMERS,
+    ships: tuple[tuple[dt.date, str], ...] = (),
 ) -> go.Figure:
     """Cohort (rows, newest at the bottom) × periods since acquisition, coloured by retention.
 
     Row labels carry the cohort size; cohorts under ``min_size`` customers are drawn grey.
+    ``ships`` (date, experiment id) puts a marker in the cell of each cohort in which that
+    shipped decision's date falls (a diagonal: the same calendar date at each cohort's age).
     """
     if cells.empty:
         return apply_theme(go.Figure(), title="Cohort retention")
@@ -160,6 +205,27 @@ def heatmap_figure(
                 xgap=1,
                 ygap=1,
             )
+        )
+    marks = ship_cells(cells, grain, ships)
+    if not marks.empty:
+        label_of = dict(zip(sizes.index, rows, strict=True))
+        fig.add_trace(
+            go.Scatter(
+                x=[str(k) for k in marks["period"]],
+                y=[label_of[c] for c in marks["cohort"]],
+                mode="markers",
+                name="Experiment shipped",
+                marker={"symbol": "diamond", "size": 9, "color": "#D55E00", "line": {"width": 1}},
+                text=[
+                    f"{e} shipped {d:%d %b %Y}"
+                    for e, d in zip(marks["experiment"], marks["date"], strict=True)
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=True,
+            )
+        )
+        fig.update_layout(
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"}
         )
     unit = "weeks" if grain == "week" else "months"
     fig.update_xaxes(title_text=f"{unit.capitalize()} since acquisition (0 = acquisition {grain})")

@@ -79,11 +79,13 @@ pick = st.selectbox(
     key="ret_heatmap_value",
 )
 shown = rc.pooled_cells(cells, None if pick == "All" else pick)
-st.plotly_chart(rc.heatmap_figure(shown, grain), key="ret_heatmap")
+ships = rc.shipped_decisions()
+st.plotly_chart(rc.heatmap_figure(shown, grain, ships=ships), key="ret_heatmap")
 st.caption(
     f"Rows: acquisition {grain} · customers acquired. Cells: share of the cohort active in that "
     f"{grain} since acquisition (period 0 is the acquisition {grain} itself, 100% for purchases). "
     f"Cohorts of fewer than {rc.MIN_CELL_CUSTOMERS} customers are grey."
+    + (" Diamonds: the cell in which a shipped experiment's rollout fell." if ships else "")
 )
 csv_download(cells, "cohort_retention", "dl_ret_cells")
 

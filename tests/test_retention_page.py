@@ -81,3 +81,26 @@ def test_the_planted_paid_social_churn_shows(demo_file: Path) -> None:
     fig = rc.curves_figure(cohorts.retention_curves(cells), "channel", "retention", "month")
     assert {t.name for t in fig.data} >= {"Paid social", "Referral"}
     assert rc.heatmap_figure(rc.pooled_cells(cells, "paid_social"), "month").data
+
+
+def test_ship_markers_fall_in_the_cell_of_the_rollout() -> None:
+    cells = pd.DataFrame(
+        [
+            (pd.Timestamp(c), k, 100, 50, 0.5, 0.0)
+            for c, n in (("2026-01-01", 4), ("2026-02-01", 3))
+            for k in range(n)
+        ],
+        columns=["cohort", "period", "size", "active", "retention", "revenue"],
+    )
+    ships = ((dt.date(2026, 3, 15), "exp_a"), (dt.date(2025, 12, 1), "exp_old"))
+    marks = rc.ship_cells(cells, "month", ships)
+    assert sorted(zip(marks["cohort"].dt.month, marks["period"], strict=True)) == [(1, 2), (2, 1)]
+    assert set(marks["experiment"]) == {"exp_a"}  # before every cohort: no marker
+    fig = rc.heatmap_figure(cells, "month", ships=ships)
+    assert [t.name for t in fig.data if t.name == "Experiment shipped"]
+    weekly = rc.ship_cells(
+        cells.assign(cohort=pd.Timestamp("2026-03-02")).drop_duplicates("period"),
+        "week",
+        ((dt.date(2026, 3, 17), "exp_w"),),
+    )
+    assert weekly["period"].tolist() == [2]
