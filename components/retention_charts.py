@@ -215,7 +215,12 @@ def heatmap_figure(
                 y=[label_of[c] for c in marks["cohort"]],
                 mode="markers",
                 name="Experiment shipped",
-                marker={"symbol": "diamond", "size": 9, "color": "#D55E00", "line": {"width": 1}},
+                marker={
+                    "symbol": "diamond",
+                    "size": 7,
+                    "color": "#D55E00",
+                    "line": {"width": 1, "color": "white"},
+                },
                 text=[
                     f"{e} shipped {d:%d %b %Y}"
                     for e, d in zip(marks["experiment"], marks["date"], strict=True)
