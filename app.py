@@ -9,6 +9,7 @@ import datetime as dt
 
 import streamlit as st
 
+from components.access import render_access_gate, render_sidebar_identity
 from components.navigation import OFFLINE_PAGES, PAGE_SPECS
 
 # An emoji favicon is drawn locally (an inline SVG); a ":material/...:" page icon would make every
@@ -17,8 +18,14 @@ st.set_page_config(
     page_title="LoopLens",
     page_icon="♾️",
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="auto",  # open on a desktop, collapsed on a phone (it covered 77%)
 )
+
+# With sign-in configured ([auth] in secrets.toml), a signed-out or unlisted person gets only the
+# sign-in screen (see components.access); without it, local mode.
+access = render_access_gate()
+if access is None:
+    st.stop()
 
 # Register the pages before anything slow (the imports below, the demo generation): until
 # st.navigation runs, the first session of a server process shows Streamlit's raw `pages/` file
@@ -62,6 +69,7 @@ filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters
 if ready and problem is None:
     render_sidebar_freshness()
+render_sidebar_identity(access)
 
 
 def _link_to_data_health() -> None:

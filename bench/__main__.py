@@ -18,6 +18,10 @@ within one run). Sections:
 - ``simulate``: A/A false-positive rates (fixed horizon, naive peeking, sequential) and interval
   coverage, by simulation at ``--sims`` runs.
 
+``python -m bench stats [--sims N] [--json FILE]`` runs only the statistics sections (``stats``
+and ``simulate``: every full-size error-rate simulation with its Monte Carlo standard error;
+no warehouse needed).
+
 ``python -m bench load --sessions 20 [--pages 4] [--url WAREHOUSE] [--json FILE]`` drives
 concurrent browser sessions against ``streamlit run app.py``; ``python -m bench memory --url ...
 --serving ...`` measures the server's RSS after visiting every page twice (see ``bench.load``).
@@ -44,6 +48,8 @@ from data.warehouse import mask_url as mask
 
 LOAD_COMMANDS = ("load", "memory")
 """Subcommands that drive the running app in a browser (``bench.load``)."""
+STATS_COMMAND = "stats"
+"""``python -m bench stats``: the statistics sections only (``--only stats,simulate``)."""
 SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "clv", "simulate")
 ASSIGNMENTS_PER_CUSTOMER = 10  # the experiment section's default size, relative to --customers
 
@@ -177,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import load
 
         return load.main(argv)
+    if argv and argv[0] == STATS_COMMAND:
+        argv = ["--only", "stats,simulate", *argv[1:]]
     args = _parse(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SECTIONS))

@@ -255,14 +255,17 @@ def _issue10_simulations(table: Table, n_sims: int) -> None:
     """Full-size versions of tests/test_stats_simulated_rules.py (issue 10's decision rules)."""
     from metrics.stats import simulate as sim
 
-    def mc(rate: float, runs: int) -> float:
-        return (max(rate * (1 - rate), 1e-12) / runs) ** 0.5
-
+    mc = sim.mc_se
     for kind, n in (
         ("binomial", 400),
         ("binomial_low", 1000),
+        ("lognormal", 30),
         ("lognormal", 400),
-        ("zero_inflated", 2000),
+        ("zero_inflated", 200),  # 20 buyers per arm
+        ("zero_inflated", 400),  # 40
+        ("zero_inflated", 1000),  # 100
+        ("zero_inflated", 2000),  # 200
+        ("ratio", 30),
         ("ratio", 400),
     ):
         runs = n_sims if kind.startswith("binomial") else max(n_sims // 4, 1000)

@@ -13,6 +13,7 @@ from components.sources import store_and_key
 from components.theme import CHANNEL_COLORS, NEUTRAL_COLOR, apply_theme
 from data.serving import ServingStore
 from metrics.filters import Filters
+from metrics.formatting import tick_format, tick_suffix
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 
@@ -177,12 +178,7 @@ def timeseries_figure(ts: pd.DataFrame, metric: str, grain: str) -> go.Figure:
 
 
 def _axis_format(fig: go.Figure, unit: str) -> None:
-    if unit == "percent":
-        fig.update_yaxes(tickformat=".1%")
-    elif unit == "usd":
-        fig.update_yaxes(tickprefix="$", tickformat=",.2f")
-    elif unit == "ratio":
-        fig.update_yaxes(ticksuffix="×")
+    fig.update_yaxes(tickformat=tick_format(unit), ticksuffix=tick_suffix(unit))
 
 
 def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
@@ -198,11 +194,18 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
         color_discrete_map=COLOR_MAP,
         hover_name="campaign",
         hover_data={"spend": ":$,.0f", "revenue": ":$,.0f", "roas": ":.2f", "channel": False},
-        labels={"spend": "Spend (USD)", "roas": "ROAS (revenue ÷ spend)", "channel": "Channel"},
+        labels={
+            "spend": "Spend (USD)",
+            "roas": cm.METRICS["roas"].label,
+            "revenue": cm.METRICS["revenue"].label,
+            "channel": "Channel",
+        },
     )
     fig.add_hline(y=1.0, line_dash="dot", line_color=NEUTRAL_COLOR, annotation_text="break-even")
-    fig.update_xaxes(tickprefix="$", tickformat=",.0f")
-    return legend_below(apply_theme(fig, title="Spend vs ROAS by campaign", height=480))
+    fig.update_xaxes(tickformat=tick_format("usd"))
+    return legend_below(
+        apply_theme(fig, title="Spend vs ROAS (attributed) by campaign", height=480)
+    )
 
 
 def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:
@@ -220,7 +223,7 @@ def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:
         )
     fig.update_layout(barmode="group")
     if value == "revenue":
-        fig.update_yaxes(tickprefix="$", tickformat=",.0f", title_text="Attributed revenue")
+        fig.update_yaxes(tickformat=tick_format("usd"), title_text=cm.METRICS["revenue"].label)
     else:
         fig.update_yaxes(title_text="Attributed orders")
     title = "revenue" if value == "revenue" else "conversions"

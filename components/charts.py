@@ -12,26 +12,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.theme import VARIANT_COLORS, apply_theme
+from metrics.formatting import tick_format
 from metrics.marketing.kpis import Unit
 
 MUTED_COLOR = "#D9D9D9"
 """Bars outside ``highlight`` (lighter than any channel colour, incl. direct's grey)."""
 
-_TICK_FORMATS: dict[Unit, str] = {
-    Unit.COUNT: ",.0f",
-    Unit.USD: "$,.2~f",
-    Unit.PERCENT: ".1%",
-    Unit.RATIO: ".2f",
-    Unit.DAYS: ".1f",
-    Unit.POINTS: "+.0f",
-}
-
 
 def unit_format(unit: Unit | str | None) -> str | None:
-    """A d3 number format for a KPI unit (``.1%`` for percent fractions, ``$,.2~f`` for USD)."""
+    """A d3 number format for a KPI unit (``metrics.formatting.tick_format``)."""
     if unit is None:
         return None
-    return _TICK_FORMATS.get(Unit(unit))
+    return tick_format(str(Unit(unit)))
 
 
 def _label(value: object) -> str:

@@ -2,6 +2,8 @@
 
 Decisions go to the app-state store (``data.app_state``), append-only and versioned: changing
 a decision records the next version. The evidence shown when deciding is stored with it.
+Recording needs the analyst role and approving the approver role (``components.access``); with
+sign-in, ``decided_by`` / ``approved_by`` is the signed-in e-mail, in local mode a typed name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 
 import streamlit as st
 
+from components.access import LOCAL_MODE_NOTE, current_access, md_text
 from components.context import app_state_store, show_problem
+from data.access import Access, AccessDenied, Role
+from data.app_state.approvals import ApprovalRecord, approvals_for, approve_decision
 from data.app_state.decisions import (
     DecisionRecord,
     DecisionValidationError,
@@ -58,6 +63,14 @@ def render_decision_form(
     flash = st.session_state.pop(_flash_key(key), None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
+    access = current_access()
+    if not access.can_record:
+        st.info(
+            f"You are signed in as {md_text(access.who or '')} with the **{access.role.label}** "
+            "role: you can see decisions, but recording one needs the analyst role.",
+            icon=":material/visibility:",
+        )
+        return None
     rec_kind = analysis.recommendation.kind.value
     suggested = ev.SUGGESTED_DECISION[rec_kind]
     options = [k.value for k in DecisionKind]
@@ -84,7 +97,11 @@ def render_decision_form(
             help="Required. If you depart from the recommendation, say why.",
         )
         left, mid, right = st.columns(3)
-        decided_by = left.text_input("Your name", key=f"{key}_by")
+        if access.signed_in:
+            decided_by = access.who or ""
+            left.text_input("Recorded as", value=decided_by, disabled=True, key=f"{key}_by_id")
+        else:
+            decided_by = left.text_input("Your name", key=f"{key}_by")
         target = mid.text_input(
             "Target KPI (optional)",
             value=primary.name if primary else "",
@@ -103,6 +120,8 @@ def render_decision_form(
         rollout = st.date_input(
             "Rollout date (optional)", value=None, key=f"{key}_rollout", format="YYYY-MM-DD"
         )
+        if access.local:
+            st.caption(":material/lock_open: " + LOCAL_MODE_NOTE)
         submitted = st.form_submit_button("Record decision", type="primary", key=f"{key}_submit")
 
     with st.expander("Evidence stored with the decision"):
@@ -112,6 +131,7 @@ def render_decision_form(
         return None
     followed = ev.follows_recommendation(decision, rec_kind)
     try:
+        access.require(Role.ANALYST, "recording a decision")
         record = record_decision(
             app_state_store(),
             experiment_id=analysis.experiment_id,
@@ -124,7 +144,11 @@ def render_decision_form(
             target_kpi=target or None,
             expected_impact=None if impact_pct is None else float(impact_pct) / 100.0,
             rollout_date=rollout if isinstance(rollout, dt.date) else None,
+            identity_verified=access.signed_in,
         )
+    except AccessDenied as exc:
+        st.error(str(exc), icon=":material/block:")
+        return None
     except DecisionValidationError as exc:
         st.error(
             "**The decision was not recorded:**\n\n" + "\n".join(f"- {i}" for i in exc.issues),
@@ -146,8 +170,12 @@ def render_decision_form(
 
 def render_decision_history(experiment_id: str, *, key: str = "decision") -> None:
     """Every version of the decision, newest first, with who, when and what changed."""
+    flash = st.session_state.pop(_flash_key(f"{key}_approval"), None)
+    if flash:
+        st.success(flash, icon=":material/verified:")
     try:
         history = decision_history(app_state_store(), experiment_id)
+        approved = approvals_for(app_state_store(), experiment_id)
     except AppStateError as exc:
         show_problem(exc.title, exc.detail, exc.fix)
         return
@@ -155,11 +183,18 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
         st.caption("No decision recorded for this experiment yet.")
         return
     latest = history[-1]
+    approval = approved.get(latest.version)
+    status = (
+        f"approved by {md_text(approval.approved_by)}, {approval.approved_at:%Y-%m-%d %H:%M} UTC"
+        if approval
+        else "awaiting approval"
+    )
     st.markdown(
         f"**Current decision: {latest.decision.value}** (version {latest.version}, by "
-        f"{latest.decided_by}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC)."
+        f"{latest.decided_by}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC) — **{status}**."
     )
     rows = ev.history_rows(history)
+    rows["approved"] = [_approval_text(approved.get(int(v))) for v in rows["version"]]
     rows["expected_impact"] = rows["expected_impact"].map(
         lambda x: ev.fmt_pct(x) if x is not None and not math.isnan(x) else ""
     )
@@ -176,6 +211,7 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
             "recorded_at",
             "decided_by",
             "decision",
+            "approved",
             "changes",
             "rationale",
             "followed_recommendation",
@@ -189,6 +225,7 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
             "recorded_at": "Recorded",
             "decided_by": "By",
             "decision": "Decision",
+            "approved": "Approved",
             "followed_recommendation": "Followed rec.",
             "recommendation_at_decision": "Recommendation then",
             "changes": st.column_config.TextColumn("What changed", width="medium"),
@@ -198,3 +235,59 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
             "rollout_date": "Rollout",
         },
     )
+    if approval is None:
+        _render_approval(current_access(), latest, key=key)
+
+
+def _approval_text(approval: ApprovalRecord | None) -> str:
+    if approval is None:
+        return ""
+    return f"{approval.approved_by}, {approval.approved_at:%Y-%m-%d %H:%M}"
+
+
+def _render_approval(access: Access, latest: DecisionRecord, *, key: str) -> None:
+    """The approval step for the current version, for those who may approve it."""
+    if not access.can_approve:
+        st.caption("An approver has to approve this version.")
+        return
+    if not access.may_approve(latest.decided_by):
+        st.caption("You recorded this version: another approver has to approve it.")
+        return
+    with st.form(key=f"{key}_approve_form"):
+        if access.signed_in:
+            approved_by = access.who or ""
+        else:
+            approved_by = st.text_input("Your name (approver)", key=f"{key}_approve_by")
+        note = st.text_input("Approval note (optional)", key=f"{key}_approve_note")
+        submitted = st.form_submit_button(
+            f"Approve version {latest.version}", key=f"{key}_approve_submit"
+        )
+    if not submitted:
+        return
+    try:
+        access.require(Role.APPROVER, "approving a decision")
+        record = approve_decision(
+            app_state_store(),
+            experiment_id=latest.experiment_id,
+            version=latest.version,
+            approved_by=approved_by,
+            identity_verified=access.signed_in,
+            note=note or None,
+        )
+    except AccessDenied as exc:
+        st.error(str(exc), icon=":material/block:")
+        return
+    except DecisionValidationError as exc:
+        st.error(
+            "**The approval was not recorded:**\n\n" + "\n".join(f"- {i}" for i in exc.issues),
+            icon=":material/edit_note:",
+        )
+        return
+    except AppStateError as exc:
+        show_problem(exc.title, exc.detail, exc.fix)
+        return
+    st.session_state[_flash_key(f"{key}_approval")] = (
+        f"Approved version {record.version} as {md_text(record.approved_by)}."
+    )
+    st.session_state.pop(f"{key}_approve_note", None)
+    st.rerun()

@@ -21,10 +21,15 @@ from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
 from data.serving.store import ServingStore
 from metrics.experiments import views as ev
-from metrics.experiments.analysis import ExperimentAnalysis, analyze_experiment
+from metrics.experiments.analysis import (
+    ExperimentAnalysis,
+    analyze_experiment,
+    analyze_quantile_metrics,
+)
 from metrics.experiments.data import ExperimentInfo, list_experiments
-from metrics.experiments.definitions import get_metric
+from metrics.experiments.definitions import QUANTILE_METRICS, get_metric
 from metrics.experiments.sql import fetch_daily_assignments, fetch_daily_stats, fetch_sliced_stats
+from metrics.stats.engine import MetricResult
 from metrics.stats.sufficient import VariantStats
 
 TTL = 600  # seconds
@@ -87,6 +92,12 @@ HELP: dict[str, str] = {
         "**Relative lift** = treatment ÷ control − 1 (fraction of control). **Absolute lift** "
         "= treatment − control in the metric's units (percentage points for rates)."
     ),
+    "quantiles": (
+        "**Median and p90 of order value**: half of the buyers' orders are worth less than "
+        "the median; one in ten is worth more than the p90. A mean can move because of a "
+        "few huge baskets; these say whether the typical (median) or the big (p90) order "
+        "changed."
+    ),
 }
 
 TONE_COLORS = {"good": GOOD_COLOR, "bad": BAD_COLOR, "warn": WARN_COLOR, "neutral": NEUTRAL_COLOR}
@@ -133,7 +144,7 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
         variant_note = f" ({v.variant})" if v.variant else ""
         cells = (
             (f"{v.metric_label} lift{variant_note}", v.lift, HELP["lift"]),
-            (f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
+            (v.interval_name or f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
             (v.evidence_name, v.evidence, ev_help),
             ("Power reached", v.power, HELP["power"]),
             ("Days to go", v.days_to_go, HELP["power"]),
@@ -358,14 +369,10 @@ def _cached_analysis(
     return analyze_experiment(
         _engine,
         experiment_id,
-        engine_kind=options.engine,  # type: ignore[arg-type]
         cuped=options.cuped,
         correction=options.correction,
-        alpha=options.alpha,
         serving=_serving,
-        sequential_tuning_n=options.sequential_tuning_n,
-        prior_mean=options.prior_mean,
-        prior_sd=options.prior_sd,
+        **options.engine_options(),
     )
 
 
@@ -440,3 +447,65 @@ def cached_sliced_stats(
     """Per-slice sufficient statistics of one metric."""
     store, version = _store()
     return _cached_sliced_stats(engine, url, version, experiment_id, metric, slice_by, store)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing order-value quantiles…")
+def _cached_quantiles(
+    _engine: Engine, url: str, experiment_id: str, control: str, options: ev.AnalysisOptions
+) -> list[MetricResult]:
+    return analyze_quantile_metrics(_engine, experiment_id, control, **options.engine_options())
+
+
+QUANTILE_COLUMN_ORDER = (
+    "metric", "variant", "control_value", "treatment_value", "lift", "p", "significant",
+    "control_units", "treatment_units", "note",
+)  # fmt: skip
+"""Values and the lift first (what fits on a phone), buyer counts after."""
+
+
+def render_quantiles(
+    engine: Engine,
+    url: str,
+    analysis: ExperimentAnalysis,
+    options: ev.AnalysisOptions,
+    *,
+    key: str = "exp",
+) -> pd.DataFrame:
+    """The order-value quantile table (median, p90) for ``analysis``' experiment; its rows."""
+    results = _cached_quantiles(engine, url, analysis.experiment_id, analysis.control, options)
+    labels = {name: m.label for name, m in QUANTILE_METRICS.items()}
+    rows = ev.quantile_rows(results, labels)
+    st.markdown("**Order value: median and p90**", help=HELP["quantiles"])
+    if rows.empty:
+        st.info("No variant has buyers yet, so there is no order value to compare.")
+        return rows
+    bayes = options.engine == "bayesian"
+    shown = rows if rows["note"].astype(bool).any() else rows.drop(columns="note")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key=f"{key}_quantile_table",
+        column_order=[c for c in QUANTILE_COLUMN_ORDER if c in shown.columns],
+        column_config={
+            "metric": "Metric",
+            "variant": "Variant",
+            "control_units": st.column_config.NumberColumn("Control buyers", format="%d"),
+            "treatment_units": st.column_config.NumberColumn("Treatment buyers", format="%d"),
+            "control_value": "Control (USD)",
+            "treatment_value": "Treatment (USD)",
+            "lift": st.column_config.TextColumn("Relative lift [interval]", help=HELP["interval"]),
+            "p": "Chance to win" if bayes else "p-value",
+            "significant": st.column_config.CheckboxColumn("Significant"),
+            "note": "Note",
+        },
+    )
+    st.caption(
+        "Over buyers only (units with an order within 14 days of assignment), each buyer's "
+        "mean order value, so a change in who buys moves these too. Standard error from the "
+        "order statistics around the quantile (no distribution assumed); the engine chosen "
+        "above, on the log ratio. Descriptive: not in the multiple-testing family or the "
+        "recommendation. Computed live from the warehouse: a quantile cannot be added up "
+        "from the serving layer's groups."
+    )
+    return rows

@@ -56,6 +56,7 @@ def render_global_filters(latest: dt.date) -> Filters:
         picked = st.date_input(
             "Date range",
             key=DATE_KEY,
+            persist_state="session",  # a page switch must not reset it (st.switch_page)
             min_value=latest - dt.timedelta(days=_HISTORY_DAYS),
             max_value=latest + dt.timedelta(days=1),
             help="Inclusive, in UTC days. Deltas compare with the previous period of equal length.",
@@ -65,6 +66,7 @@ def render_global_filters(latest: dt.date) -> Filters:
                 label,
                 options=[member.value for member in enum],
                 key=key,
+                persist_state="session",
                 format_func=_label,
                 placeholder=f"All {label.lower()}s",
             )

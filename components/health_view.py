@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import show_problem, warehouse, warehouse_config
+from components.tables import dataframe
 from data.errors import diagnose
 from data.health import HealthReport, Status, TableHealth, check_warehouse, summary_rows
 from data.warehouse import WarehouseConfig
@@ -72,7 +73,7 @@ def render_banner(report: HealthReport) -> None:
 def render_summary(report: HealthReport) -> None:
     frame = summary_frame(report)
     shown = frame.assign(status=[f"{STATUS_ICONS[s]} {s}" for s in frame["status"]])
-    st.dataframe(
+    dataframe(
         shown,
         hide_index=True,
         width="stretch",
@@ -108,7 +109,7 @@ def render_table_details(table: TableHealth) -> None:
                 icon=PROBLEM_ICONS[problem.severity],
             )
         if table.columns:
-            st.dataframe(
+            dataframe(
                 pd.DataFrame(
                     [
                         {

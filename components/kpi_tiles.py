@@ -15,6 +15,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import serving_store
+from metrics import formatting as fmt
+from metrics import small_samples as small
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
 from metrics.marketing.kpis import KPIS, Direction, Kpi, Unit, format_value
@@ -68,12 +70,12 @@ def delta_text(kpi: Kpi, current: float | None, previous: float | None) -> str |
         return None
     unit = Unit(kpi.unit)
     if unit is Unit.PERCENT:
-        return f"{(cur - prev) * 100:+.1f} pp"
+        return fmt.points(cur - prev)
     if unit is Unit.POINTS:
-        return f"{cur - prev:+.0f} pts"
+        return fmt.score(cur - prev) + " pts"
     if prev == 0:
         return None
-    return f"{(cur - prev) / abs(prev) * 100:+.1f}%"
+    return fmt.percent((cur - prev) / abs(prev), signed=True)
 
 
 def target_progress(kpi: Kpi, current: float | None) -> float | None:
@@ -95,22 +97,42 @@ def kpi_tile(
     *,
     spark: Sequence[float] | None = None,
     days: int | None = None,
+    n_current: float | None = None,
+    n_previous: float | None = None,
+    border: bool = True,
 ) -> None:
     """One bordered tile: value, delta coloured by the KPI's good direction, definition in the
-    help tooltip, weekly sparkline, and progress vs the target when one is set."""
-    description = f"vs previous {days} days" if days else "vs previous period"
+    help tooltip, weekly sparkline, and progress vs the target when one is set.
+
+    A rate, NPS or CSAT on fewer than ``metrics.small_samples.MIN_UNITS`` units (``n_current``)
+    shows a greyed "n too small" and no delta; so does the delta alone when the previous
+    period's sample (``n_previous``) is too small.
+    """
+    description: str | None = f"vs previous {days} days" if days else None
+    small_now = small.too_small(kpi, n_current)
+    small_before = small.too_small(kpi, n_previous)
+    delta = None if small_now or small_before else delta_text(kpi, current, previous)
+    if delta is None:
+        description = None  # no "vs previous" line under a missing delta
+    if small_before and not small_now:
+        description = f"previous period: {small.TOO_SMALL}"
+    sample = (
+        ""
+        if n_current is None or not small.is_sample_sized(kpi)
+        else (f" Sample: n = {fmt.count(n_current)} (minimum {small.MIN_UNITS}).")
+    )
     st.metric(
         kpi.label,
-        format_value(kpi, _finite(current)),
-        delta=delta_text(kpi, current, previous),
+        f":gray[{small.TOO_SMALL}]" if small_now else format_value(kpi, _finite(current)),
+        delta=delta,
         delta_color="normal" if Direction(kpi.direction) is Direction.HIGHER else "inverse",
-        help=f"**How is this computed?** {kpi.definition}",
-        border=True,
+        help=f"**How is this computed?** {kpi.definition}{sample}",
+        border=border,
         chart_data=[v for v in (spark or []) if _finite(v) is not None] or None,
         chart_type="line",
         delta_description=description,
     )
-    progress = target_progress(kpi, current)
+    progress = None if small_now else target_progress(kpi, current)
     if progress is not None:
         st.progress(progress, text=f"Target {format_value(kpi, kpi.target)}: {progress:.0%}")
 
@@ -134,4 +156,6 @@ def kpi_tiles(
                     row.previous,
                     spark=(sparks or {}).get(row.kpi),
                     days=days,
+                    n_current=getattr(row, "n_current", None),
+                    n_previous=getattr(row, "n_previous", None),
                 )

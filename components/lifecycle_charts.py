@@ -44,8 +44,9 @@ def _label(stage: str) -> str:
 def legend_below(fig: go.Figure) -> go.Figure:
     """Horizontal legend under the plot, so it never overlaps the title."""
     fig.update_layout(
-        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0, title_text="")
+        legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0, title_text="")
     )
+    fig.update_layout(margin=dict(b=110))  # room for the axis title and the legend under it
     return fig
 
 
@@ -156,7 +157,14 @@ def volume_figure(volumes: pd.DataFrame, grain: str) -> go.Figure:
         category_orders={"stage": list(lm.STAGE_ORDER)},
         labels={"period": grain.capitalize(), "entries": "Stage entries", "stage": "Stage"},
     )
-    return legend_below(apply_theme(fig, title=f"Stage entries per {grain}", height=400))
+    # Dates, not times, on the axis (a single bucket otherwise autoscales to milliseconds).
+    periods = sorted(pd.to_datetime(volumes["period"]).unique()) if len(volumes) else []
+    fig.update_xaxes(
+        tickformat="%d %b %Y" if grain == "week" else "%b %Y",
+        tickvals=periods if len(periods) <= 12 else None,
+        title_text=None,  # the title says "per week"; an axis title would sit under the legend
+    )
+    return legend_below(apply_theme(fig, title=f"Stage entries per {grain}", height=420))
 
 
 def distribution_figure(dist: pd.DataFrame, as_of: str) -> go.Figure:
@@ -254,7 +262,17 @@ def sankey_figure(trans: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Sankey(
             arrangement="snap",
-            node=dict(label=labels, color=colors, pad=14, thickness=16, x=xs, y=ys),
+            node=dict(
+                label=labels,
+                color=colors,
+                pad=14,
+                thickness=16,
+                x=xs,
+                y=ys,
+                line=dict(color="#444444", width=0.5),
+            ),
+            # Dark labels with a white halo: legible on pale flows and on dark nodes alike.
+            textfont=dict(color="#1F1F1F", size=13, shadow="0 0 3px white"),
             link=dict(
                 source=[left[s] for s in trans["from_stage"]],
                 target=[right[s] for s in trans["to_stage"]],

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from components.context import serving_config, serving_store, warehouse, warehouse_config
+from components.tables import dataframe
 from data.serving.refresh import covered_through, latest_by_table, refresh
 from data.serving.rollups import all_rollups
 from data.serving.store import RefreshRecord, ServingStore
@@ -104,7 +105,7 @@ def render_serving_section() -> None:
             "questions live until the next refresh.",
             icon=":material/schedule:",
         )
-    st.dataframe(
+    dataframe(
         frame,
         hide_index=True,
         width="stretch",

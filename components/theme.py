@@ -24,15 +24,18 @@ CHANNEL_COLORS: dict[str, str] = {
     Channel.DIRECT: "#6B6B6B",
 }
 
+# Stages: Paul Tol's "bright" qualitative scheme (distinct for the common colour-vision
+# deficiencies and in greyscale order), one hue per stage; dormant stays grey.
 STAGE_COLORS: dict[str, str] = {
-    Stage.AWARENESS: "#9ECAE1",
-    Stage.ENGAGEMENT: "#6BAED6",
-    Stage.EVALUATION: "#3182BD",
-    Stage.PURCHASE: "#31A354",
-    Stage.RETENTION: "#74C476",
-    Stage.LOYALTY: "#FDAE6B",
-    Stage.DORMANT: "#BDBDBD",
+    Stage.AWARENESS: "#66CCEE",  # cyan
+    Stage.ENGAGEMENT: "#4477AA",  # blue
+    Stage.EVALUATION: "#AA3377",  # purple
+    Stage.PURCHASE: "#228833",  # green
+    Stage.RETENTION: "#CCBB44",  # yellow
+    Stage.LOYALTY: "#EE6677",  # red
+    Stage.DORMANT: "#BBBBBB",  # grey
 }
+
 
 LOOP_COLORS: dict[str, str] = {
     LoopStage.EXPRESS: "#E69F00",
@@ -55,6 +58,7 @@ STATUS_COLORS: dict[str, str] = {
     "watch": WARN_COLOR,
     "at risk": BAD_COLOR,
     "no data": NEUTRAL_COLOR,
+    "not applicable under this filter": NEUTRAL_COLOR,
 }
 
 TEMPLATE_NAME = "looplens"
@@ -71,6 +75,9 @@ pio.templates[TEMPLATE_NAME] = go.layout.Template(
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
         xaxis=dict(showgrid=False, linecolor="#CCCCCC", ticks="outside"),
         yaxis=dict(gridcolor="#EEEEEE", zerolinecolor="#CCCCCC"),
+        # A vertical toolbar down the right edge never covers the left-aligned title (a
+        # horizontal one hid titles on a phone).
+        modebar=dict(orientation="v", bgcolor="rgba(255,255,255,0.6)"),
     )
 )
 

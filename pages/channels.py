@@ -3,6 +3,7 @@ and the dark funnel. Thin: queries live in metrics.marketing.channels / .attribu
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from components import channel_charts as cc
@@ -16,6 +17,9 @@ from components.context import (
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
+from components.tables import dataframe
+from components.url_state import IN_URL, TABS_IN_URL
+from metrics import formatting as fmt
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
 
@@ -33,12 +37,13 @@ with st.expander("Attribution settings", expanded=False, icon=":material/tune:")
         index=attr.MODELS.index("last_touch"),
         format_func=attr.MODEL_LABELS.get,
         key="ch_model",
+        **IN_URL,
     )
     lookback = c2.number_input(
-        "Lookback window (days before each order)", 0, 365, 30, step=1, key="ch_lookback"
+        "Lookback window (days before each order)", 0, 365, 30, step=1, key="ch_lookback", **IN_URL
     )
     half_life = c3.number_input(
-        "Time-decay half-life (days)", 0.5, 180.0, 7.0, step=0.5, key="ch_half_life"
+        "Time-decay half-life (days)", 0.5, 180.0, 7.0, step=0.5, key="ch_half_life", **IN_URL
     )
     st.caption(
         "Conversions are orders (revenue = order revenue). Touches are touchpoints of the "
@@ -64,39 +69,72 @@ if by_channel.empty:
     )
     st.stop()
 
+_FORMATS = {"usd": "dollar", "count": "localized", "percent": "percent", "ratio": "%.2f×"}
+_WHOLE = {"spend", "revenue"}  # large amounts: no cents (rounded in _shown)
 COLUMNS = {
     "key": "Channel",
-    "spend": st.column_config.NumberColumn("Spend", format="dollar"),
-    "impressions": st.column_config.NumberColumn("Impressions", format="localized"),
-    "clicks": st.column_config.NumberColumn("Clicks", format="localized"),
-    "ctr": st.column_config.NumberColumn("CTR", format="percent"),
-    "cpc": st.column_config.NumberColumn("CPC", format="dollar"),
-    "conversions": st.column_config.NumberColumn("Conversions", format="%.1f"),
-    "cvr": st.column_config.NumberColumn("CVR", format="percent"),
-    "cpa": st.column_config.NumberColumn("CPA", format="dollar"),
-    "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-    "roas": st.column_config.NumberColumn("ROAS", format="%.2f×"),
+    **{
+        name: st.column_config.NumberColumn(
+            info.label,
+            format="localized" if name == "conversions" else _FORMATS[info.unit],
+            help=info.definition,
+        )
+        for name, info in cm.METRICS.items()
+    },
 }
+for _name in _WHOLE:
+    COLUMNS[_name] = st.column_config.NumberColumn(
+        f"{cm.METRICS[_name].label} ({fmt.currency_symbol()})",
+        format="localized",
+        help=cm.METRICS[_name].definition,
+    )
+
+CSV_HEADERS = {"key": "Name", **{name: info.label for name, info in cm.METRICS.items()}}
+# (The CSV headers are the on-screen names: attributed, not the catalog's tracked figures.)
+ON_SCREEN = ("key", "campaign", "channel", "spend", "ctr", "cpc", "conversions", "cvr", "cpa")
+ON_SCREEN += ("revenue", "roas")  # impressions and clicks: CSV and the chart below
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as displayed: readable channel names, whole currency units for large money."""
+    out = frame.copy()
+    for col in ("key", "channel"):
+        if col in out:
+            out[col] = out[col].map(fmt.label)
+    for col in ("spend", "revenue"):
+        out[col] = out[col].round(0)
+    return out
+
 
 source_caption(by_channel, by_campaign)
 
-perf_tab, attr_tab, dark_tab = st.tabs(["Performance", "Attribution", "Dark funnel"])
+perf_tab, attr_tab, dark_tab = st.tabs(
+    ["Performance", "Attribution", "Dark funnel"], key="ch_tab", **TABS_IN_URL
+)
 
 with perf_tab:
     st.caption(
         f"Spend, impressions and clicks as reported by the ad platforms (not split by segment or "
         f"region). Conversions and revenue: orders attributed with **{attr.MODEL_LABELS[model]}**"
         f" over a {options.lookback_days}-day lookback. "
-        "None marks a ratio with a zero denominator."
+        "– marks a ratio with a zero denominator. Impressions and clicks are in the CSV and the "
+        "chart below."
     )
     st.markdown("**By channel**")
-    st.dataframe(by_channel, hide_index=True, column_config=COLUMNS, key="ch_channel_table")
-    csv_download(by_channel, "channel_performance", "dl_ch_channels")
+    dataframe(
+        _shown(by_channel),
+        hide_index=True,
+        column_config=COLUMNS,
+        column_order=[c for c in ON_SCREEN if c in by_channel],
+        key="ch_channel_table",
+    )
+    csv_download(by_channel.rename(columns=CSV_HEADERS), "channel_performance", "dl_ch_channels")
 
     st.markdown("**By campaign**")
-    st.dataframe(
-        by_campaign,
+    dataframe(
+        _shown(by_campaign),
         hide_index=True,
+        column_order=[c for c in ON_SCREEN if c in by_campaign and c != "key"],
         column_config={
             **COLUMNS,
             "key": "Campaign id",
@@ -105,7 +143,7 @@ with perf_tab:
         },
         key="ch_campaign_table",
     )
-    csv_download(by_campaign, "campaign_performance", "dl_ch_campaigns")
+    csv_download(by_campaign.rename(columns=CSV_HEADERS), "campaign_performance", "dl_ch_campaigns")
 
     left, right = st.columns([3, 2])
     with left:
@@ -116,26 +154,36 @@ with perf_tab:
             index=list(cm.METRICS).index("revenue"),
             format_func=lambda m: cm.METRICS[m].label,
             key="ch_ts_metric",
+            **IN_URL,
         )
         grain = (
             c2.segmented_control(
-                "Grain", ["day", "week", "month"], default="week", key="ch_ts_grain"
+                "Grain", ["day", "week", "month"], default="week", key="ch_ts_grain", **IN_URL
             )
             or "week"
         )
-        ts = cc.load_timeseries(engine, url, filters, options, model, grain)
+        # Whole weeks/months only: a partial last bucket would draw a fake drop.
+        ts_period = filters.whole_periods(grain)
+        ts = cc.load_timeseries(engine, url, ts_period, options, model, grain)
         if ts.empty:
             st.info("No data over time for these filters.")
         else:
             st.plotly_chart(figures.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
-            csv_download(ts, "channel_timeseries", "dl_ch_ts")
+            if ts_period != filters:
+                st.caption(
+                    f"Whole {grain}s only: {ts_period.start:%d %b} – {ts_period.end:%d %b %Y} "
+                    "(a partial first or last bucket would look like a drop)."
+                )
+            csv_download(ts.rename(columns=CSV_HEADERS), "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():
             st.info("No campaign has spend in the period, so there is no ROAS to plot.")
         else:
             st.plotly_chart(figures.spend_roas_figure(by_campaign), key="ch_scatter")
             csv_download(
-                by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]],
+                by_campaign[["key", "campaign", "channel", "spend", "roas", "revenue"]].rename(
+                    columns=CSV_HEADERS
+                ),
                 "spend_vs_roas",
                 "dl_ch_scatter",
             )
@@ -158,7 +206,7 @@ with attr_tab:
             left.plotly_chart(figures.attribution_figure(table, value), key=f"ch_attr_{value}")
             with right:
                 fmt = "dollar" if value == "revenue" else "%.1f"
-                st.dataframe(
+                dataframe(
                     table,
                     hide_index=True,
                     key=f"ch_attr_table_{value}",
@@ -199,7 +247,7 @@ with dark_tab:
             else:
                 for line in worst["summary"].head(3):
                     st.markdown(f"- {line}.")
-                st.dataframe(
+                dataframe(
                     worst,
                     hide_index=True,
                     key="ch_dark_table",

@@ -6,7 +6,6 @@ components.evolve_view."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import pandas as pd
 import streamlit as st
@@ -22,8 +21,11 @@ from components.context import (
 )
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
+from components.tables import dataframe
+from components.url_state import IN_URL
 from data.app_state.store import AppStateError
 from data.schema import LoopStage
+from metrics import formatting as fmt
 from metrics.experiments import evolve
 
 filters = current_filters()
@@ -32,9 +34,7 @@ url = warehouse_key(engine)
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    return f"{x:+.1%}" if signed else f"{x:.0%}"
+    return fmt.percent(x, 1, signed=True) if signed else fmt.percent(x, 0)
 
 
 st.title("Evolve")
@@ -62,8 +62,16 @@ impact = evolve.cumulative_impact(current)
 
 # --- headline -------------------------------------------------------------------------------
 c = st.columns(4)
-c[0].metric("Running", int((experiments["status"] == "running").sum()))
-c[1].metric("Concluded", len(concluded_ids))
+c[0].metric(
+    evolve.STATUS_LABELS["running_now"][0],
+    int((experiments["status"] == "running").sum()),
+    help=evolve.STATUS_LABELS["running_now"][1],
+)
+c[1].metric(
+    evolve.STATUS_LABELS["concluded_all"][0],
+    len(concluded_ids),
+    help=evolve.STATUS_LABELS["concluded_all"][1],
+)
 c[2].metric(
     "Win rate",
     _pct(evolve.win_rate(current)),
@@ -72,12 +80,12 @@ c[2].metric(
 c[3].metric(
     "Decided",
     _pct(evolve.decided_share(current, concluded_ids)),
-    help="Concluded experiments with a ship, iterate or kill decision.",
+    help="Concluded experiments (all history) with a ship, iterate or kill decision.",
 )
 c = st.columns(4)
 c[0].metric(
     "Median time to decision",
-    "–" if ttd.empty else f"{ttd['days'].median():.0f} days",
+    fmt.days(None if ttd.empty else ttd["days"].median()),
     help="Days from the experiment's end (its start while running) to its first decision.",
 )
 c[1].metric(
@@ -105,7 +113,7 @@ if store_ok and not current:
 # --- velocity -------------------------------------------------------------------------------
 st.subheader("Velocity")
 scope = st.segmented_control(
-    "Period", ["All history", "Sidebar dates"], default="All history", key="evolve_scope"
+    "Period", ["All history", "Sidebar dates"], default="All history", key="evolve_scope", **IN_URL
 )
 velocity = ev.cached_velocity(engine, url, filters if scope == "Sidebar dates" else None)
 if velocity.empty:
@@ -134,7 +142,7 @@ if current:
         if ttd.empty:
             st.caption("No decided experiment is in the warehouse.")
         else:
-            st.dataframe(
+            dataframe(
                 ttd[["experiment_id", "reference", "days"]],
                 hide_index=True,
                 width="stretch",
@@ -148,7 +156,7 @@ if current:
     st.subheader("Realised impact")
     shipped = evolve.shipped_with_rollout(current)
     missing = sum(d.decision == "ship" for d in current.values()) - len(shipped)
-    window = st.slider("Days each side of rollout", 7, 90, 28, key="evolve_window")
+    window = st.slider("Days each side of rollout", 7, 90, 28, key="evolve_window", **IN_URL)
     data_end = latest_data_date(engine, url) or dt.date.today()
     if not shipped:
         st.info("No shipped decision has both a target KPI and a rollout date yet.")
@@ -171,7 +179,7 @@ if current:
         ok = table[table["status"] == "ok"]
         if not ok.empty:
             st.plotly_chart(ev.realised_figure(ok), key="evolve_realised_chart")
-        st.dataframe(
+        dataframe(
             ev.realised_display(table),
             hide_index=True,
             width="stretch",
@@ -198,17 +206,21 @@ f1, f2, f3 = st.columns([2, 1, 1])
 text = f1.text_input(
     "Search name, hypothesis and rationale",
     key="evolve_search",
+    **IN_URL,
     placeholder="e.g. checkout",
 )
-stages = f2.multiselect("Loop stage", [s.value for s in LoopStage], key="evolve_stages")
+stages = f2.multiselect("Loop stage", [s.value for s in LoopStage], key="evolve_stages", **IN_URL)
 kinds = f3.multiselect(
-    "Decision", ["ship", "iterate", "kill", "extend", evolve.UNDECIDED], key="evolve_decisions"
+    "Decision",
+    ["ship", "iterate", "kill", "extend", evolve.UNDECIDED],
+    key="evolve_decisions",
+    **IN_URL,
 )
 library = evolve.learnings(experiments, current, text=text, loop_stages=stages, decisions=kinds)
 if library.empty:
     st.info("No experiment matches this search.")
 else:
-    st.dataframe(
+    dataframe(
         library,
         hide_index=True,
         width="stretch",

@@ -30,8 +30,11 @@ from components.experiment_view import (
     fmt_share_table,
     glossary,
     render_analysis,
+    render_quantiles,
 )
 from components.kpi_tiles import warehouse_key
+from components.url_state import IN_URL
+from metrics import small_samples as small
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
 from metrics.experiments.definitions import EXPERIMENT_METRICS
@@ -87,6 +90,7 @@ picked = st.selectbox(
     list(by_id),
     format_func=lambda i: f"{by_id[i].name} ({i})",
     key=PICK_KEY,
+    persist_state="session",  # in the URL as ?experiment= (below), kept across page switches
     placeholder="Choose an experiment",
 )
 if picked is None:
@@ -103,19 +107,26 @@ engine_kind = o1.radio(
     format_func=lambda k: ev.ENGINE_LABELS[k],
     horizontal=True,
     key="exp_engine",
+    **IN_URL,
     help=HELP["engine"] + "\n\n" + HELP["sequential"],
 )
-cuped = o2.toggle("CUPED", key="exp_cuped", help=HELP["cuped"])
+cuped = o2.toggle("CUPED", key="exp_cuped", **IN_URL, help=HELP["cuped"])
 correction_choice = o3.selectbox(
     "Multiple-testing correction",
     ["none", "holm", "bh"],
     index=1,
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
     key="exp_correction",
+    **IN_URL,
     help=HELP["correction"],
 )
 scale = o4.radio(
-    "Lift", ["relative", "absolute"], horizontal=True, key="exp_lift_scale", help=HELP["lift"]
+    "Lift",
+    ["relative", "absolute"],
+    horizontal=True,
+    key="exp_lift_scale",
+    **IN_URL,
+    help=HELP["lift"],
 )
 relative = scale == "relative"
 tuning_n = None
@@ -127,6 +138,7 @@ if engine_kind == "sequential":
             value=5000,
             step=1000,
             key="exp_tuning_n",
+            **IN_URL,
             help="The confidence sequence is narrowest at n*. Fix it before looking at data.",
         )
     )
@@ -139,6 +151,7 @@ if engine_kind == "bayesian":
             value=0.0,
             step=0.5,
             key="exp_prior_mean",
+            **IN_URL,
             help="Centre of a normal prior on the relative lift; 0 = no expected change.",
         )
         / 100
@@ -149,6 +162,7 @@ if engine_kind == "bayesian":
         value=0.0,
         step=1.0,
         key="exp_prior_sd",
+        **IN_URL,
         help="How large lifts usually are: e.g. 5% if past tests rarely moved the metric by "
         "more than ±10%. Shrinks noisy early results towards the prior mean.",
     )
@@ -201,6 +215,9 @@ for variant in ev.empty_variants(analysis):
 metric_table = render_analysis(analysis, relative=relative, key="exp")
 if not metric_table.empty:
     csv_download(metric_table, f"{picked}_metrics", key="dl_exp_metrics")
+if any(m.name == "revenue_per_user" for m in analysis.metrics):  # an experiment about revenue
+    with warehouse_errors("computing the order-value quantiles"):
+        render_quantiles(engine, url, analysis, options, key="exp")
 
 # --- over time ---------------------------------------------------------------------------------
 primary = analysis.primary
@@ -277,7 +294,7 @@ with right:
 st.subheader("Segments")
 s1, s2, s3 = st.columns([2, 2, 3])
 slice_by = s1.selectbox(
-    "Break down by", list(SLICE_COLUMNS), format_func=SLICE_LABELS.get, key="exp_slice"
+    "Break down by", list(SLICE_COLUMNS), format_func=SLICE_LABELS.get, key="exp_slice", **IN_URL
 )
 analysable = [m for m in analysis.metrics if m.name in EXPERIMENT_METRICS and m.results]
 seg_metric = None
@@ -287,12 +304,14 @@ if analysable:
         [m.name for m in analysable],
         format_func=lambda n: EXPERIMENT_METRICS[n].label,
         key="exp_segment_metric",
+        **IN_URL,
     )
 seg_correction = s3.selectbox(
     "Correction across slices",
     ["holm", "bh", "none"],
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
     key="exp_segment_correction",
+    **IN_URL,
     help=HELP["correction"],
 )
 if seg_metric is None:
@@ -320,8 +339,15 @@ else:
     )
     shown = seg.assign(
         lift=[
-            f"{ev.fmt_pct(x)} [{ev.fmt_pct(lo)}, {ev.fmt_pct(hi)}]" if x == x else "n/a"
-            for x, lo, hi in zip(seg["relative_lift"], seg["ci_low"], seg["ci_high"], strict=True)
+            (f"{ev.fmt_pct(x)} [{ev.fmt_pct(lo)}, {ev.fmt_pct(hi)}]" if x == x else "n/a")
+            + (f" · {small.UNINFORMATIVE}" if small.interval_uninformative(lo, hi, n) else "")
+            for x, lo, hi, n in zip(
+                seg["relative_lift"],
+                seg["ci_low"],
+                seg["ci_high"],
+                seg[["control_units", "treatment_units"]].min(axis=1),
+                strict=True,
+            )
         ],
         control_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["control_mean"]],
         treatment_rate=[ev.fmt_value(x, str(definition.kind)) for x in seg["treatment_mean"]],

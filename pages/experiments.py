@@ -13,9 +13,12 @@ from components.decision_form import load_current_decisions
 from components.downloads import csv_download
 from components.experiment_view import HELP, cached_analysis, cached_experiments, render_sources
 from components.kpi_tiles import warehouse_key
+from components.tables import dataframe
+from components.url_state import IN_URL, page_href, switch_page
 from data.schema import ExperimentStatus, LoopStage
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
+from metrics.experiments.evolve import STATUS_LABELS
 
 DETAIL_PAGE = "pages/experiment_detail.py"
 OPTIONS = ev.AnalysisOptions()  # the list uses the default analysis (frequentist, Holm)
@@ -64,12 +67,14 @@ statuses = f1.multiselect(
     "Status",
     [s.value for s in ExperimentStatus],
     key="exp_list_status",
+    **IN_URL,
     placeholder="All statuses",
 )
 stages = f2.multiselect(
     "Loop stage",
     [s.value for s in LoopStage],
     key="exp_list_stage",
+    **IN_URL,
     format_func=str.title,
     placeholder="All loop stages",
 )
@@ -77,6 +82,7 @@ recs = f3.multiselect(
     "Recommendation",
     list(ev.RECOMMENDATION_LABELS),
     key="exp_list_recommendation",
+    **IN_URL,
     format_func=lambda k: ev.RECOMMENDATION_LABELS[k],
     placeholder="All recommendations",
 )
@@ -85,7 +91,11 @@ shown = ev.filter_rows(rows, statuses=statuses, loop_stages=stages, recommendati
 srm_flagged = int((shown["srm"] == "⚠ mismatch").sum())
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Experiments shown", f"{len(shown)} of {len(rows)}")
-m2.metric("Running", int((shown["status"] == ExperimentStatus.RUNNING).sum()))
+m2.metric(
+    STATUS_LABELS["running_now"][0],
+    int((rows["status"] == ExperimentStatus.RUNNING).sum()),
+    help=STATUS_LABELS["running_now"][1] + " All experiments, whatever the list filters.",
+)
 m3.metric("Ready to ship", int((shown["recommendation_kind"] == "ship").sum()))
 m4.metric("Sample ratio mismatch", srm_flagged, help=HELP["srm"])
 
@@ -93,21 +103,24 @@ if shown.empty:
     st.info("No experiment matches these filters.", icon=":material/filter_alt_off:")
     st.stop()
 
-st.dataframe(
-    shown.assign(link=[f"experiment_detail?experiment={i}" for i in shown["experiment_id"]]),
+dataframe(
+    shown.assign(
+        link=[page_href("experiment_detail", experiment=i) for i in shown["experiment_id"]]
+    ),
     hide_index=True,
     width="stretch",
     key="exp_list_table",
+    # What a reader needs first fits at 1440 px (name → decision); details scroll after it.
     column_order=(
         "name",
         "link",
         "status",
-        "loop_stage",
-        "days_running",
         "lift",
         "recommendation",
-        "srm",
         "decision",
+        "srm",
+        "loop_stage",
+        "days_running",
         "decision_version",
         "units",
         "primary_metric",
@@ -132,8 +145,8 @@ st.dataframe(
             width="medium",
         ),
         "recommendation": st.column_config.TextColumn("Recommendation", width="medium"),
-        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width="small"),
-        "decision": st.column_config.TextColumn("Decision", width="small"),
+        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width=105),  # "⚠ mismatch"
+        "decision": st.column_config.TextColumn("Decision"),
         "decision_version": st.column_config.NumberColumn(
             "Version", help="Version of the recorded decision", width="small"
         ),
@@ -158,4 +171,4 @@ picked = pick_col.selectbox(
     key="exp_list_open",
 )
 if go_col.button("Open details", type="primary", key="exp_list_go", icon=":material/open_in_new:"):
-    st.switch_page(DETAIL_PAGE, query_params={"experiment": picked})
+    switch_page(DETAIL_PAGE, experiment=picked)

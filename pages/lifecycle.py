@@ -13,9 +13,12 @@ from components.context import (
     warehouse_errors,
 )
 from components.downloads import csv_download
-from components.kpi_tiles import warehouse_key
+from components.kpi_tiles import kpi_tile, warehouse_key
 from components.sources import source_caption
+from components.tables import dataframe
+from components.url_state import IN_URL
 from metrics.marketing import lifecycle as lm
+from metrics.marketing.kpis import KPIS
 
 filters = current_filters()
 engine = warehouse()
@@ -27,7 +30,9 @@ st.caption(
     "the channel filter keeps customers by their tracked acquisition channel."
 )
 grain = (
-    st.segmented_control("Time grain", ["week", "month"], default="week", key="lifecycle_grain")
+    st.segmented_control(
+        "Time grain", ["week", "month"], default="week", key="lifecycle_grain", **IN_URL
+    )
     or "week"
 )
 
@@ -71,16 +76,24 @@ kpis = lcc.load_stage_kpis(engine, url, filters)
 if kpis.empty:
     st.info("No stage KPIs are available.")
 else:
-    stage_cols = st.columns(len(lm.STAGE_KPI_NAMES))
-    for col, stage in zip(stage_cols, lm.STAGE_KPI_NAMES, strict=True):
+    stages = list(lm.STAGE_KPI_NAMES)
+    per_row = 4  # seven stages side by side truncate every label and value at 1440 px
+    stage_cols = [c for i in range(0, len(stages), per_row) for c in st.columns(per_row)]
+    for col, stage in zip(stage_cols, stages, strict=False):
         with col:
             st.markdown(f"**{stage.capitalize()}**")
             rows = kpis[kpis["stage"] == stage]
             if rows.empty:
                 st.caption("Stage conversion below.")
             for row in rows.itertuples():
-                delta = None if row.change != row.change else f"{row.change:+.0%}"
-                st.metric(row.label, row.display, delta=delta, help=row.definition)
+                kpi_tile(
+                    KPIS[row.kpi],
+                    row.current,
+                    row.previous,
+                    n_current=row.n_current,
+                    n_previous=row.n_previous,
+                    border=False,
+                )
     st.caption("Changes are against the previous period of equal length.")
     csv_download(kpis.drop(columns="display"), "stage_kpis", "dl_lc_kpis")
 
@@ -126,7 +139,7 @@ else:
     if back.empty:
         st.info("No backward moves in the period.")
     else:
-        st.dataframe(
+        dataframe(
             back,
             hide_index=True,
             key="lc_back_table",
@@ -149,7 +162,7 @@ if comp.empty:
     st.info("No campaign touchpoints or spend in the period for these filters.")
 else:
     st.plotly_chart(figures.campaign_comparison_figure(comp), key="lc_campaign_chart")
-    st.dataframe(
+    dataframe(
         comp,
         hide_index=True,
         height=(len(comp) + 1) * 35 + 3,

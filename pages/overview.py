@@ -20,7 +20,9 @@ from components.kpi_tiles import (
     warehouse_key,
 )
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
+from components.url_state import TABS_IN_URL, filter_params
 from data.schema import PAID_CHANNELS, LoopStage
+from metrics import formatting as fmt
 from metrics.marketing import kpi_sql
 from metrics.marketing import loop_health as lh
 from metrics.marketing.kpis import KPIS, Unit
@@ -41,6 +43,7 @@ BADGE_COLORS = {
     lh.Status.WATCH: "orange",
     lh.Status.AT_RISK: "red",
     lh.Status.NO_DATA: "gray",
+    lh.Status.NOT_APPLICABLE: "gray",
 }
 LOOP_TITLES = {
     LoopStage.EXPRESS: "Express · brand",
@@ -70,7 +73,9 @@ def _signals_table(health: lh.LoopHealth) -> None:
         ],
         columns=["Signal", "Value", "Status", "Why"],
     )
-    st.dataframe(table[["Signal", "Value", "Status"]], hide_index=True, width="stretch")
+    # A static table wraps long values ("not applicable under this filter") instead of
+    # clipping them in a half-width column.
+    st.table(table[["Signal", "Value", "Status"]], hide_index=True, border="horizontal")
     csv_download(table, f"{health.loop.value}_health", key=f"dl_{health.loop.value}_signals")
 
 
@@ -105,6 +110,9 @@ if all((_value(totals, n) or 0) == 0 for n in activity_counts):
     )
     st.stop()
 
+# Summary first (a phone shows it before eight tall tiles): filled once the loops are graded.
+summary = st.container(border=True)
+
 # --- tiles ----------------------------------------------------------------------------------
 weeks = filters.whole_periods("week")  # a partial first/last week would look like a dip
 sparks = {n: cached_kpi(engine, url, n, weeks, "week")["value"].tolist() for n in TILE_KPIS}
@@ -134,13 +142,16 @@ evolve = evolve_summary_or_none(engine)
 
 lift = lh.tailor_lift(by_personalised)
 loops = [
-    lh.express_health(_value(totals, "nps"), _value(totals, "csat"), new_by_channel),
+    lh.express_health(
+        _value(totals, "nps"), _value(totals, "csat"), new_by_channel, filters=filters
+    ),
     lh.tailor_health(lift),
     lh.amplify_health(
         _value(totals, "roas"),
         _value(totals, "clv_cac"),
         _value(totals, "cac"),
         _value(totals, "cac", "previous"),
+        filters=filters,
     ),
     lh.evolve_health(activity, evolve),
 ]
@@ -148,7 +159,14 @@ mix_now = lh.channel_shares(new_by_channel)
 mix_before = lh.channel_shares(new_by_channel_prev)
 
 # --- highlights -----------------------------------------------------------------------------
-with st.container(border=True):
+with summary:
+    st.markdown(
+        "**Loops:** "
+        + " · ".join(
+            f"{h.loop.value.title()} :{BADGE_COLORS[h.status]}-badge[{h.status.value}]"
+            for h in loops
+        )
+    )
     st.markdown("**What changed**")
     items = lh.highlights(
         totals[totals.kpi.isin(TILE_KPIS)], mix_now, mix_before, loops, filters.days
@@ -230,12 +248,14 @@ with row2[0].container(border=True):
         + "."
     )
     tab_reach, tab_cac, tab_roas = st.tabs(
-        ["Reach by channel", "CAC by channel", "ROAS by channel"]
+        ["Reach by channel", "CAC by channel", "ROAS (tracked) by channel"],
+        key="ov_amplify_tab",
+        **TABS_IN_URL,
     )
     for tab, frame, name, title in (
         (tab_reach, reach_by_channel, "reach", "Customers reached by channel"),
         (tab_cac, cac_by_channel, "cac", "CAC by channel (channel spend ÷ its new customers)"),
-        (tab_roas, roas_by_channel, "roas", "ROAS by paid channel"),
+        (tab_roas, roas_by_channel, "roas", f"{KPIS['roas'].label} by paid channel"),
     ):
         with tab:
             data = frame.dropna(subset=["value"])
@@ -259,38 +279,40 @@ with row2[0].container(border=True):
                 ),
                 key=f"ch_amplify_{name}",
             )
-            csv_download(data, f"{name}_by_channel", key=f"dl_amplify_{name}")
+            csv_download(
+                data.rename(columns={"value": KPIS[name].label}),
+                f"{name}_by_channel",
+                key=f"dl_amplify_{name}",
+            )
 
 with row2[1].container(border=True):
     h = health[LoopStage.EVOLVE]
     _loop_header(h)
     _signals_table(h)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Running", activity["running"], help="Status 'running', started before the end.")
-    c2.metric("Concluded", activity["concluded"], help="Status 'concluded', ended in the period.")
-    c3.metric("Started", activity["started"], help="Started within the period.")
+    st.caption(
+        " · ".join(
+            f"**{fmt.count(activity[name])}** {label.lower()}"
+            for name, (label, _) in kpi_sql.ACTIVITY_LABELS.items()
+        )
+        + " (win rate, decisions and impact: in the table above)."
+    )
     if evolve is None:
         st.caption("The decision log (app-state store) is unavailable: decisions are not graded.")
     else:
-        d1, d2, d3 = st.columns(3)
-        d1.metric(
-            "Win rate",
-            "–" if evolve.win_rate is None else f"{evolve.win_rate:.0%}",
-            help="Shipped ÷ decided (ship, iterate or kill), latest decision per experiment.",
+        st.page_link(
+            "pages/evolve.py",
+            label="Open Evolve",
+            icon=":material/cycle:",
+            query_params=filter_params(),
         )
-        d2.metric(
-            "Followed the recommendation",
-            "–" if evolve.followed_share is None else f"{evolve.followed_share:.0%}",
-            help="Share of decisions that matched the engine's recommendation at the time.",
-        )
-        d3.metric(
-            "Estimated impact shipped",
-            f"{evolve.cumulative_estimated_impact:+.1%}",
-            help="Sum of the experiments' estimated relative lifts of shipped changes — the "
-            "experiments' estimates, not measured business impact (see the Evolve page).",
-        )
-        st.page_link("pages/evolve.py", label="Open Evolve", icon=":material/cycle:")
-    csv_download(pd.DataFrame([activity]), "experiment_activity", key="dl_evolve_activity")
+    csv_download(
+        pd.DataFrame([activity]).rename(
+            columns={k: label for k, (label, _) in kpi_sql.ACTIVITY_LABELS.items()}
+            | {"total": "All experiments"}
+        ),
+        "experiment_activity",
+        key="dl_evolve_activity",
+    )
 
 with st.expander("How is each loop's status decided?", icon=":material/help:"):
     st.markdown(lh.STATUS_RULES)

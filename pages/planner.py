@@ -4,6 +4,8 @@ metrics.stats.power), the figures in components.planner_charts."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -176,9 +178,19 @@ st.caption(
     + (f"{inputs.baseline:.2%}." if kind == "binomial" else f"{inputs.baseline:,.2f}.")
 )
 if result.tuning_n:
+    fixed = planner.plan(dataclasses.replace(inputs, engine="frequentist"))
+    versus = (
+        f" A fixed-horizon plan needs {fixed.total_units:,} units"
+        + (f" ({fixed.days:,} days)" if fixed.days else "")
+        + " but allows one look only, at its end."
+        if not fixed.error_message
+        else ""
+    )
     st.info(
         f"Sequential plan: enter n* = {result.tuning_n:,} (units of one treatment-control "
-        "pair) as the planned units on the experiment page, before looking at any data.",
+        "pair) as the planned units on the experiment page, before looking at any data. You "
+        "may then look every day and stop as soon as the result is decisive; a real effect "
+        'is often found before the end, but "no effect" needs the full plan.' + versus,
         icon=":material/timeline:",
     )
 if result.days and result.days > 90:

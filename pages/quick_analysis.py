@@ -12,6 +12,7 @@ import streamlit as st
 
 from components.downloads import csv_download
 from components.experiment_view import HELP, glossary, render_analysis
+from components.tables import dataframe
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import analyze_summary
 from metrics.experiments.summary_csv import parse_summary_csv
@@ -169,7 +170,7 @@ inputs = pd.DataFrame(
 if parsed.expected_shares is not None:
     inputs["designed share"] = [parsed.expected_shares[s.variant] for s in parsed.stats]
 with st.expander(f"Parsed input: {len(inputs)} variants, {parsed.kind.value} metric"):
-    st.dataframe(inputs, hide_index=True, width="stretch", key="qa_inputs_table")
+    dataframe(inputs, hide_index=True, width="stretch", key="qa_inputs_table")
     csv_download(inputs, "quick_analysis_input", key="dl_qa_input")
 
 glossary(key="qa_glossary")

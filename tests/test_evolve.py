@@ -362,7 +362,8 @@ def test_page_without_decisions(app_env, raw) -> None:
     assert not at.error
     shown = _metrics(at)
     assert shown["Win rate"] == "–" and shown["Cumulative estimated impact"] == "–"
-    assert shown["Running"] == str((raw["experiments"].status == "running").sum())
+    running_now = evolve.STATUS_LABELS["running_now"][0]
+    assert shown[running_now] == str((raw["experiments"].status == "running").sum())
     assert any("No decisions recorded yet" in i.value for i in at.info)
     library = at.dataframe[-1].value
     assert len(library) == len(raw["experiments"])

@@ -320,3 +320,56 @@ def test_degenerate_experiments(env: str) -> None:
     table = table_of(at)
     assert table.set_index("Variant").loc["ghost", "Note"]  # the failed comparison says why
     assert "Invalid" in verdict_text(at)  # a 20% arm with no units is a sample ratio mismatch
+
+
+def test_local_mode_says_decisions_are_unauthenticated_and_approves_by_typed_name(
+    env: str,
+) -> None:
+    """No [auth]: the free-text name is kept, marked unverified, and so is the approval."""
+    from data.app_state.approvals import approvals_for
+
+    at = detail(WINNER)
+    assert "Local mode: nobody signs in" in texts(at.caption)  # sidebar and decision form
+    fill_and_submit(at, kind="ship", rationale="Clear win.", name="Ada")
+    assert "awaiting approval" in texts(at.markdown)
+    at.text_input(key="decision_approve_by").input("Bo")
+    at.button(key="decision_approve_submit").click().run()
+    ok(at)
+    assert any("Approved version 1 as Bo" in s.value for s in at.success), texts(at.success)
+    assert "approved by Bo" in texts(at.markdown)
+    assert frame_with(at, "changes").loc[0, "approved"].startswith("Bo, ")
+    store = open_store(env)
+    (decision,) = decision_history(store, WINNER)
+    assert (decision.decided_by, decision.identity_verified) == ("Ada", False)
+    approval = approvals_for(store, WINNER)[1]
+    assert (approval.approved_by, approval.identity_verified) == ("Bo", False)
+    store.close()
+
+
+def test_detail_shows_order_value_quantiles_computed_live(env: str, demo_url: str) -> None:
+    """Median and p90 of order value on a revenue experiment: the table equals the metrics
+    layer's (``analyze_quantile_metrics``), and follows the engine; a non-revenue experiment
+    has none."""
+    from metrics.experiments.analysis import analyze_quantile_metrics
+    from metrics.experiments.definitions import QUANTILE_METRICS
+
+    labels = {n: m.label for n, m in QUANTILE_METRICS.items()}
+    engine = open_engine(demo_url)
+    at = detail(REVENUE)
+    shown = frame_with(at, "treatment_value")
+    ref = ev.quantile_rows(analyze_quantile_metrics(engine, REVENUE, "control"), labels)
+    assert list(shown["metric"]) == ["Median order value", "p90 order value"]
+    assert shown.equals(ref[shown.columns])  # (an empty note column is not shown)
+    assert (shown["control_units"] > 20).all()
+    assert "Computed live from the warehouse" in texts(at.caption)
+    at.radio(key="exp_engine").set_value("sequential").run()
+    ok(at)
+    seq = ev.quantile_rows(
+        analyze_quantile_metrics(engine, REVENUE, "control", engine_kind="sequential"), labels
+    )
+    got = frame_with(at, "treatment_value")
+    assert got.equals(seq[got.columns])
+    assert seq.loc[0, "lift"] != ref.loc[0, "lift"]  # the confidence sequence is wider
+    engine.dispose()
+    aa = detail("exp_homepage_aa")  # signup and purchase conversion: no revenue metric
+    assert not [d for d in aa.dataframe if "treatment_value" in d.value.columns]

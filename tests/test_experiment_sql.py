@@ -243,6 +243,9 @@ def reference_stats(units: pd.DataFrame, by: list[str]) -> pd.DataFrame:
             "cov_sum_sq": ("c2", "sum"),
             "cov_cross_sum": ("yc", "sum"),
         }
+    if "c" in u and "x" in u:
+        u["xc"] = u.x * u.c
+        cols["cov_denom_cross_sum"] = ("xc", "sum")
     return u.groupby(by).agg(**cols)
 
 
@@ -337,7 +340,10 @@ def test_winsorising_is_refused_for_non_mean_metrics() -> None:
     with pytest.raises(ValueError, match=r"fraction in \(0, 1\)"):
         es.variant_stats_query(EXP, get_metric("revenue_per_user"), winsorize_pct=99)
     with pytest.raises(ValueError, match="no CUPED covariate"):
-        es.variant_stats_query(EXP, get_metric("click_through_rate"), covariate=True)
+        es.variant_stats_query(
+            EXP, dataclasses.replace(get_metric("click_through_rate"), covariate=None),
+            covariate=True,
+        )  # fmt: skip
     with pytest.raises(ValueError, match="cannot slice by 'email'"):
         es.variant_stats_query(EXP, get_metric("click_through_rate"), slice_by="email")
 
@@ -349,7 +355,7 @@ def test_sliced_stats_match_pandas(engine: Engine, dimension: str) -> None:
     cust = pd.DataFrame(ROWS["cust"]).set_index("customer_id")[dimension]
     units["slice"] = cust.reindex(units.index).fillna(es.UNKNOWN_SLICE).to_numpy()
     ref = reference_stats(units, ["slice", "variant"])
-    got = es.fetch_sliced_stats(engine, EXP, metric, dimension)
+    got = es.fetch_sliced_stats(engine, EXP, metric, dimension, covariate=True)  # Σxc too
     assert list(got) == sorted(units.slice.unique())
     assert es.UNKNOWN_SLICE in got
     for label, stats in got.items():
@@ -588,3 +594,70 @@ def test_shared_statement_compiles_under_trino() -> None:
     assert "agg_orders" in sql and "agg_touchpoints" in sql
     assert sql.count("FROM units JOIN") == 2  # one aggregate per source table
     assert "exp_fixture" not in sql and "'signup'" not in sql  # values are bound
+
+
+def test_ratio_cuped_from_the_warehouse_matches_ols_on_the_raw_rows(engine: Engine) -> None:
+    """CUPED for the ratio metric end to end: the warehouse's Σxc (and the other sums) give
+    the same adjusted lift and θ as OLS of the linearised outcome on the covariate, computed
+    with numpy/statsmodels from the raw per-unit rows."""
+    import statsmodels.api as sm
+
+    from metrics.stats.engine import analyze_metric
+
+    metric = get_metric("click_through_rate")
+    got = es.fetch_variant_stats(engine, EXP, metric, covariate=True)
+    assert all(s.cov_denom_cross_sum is not None for s in got)
+    r = analyze_metric(got[0], got[1], "ratio", cuped=True)
+    assert r.cuped_applied, r.warnings
+    units = reference_units(ROWS, metric.name)
+    z_parts, t_parts, c_parts = [], [], []
+    for flag, variant in enumerate(("control", "treatment")):
+        u = units[units.variant == variant]
+        ratio, x_bar = u.y.sum() / u.x.sum(), u.x.mean()
+        z_parts.append(ratio + (u.y - ratio * u.x) / x_bar)
+        t_parts.append(np.full(len(u), float(flag)))
+        c_parts.append(u.c.to_numpy())
+    design = sm.add_constant(np.column_stack([np.concatenate(t_parts), np.concatenate(c_parts)]))
+    ols = sm.OLS(np.concatenate(z_parts), design).fit()
+    np.testing.assert_allclose(r.absolute_lift, ols.params[1], rtol=1e-9)
+    np.testing.assert_allclose(r.theta, ols.params[2], rtol=1e-9)
+
+
+# --- quantile metrics ------------------------------------------------------------------------
+
+
+def reference_order_values(rows, variant: str, as_of: dt.datetime | None = None) -> np.ndarray:
+    """Mean order value per buying unit, in pandas from the raw rows (revenue / order count)."""
+    from metrics.experiments.definitions import QUANTILE_METRICS
+
+    q = QUANTILE_METRICS["order_value_median"]
+    proxy = dataclasses.replace(
+        get_metric("click_through_rate"), name="order_value", numerator=q.revenue,
+        denominator=q.orders, covariate=None,
+    )  # fmt: skip
+    u = reference_units(rows, proxy, as_of=as_of)
+    u = u[(u.variant == variant) & (u.x > 0)]
+    return (u.y / u.x).to_numpy()
+
+
+@pytest.mark.parametrize("as_of", [None, T0 + dt.timedelta(days=6, hours=3)])
+def test_quantile_stats_match_numpy_on_the_raw_rows(engine: Engine, as_of) -> None:
+    from metrics.experiments.definitions import QUANTILE_METRICS
+    from metrics.stats.quantile import quantile_stats
+
+    metrics = list(QUANTILE_METRICS.values())
+    got = es.fetch_quantile_stats(engine, EXP, metrics, as_of=as_of)
+    assert list(got) == [m.name for m in metrics]
+    for m in metrics:
+        assert [s.variant for s in got[m.name]] == list(VARIANTS)
+        for s in got[m.name]:
+            values = reference_order_values(ROWS, s.variant, as_of)
+            if len(values) == 0:
+                assert s.units == 0 and s.variant == "zz_empty"
+                continue
+            ref = quantile_stats(s.variant, values, m.q)
+            assert s.units == ref.units and s.q == m.q
+            np.testing.assert_allclose(
+                [s.value, s.lower, s.upper], [ref.value, ref.lower, ref.upper], rtol=RTOL
+            )
+    assert got["order_value_median"][0].units > (30 if as_of is None else 5)  # ranks differ

@@ -42,10 +42,12 @@ def relative_p_binomial(xc: float, nc: int, xt: float, nt: int) -> float:
 
 
 def relative_p_welch(c: np.ndarray, t: np.ndarray) -> float:
-    """Two-sided p of the relative lift of means: log ratio, delta-method se, Welch df."""
+    """Two-sided p of the relative lift of means: log ratio, Welch df, and se_L the larger of
+    the delta method and the pooled-mean form (docs/statistics.md)."""
     vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
     mc, mt = c.mean(), t.mean()
-    stat = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
+    se_l = max(math.sqrt(vt / mt**2 + vc / mc**2), math.sqrt(vc + vt) / ((mc + mt) / 2))
+    stat = math.log(mt / mc) / se_l
     df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) + vt**2 / (len(t) - 1))
     return float(2 * sps.t.sf(abs(stat), df))
 
@@ -372,6 +374,14 @@ def test_verdict_and_units() -> None:
         exp, [binomial("control", 200, 8), binomial("treatment", 200, 9)], engine="bayesian"
     )
     assert ev.verdict(bayes).evidence_name == "Chance to win"
+    assert v.interval_name == "95% interval"  # a single comparison: nothing to correct
+    abc = info("exp_abc3", variants=("control", "b", "c"))
+    three = analysis_of(
+        abc, [binomial("control", 3000, 120), binomial("b", 3000, 150), binomial("c", 3000, 170)]
+    )
+    top = ev.headline_result(three)
+    assert top.correction == "holm" and top.p_value_adjusted is not None
+    assert ev.verdict(three).interval_name == "Holm-adjusted interval"  # Holm widened it
 
 
 # --- decisions ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from data.schema import LoopStage
 from metrics.experiments.evolve import EvolveSummary
 from metrics.marketing import loop_health as lh
+from metrics.marketing.kpis import KPIS
 from tests import kpi_fixture
 
 S = lh.Status
@@ -162,7 +163,7 @@ def test_overview_default_filters(app):
     at = app().run()
     assert not at.exception
     labels = [m.label for m in at.metric]
-    for label in ("New customers", "Revenue", "CAC", "ROAS", "NPS", "Churn", "CLV:CAC"):
+    for label in ("New customers", "Revenue", "CAC", KPIS["roas"].label, "NPS", "Churn", "CLV:CAC"):
         assert label in labels
     assert all(m.help and "How is this computed?" in m.help for m in at.metric[:8])
     badges = " ".join(md.value for md in at.markdown)
@@ -181,7 +182,10 @@ def test_overview_non_default_filters(app):
     at.run()
     assert not at.exception
     assert [m.label for m in at.metric][:8] == [
-        "New customers", "Revenue", "CAC", "ROAS", "Conversion rate", "CLV:CAC", "NPS", "Churn",
+        KPIS[n].label for n in (
+            "new_customers", "revenue", "cac", "roas", "conversion_rate", "clv_cac", "nps",
+            "churn_rate",
+        )
     ]  # fmt: skip
     # CAC uses spend, which has no segment/region: the page says so
     assert any("not filtered by segment or region" in c.value for c in at.caption)

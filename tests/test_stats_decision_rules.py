@@ -30,6 +30,14 @@ def _cs_k(n_total: float, alpha: float, tuning_n: float) -> float:
     return math.sqrt(2 * (nr2 + 1) / nr2 * math.log(math.sqrt(nr2 + 1) / alpha))
 
 
+def _guardrail(control: int, treatment: int, eng: str, **options) -> engine.MetricResult:
+    """A 10,000-unit-per-arm rate guardrail with a 2% non-inferiority margin."""
+    return engine.analyze_metric(
+        _bin("c", 10_000, control), _bin("t", 10_000, treatment), "binomial", engine=eng,
+        noninferiority_margin=0.02, **options,
+    )  # fmt: skip
+
+
 FLAT_PRIMARY = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 500), "binomial")
 
 
@@ -38,14 +46,7 @@ FLAT_PRIMARY = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 5
 
 @pytest.mark.parametrize("eng", ["frequentist", "sequential", "bayesian"])
 def test_guardrail_collapsing_to_zero_is_harmed(eng):
-    g = engine.analyze_metric(
-        _bin("c", 10_000, 500),
-        _bin("t", 10_000, 0),
-        "binomial",
-        engine=eng,
-        noninferiority_margin=0.02,
-        metric="orders",
-    )
+    g = _guardrail(500, 0, eng, metric="orders")
     assert g.ok, g.error_message
     # Reference: unpooled Wald z of the absolute difference (treatment arm has no variance).
     z = -0.05 / math.sqrt(0.05 * 0.95 / 10_000)
@@ -62,15 +63,7 @@ def test_guardrail_collapsing_to_zero_is_harmed(eng):
 
 @pytest.mark.parametrize("eng", ["frequentist", "sequential"])
 def test_error_rate_rising_from_zero_is_harmed(eng):
-    g = engine.analyze_metric(
-        _bin("c", 10_000, 0),
-        _bin("t", 10_000, 50),
-        "binomial",
-        engine=eng,
-        higher_is_better=False,
-        noninferiority_margin=0.02,
-        metric="errors",
-    )
+    g = _guardrail(0, 50, eng, higher_is_better=False, metric="errors")
     assert g.ok, g.error_message
     assert g.direction == "worse"
     assert g.non_inferiority is not None and g.non_inferiority.harmed
@@ -297,3 +290,48 @@ def test_informative_prior_reaches_the_analysis_and_matches_the_conjugate_poster
     assert r.relative_lift < flat.relative_lift  # shrunk towards 0
     with pytest.raises(ValueError):
         ev.AnalysisOptions(engine="bayesian", prior_sd=-1.0)
+
+
+# --- skewed revenue at low counts: the log-ratio se of a mean ------------------------------
+
+
+def test_skewed_revenue_low_arm_does_not_get_an_understated_se():
+    """Zero-inflated revenue, 400 units per arm, 30 buyers of $20 in each; the control also
+    drew 3 big spenders ($400). The treatment's mean and variance are both low, so the plain
+    delta method (V_t/m_t² + V_c/m_c²) called it significantly worse (p = 0.010); the
+    engine's se_L is the larger of that and √(V_t + V_c)/m̄, and its verdict agrees with the
+    absolute Welch test (scipy, p = 0.089)."""
+    c = [0.0] * 367 + [20.0] * 30 + [400.0] * 3
+    t = [0.0] * 370 + [20.0] * 30
+    n_c, n_t = len(c), len(t)
+    r = engine.analyze_metric(
+        V("c", n_c, sum(c), sum(v * v for v in c)),
+        V("t", n_t, sum(t), sum(v * v for v in t)),
+        "mean",
+    )
+    mc, mt = sum(c) / n_c, sum(t) / n_t
+    vc = sps.tvar(c) / n_c
+    vt = sps.tvar(t) / n_t
+    plain = math.log(mt / mc) / math.sqrt(vt / mt**2 + vc / mc**2)
+    pooled = math.sqrt(vc + vt) / ((mc + mt) / 2)
+    df = (vc + vt) ** 2 / (vc**2 / (n_c - 1) + vt**2 / (n_t - 1))
+    assert 2 * sps.t.sf(abs(plain), df) < 0.05  # what the engine used to say
+    assert_allclose(r.statistic, math.log(mt / mc) / pooled, rtol=1e-9)
+    welch = sps.ttest_ind(t, c, equal_var=False)
+    assert welch.pvalue > 0.05 and not r.significant
+    assert r.p_value > 0.05
+
+
+def test_reasons_name_the_correction_of_the_p_value_and_interval():
+    """A Holm-corrected primary: the reason says "Holm-adjusted p" and "Holm-adjusted interval"
+    (the interval is widened, so "95% interval" would be wrong); an uncorrected one says 95%."""
+    from metrics.stats.multiple import adjust_results
+
+    a = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 540), "binomial")
+    b = engine.analyze_metric(_bin("c", 10_000, 500), _bin("t", 10_000, 505), "binomial")
+    held = adjust_results([a, b], "holm")[0]
+    text = " ".join(recommend(held).reasons)
+    assert f"Holm-adjusted p = {held.p_value_adjusted:.3g}" in text
+    assert "Holm-adjusted interval" in text and "95% interval" not in text
+    plain = " ".join(recommend(a).reasons)
+    assert "95% interval" in plain and f"p = {a.p_value:.3g}" in plain and "adjusted" not in plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -141,13 +143,22 @@ def test_ratio_metric_equals_mean_when_denominator_is_one():
 
 @pytest.mark.parametrize("higher_is_better", [True, False])
 def test_non_inferiority_closed_form_and_duality(higher_is_better):
-    rel, se, margin = -0.01, 0.012, 0.02
-    ni = frequentist.non_inferiority(rel, se, margin, higher_is_better=higher_is_better)
+    # Rates 10.0% vs 9.9% at 20,000 per arm, margin 2%, on the log-ratio scale (scipy here).
+    n, p_c, p_t, margin = 20_000, 0.100, 0.099, 0.02
+    m_c = moments.Moments("c", n, p_c, p_c * (1 - p_c))
+    m_t = moments.Moments("t", n, p_t, p_t * (1 - p_t))
+    test = frequentist.compare(m_c, m_t, method="wald z")
+    ni = frequentist.non_inferiority_test(test, margin, higher_is_better=higher_is_better)
+    lr = math.log(p_t / p_c)
+    se = math.sqrt((1 - p_t) / (n * p_t) + (1 - p_c) / (n * p_c))
+    z = sps.norm.isf(0.05)
     if higher_is_better:
-        assert_allclose(ni.p_value, 1 - sps.norm.cdf((rel + margin) / se), rtol=1e-12)
+        assert_allclose(ni.p_value, sps.norm.sf((lr - math.log(1 - margin)) / se), rtol=1e-9)
+        assert_allclose(ni.bound, math.expm1(lr - z * se), rtol=1e-9)
         assert ni.non_inferior == (ni.bound > -margin)
     else:
-        assert_allclose(ni.p_value, sps.norm.cdf((rel - margin) / se), rtol=1e-12)
+        assert_allclose(ni.p_value, sps.norm.cdf((lr - math.log(1 + margin)) / se), rtol=1e-9)
+        assert_allclose(ni.bound, math.expm1(lr + z * se), rtol=1e-9)
         assert ni.non_inferior == (ni.bound < margin)
 
 

@@ -47,3 +47,43 @@ def test_tied_quantile_is_refused():
         quantile.quantile_stats("c", values, 0.5), quantile.quantile_stats("t", values, 0.5)
     )
     assert r.error_message and "tied" in r.error_message
+
+
+def test_analyze_quantile_is_the_engine_pipeline_on_order_statistics():
+    """``engine.analyze_quantile`` = ``compare_quantiles`` (frequentist), its confidence
+    sequence (sequential, scratch formula) and its log-ratio posterior (Bayesian)."""
+    import math
+
+    from metrics.stats.engine import analyze_quantile
+
+    rng = np.random.default_rng(11)
+    c = quantile.quantile_stats("c", rng.lognormal(3.0, 1.0, 900), 0.9)
+    t = quantile.quantile_stats("t", rng.lognormal(3.15, 1.0, 900), 0.9)
+    ref = quantile.compare_quantiles(c, t)
+    f = analyze_quantile(c, t, metric="p90")
+    assert f.kind == "quantile" and f.ok and f.control_units == 900
+    assert f.p_value == pytest.approx(ref.p_value, rel=1e-12)
+    assert f.relative_ci == pytest.approx(ref.relative_ci, rel=1e-12)
+    s = analyze_quantile(c, t, engine="sequential", sequential_tuning_n=1800)
+    la = -2 * math.log(0.05)
+    nr2 = 1800 * (la + math.log(la + 1)) / 1800
+    k = math.sqrt(2 * (nr2 + 1) / nr2 * math.log(math.sqrt(nr2 + 1) / 0.05))
+    lo = math.expm1(ref.log_ratio - k * ref.log_se)
+    assert s.relative_ci[0] == pytest.approx(lo, rel=1e-9)
+    b = analyze_quantile(c, t, engine="bayesian")
+    assert b.chance_to_win == pytest.approx(sps.norm.cdf(ref.log_ratio / ref.log_se), rel=1e-9)
+    empty = quantile.QuantileStats("t", 0, 0.9, math.nan, math.nan, math.nan)
+    assert "has 0 unit(s)" in analyze_quantile(c, empty).error_message
+    assert "unknown engine" in analyze_quantile(c, t, engine="nope").error_message
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 57, 1000])
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_the_few_order_statistics_the_warehouse_returns_rebuild_the_summary(n, q):
+    x = np.sort(np.random.default_rng(n).lognormal(3, 1, n))
+    ranks = quantile.needed_ranks(n, q)
+    assert len(ranks) <= 4 and all(1 <= r <= n for r in ranks)
+    got = quantile.stats_from_ranks("v", n, q, {r: x[r - 1] for r in ranks})
+    ref = quantile.quantile_stats("v", x, q)
+    assert got.value == pytest.approx(float(np.quantile(x, q)), rel=1e-12)
+    assert (got.units, got.lower, got.upper) == (ref.units, ref.lower, ref.upper)

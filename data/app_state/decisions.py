@@ -55,7 +55,9 @@ class DecisionRecord:
     ``evidence`` is the JSON object stored with it (the numbers shown when deciding), as
     decoded JSON: tuples come back as lists, numpy scalars as Python numbers.
     ``expected_impact`` is a relative lift, as a fraction of the KPI's current value
-    (0.05 = +5 %). ``recorded_at`` is timezone-aware UTC.
+    (0.05 = +5 %). ``recorded_at`` is timezone-aware UTC. ``identity_verified``: True when
+    ``decided_by`` is a signed-in identity (its e-mail), False when it is a typed name (local
+    mode), None for decisions recorded before LoopLens knew the difference.
     """
 
     decision_id: str
@@ -71,6 +73,7 @@ class DecisionRecord:
     expected_impact: float | None
     rollout_date: date | None
     recorded_at: datetime
+    identity_verified: bool | None = None
 
 
 def record_decision(
@@ -87,6 +90,7 @@ def record_decision(
     expected_impact: float | None = None,
     rollout_date: date | None = None,
     recorded_at: datetime | None = None,
+    identity_verified: bool | None = None,
 ) -> DecisionRecord:
     """Append a decision for ``experiment_id`` as its next version (1 for the first).
 
@@ -95,6 +99,8 @@ def record_decision(
     relative lift as a fraction (0.05 = +5 %). ``recorded_at`` (default: now) is for importing
     or backfilling a decision log from another tool: a datetime in UTC (naive = UTC, or
     timezone-aware), not in the future. The version is still the next one, whatever the time.
+    ``identity_verified`` says whether ``decided_by`` comes from sign-in (True) or was typed
+    (False); who may record is the caller's check (``data.access``).
     Raises :class:`DecisionValidationError` listing every problem with the input, or
     ``AppStateError`` if the store cannot be written.
     """
@@ -115,6 +121,8 @@ def record_decision(
     elif followed_recommendation is not None and recommendation is None:
         issues.append("followed_recommendation needs the recommendation_at_decision it refers to")
     impact = _impact(issues, expected_impact)
+    if identity_verified is not None and not isinstance(identity_verified, bool):
+        issues.append(f"identity_verified must be True, False or None, got {identity_verified!r}")
     if rollout_date is not None and (
         isinstance(rollout_date, datetime) or not isinstance(rollout_date, date)
     ):
@@ -134,6 +142,7 @@ def record_decision(
         "target_kpi": target_kpi,
         "expected_impact": impact,
         "rollout_date": rollout_date,
+        "identity_verified": identity_verified,
     }
 
     def append(conn: Connection) -> dict[str, Any]:
@@ -197,6 +206,7 @@ def _record(row: Mapping[str, Any] | Row) -> DecisionRecord:
     recorded_at: datetime = row["recorded_at"]
     impact = row["expected_impact"]
     followed = row["followed_recommendation"]
+    verified = row.get("identity_verified")
     return DecisionRecord(
         decision_id=row["decision_id"],
         experiment_id=row["experiment_id"],
@@ -211,6 +221,7 @@ def _record(row: Mapping[str, Any] | Row) -> DecisionRecord:
         expected_impact=None if impact is None else float(impact),
         rollout_date=row["rollout_date"],
         recorded_at=recorded_at.replace(tzinfo=UTC),
+        identity_verified=None if verified is None else bool(verified),
     )
 
 

@@ -63,8 +63,10 @@ from data import warehouse
 ENV_VAR = "LOOPLENS_APP_STATE_URL"
 SECRETS_KEY = "app_state"
 DEFAULT_PATH = warehouse.STATE_DIR / "app_state.sqlite"
-SCHEMA_VERSION = 1
-"""The schema version this code writes. Bump it (and add a migration step) on schema changes."""
+SCHEMA_VERSION = 2
+"""The schema version this code writes. Bump it (and add a migration step) on schema changes.
+
+1: the decision log. 2: ``decisions.identity_verified`` and the ``approvals`` table."""
 
 BUSY_TIMEOUT_S = 30.0
 """How long an SQLite writer waits for another writer's lock before giving up, in seconds."""
@@ -118,6 +120,12 @@ decisions = Table(
     Column("expected_impact", Double, nullable=True, comment="relative lift, fraction"),
     Column("rollout_date", Date, nullable=True),
     Column("recorded_at", DateTime, nullable=False, comment="UTC"),
+    Column(
+        "identity_verified",
+        Boolean,
+        nullable=True,
+        comment="decided_by is a signed-in identity (True) or typed text (False); NULL: before v2",
+    ),
     UniqueConstraint("experiment_id", "version", name="uq_decisions_experiment_version"),
     CheckConstraint("version >= 1", name="ck_decisions_version"),
     CheckConstraint(
@@ -125,6 +133,20 @@ decisions = Table(
         name="ck_decisions_kind",
     ),
     comment="append-only decision log: a change is a new row with the next version",
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("approval_id", String(32), primary_key=True, comment="uuid4 hex"),
+    Column("decision_id", String(32), nullable=False, unique=True, comment="decisions row"),
+    Column("experiment_id", String(EXPERIMENT_ID_MAX), nullable=False),
+    Column("version", Integer, nullable=False, comment="the decision version approved"),
+    Column("approved_by", String(NAME_MAX), nullable=False),
+    Column("identity_verified", Boolean, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("approved_at", DateTime, nullable=False, comment="UTC"),
+    comment="append-only: one approval per decision version, by someone with the approver role",
 )
 
 
@@ -342,7 +364,14 @@ def _ensure_schema(conn: Connection) -> None:
             f"It holds schema version {current}; this LoopLens knows up to {SCHEMA_VERSION}.",
             "Upgrade LoopLens, or point LOOPLENS_APP_STATE_URL at another database.",
         )
-    # current < SCHEMA_VERSION: future migrations run here, one version at a time.
+    elif current < SCHEMA_VERSION:  # migrations, one version at a time
+        if current < 2:  # create_all above made `approvals`; `decisions` needs its new column
+            conn.execute(text("ALTER TABLE decisions ADD COLUMN identity_verified BOOLEAN"))
+        conn.execute(
+            insert(schema_version).values(
+                version=SCHEMA_VERSION, applied_at=datetime.now(UTC).replace(tzinfo=None)
+            )
+        )
 
 
 _SCHEMA_LOCK_KEY = 0x100B1E25  # an arbitrary, fixed advisory-lock id for LoopLens' schema

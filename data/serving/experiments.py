@@ -7,7 +7,8 @@
   of the metric over the units first assigned that day in that variant with those customer
   attributes: ``units`` (n), ``sum`` (Σy), ``sum_sq`` (Σy²), for ratio metrics ``denom_sum``
   (Σx), ``denom_sum_sq`` (Σx²), ``cross_sum`` (Σxy), and for metrics with a pre-period
-  covariate ``cov_sum`` (Σc), ``cov_sum_sq`` (Σc²), ``cov_cross_sum`` (Σyc); NULL where the
+  covariate ``cov_sum`` (Σc), ``cov_sum_sq`` (Σc²), ``cov_cross_sum`` (Σyc) and, for ratio
+  metrics with one, ``cov_denom_cross_sum`` (Σxc, CUPED for ratios); NULL where the
   metric has no such value. y, x and c are exactly the per-unit values of the live SQL
   (``metrics.experiments.sql``: first assignment, outcome and pre-period windows, NULL as 0;
   the same SQL expressions, see ``all_slices_stats_query``). Every catalog metric is stored for
@@ -93,6 +94,7 @@ STATS = (
     "cov_sum",
     "cov_sum_sq",
     "cov_cross_sum",
+    "cov_denom_cross_sum",
 )
 """Stored statistic columns besides ``units`` (named like the ``VariantStats`` fields)."""
 

@@ -28,7 +28,7 @@ from sqlalchemy import MetaData, Select, Table
 SERVING_METADATA = MetaData()
 """Every serving table (and the refresh log) is defined on this metadata."""
 
-SERVING_VERSION = 3
+SERVING_VERSION = 4
 """Bumped whenever a rollup's definition changes: a store of another version is rebuilt."""
 
 Partition = Literal["day", "key", "none"]

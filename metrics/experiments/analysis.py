@@ -40,10 +40,25 @@ from sqlalchemy import Engine
 
 from data.serving.store import ServingStore
 from metrics.experiments.data import ExperimentInfo, get_experiment
-from metrics.experiments.definitions import EXPERIMENT_METRICS, ExperimentMetric
+from metrics.experiments.definitions import (
+    EXPERIMENT_METRICS,
+    QUANTILE_METRICS,
+    ExperimentMetric,
+    QuantileMetric,
+)
 from metrics.experiments.served import route
-from metrics.experiments.sql import fetch_assignment_counts, fetch_experiment_stats
-from metrics.stats.engine import DEFAULT_MDE, ENGINES, MetricResult, analyze_variants
+from metrics.experiments.sql import (
+    fetch_assignment_counts,
+    fetch_experiment_stats,
+    fetch_quantile_stats,
+)
+from metrics.stats.engine import (
+    DEFAULT_MDE,
+    ENGINES,
+    MetricResult,
+    analyze_quantile,
+    analyze_variants,
+)
 from metrics.stats.multiple import adjust_results
 from metrics.stats.recommendation import Recommendation, RecommendationKind, recommend
 from metrics.stats.srm import SRMResult, srm_test
@@ -533,3 +548,49 @@ def analyze_summary(
         warnings=notes,
         plan_reached=plan_reached,
     )
+
+
+def analyze_quantile_metrics(
+    engine: Engine,
+    experiment_id: str,
+    control: str,
+    *,
+    metrics: Sequence[QuantileMetric] | None = None,
+    engine_kind: EngineKind = "frequentist",
+    alpha: float = 0.05,
+    mde: float = DEFAULT_MDE,
+    sequential_tuning_n: float | None = None,
+    prior_mean: float = 0.0,
+    prior_sd: float | None = None,
+    as_of: dt.datetime | None = None,
+) -> list[MetricResult]:
+    """Quantile metrics (default: every ``QUANTILE_METRICS`` entry: median and p90 of order
+    value) of each treatment against ``control``, one ``MetricResult`` per metric × treatment
+    (``kind='quantile'``, units = buyers). Always live SQL (quantiles are not additive, so the
+    serving layer cannot answer them). Not in the experiment's multiple-testing family or its
+    recommendation: they describe the order-value distribution beside the declared metrics.
+    An empty list when ``control`` has no row."""
+    chosen = list(QUANTILE_METRICS.values()) if metrics is None else list(metrics)
+    stats = fetch_quantile_stats(engine, experiment_id, chosen, as_of=as_of)
+    options: dict[str, Any] = dict(
+        engine=engine_kind, alpha=alpha, mde=mde, prior_mean=prior_mean, prior_sd=prior_sd
+    )
+    if sequential_tuning_n is not None:
+        options["sequential_tuning_n"] = sequential_tuning_n
+    out: list[MetricResult] = []
+    for m in chosen:
+        arms = {s.variant: s for s in stats[m.name]}
+        if control not in arms:
+            return []
+        for s in stats[m.name]:
+            if s.variant != control:
+                out.append(
+                    analyze_quantile(
+                        arms[control],
+                        s,
+                        metric=m.name,
+                        higher_is_better=m.higher_is_better,
+                        **options,
+                    )  # fmt: skip
+                )
+    return out

@@ -31,6 +31,8 @@ __all__ = [
     "ExperimentMetric",
     "Measure",
     "MetricKind",
+    "QUANTILE_METRICS",
+    "QuantileMetric",
     "SourceTable",
     "UnknownMetricError",
     "get_metric",
@@ -150,8 +152,6 @@ def validate_metric(metric: ExperimentMetric) -> list[str]:
         problems.append("only ratio metrics have a denominator")
     if metric.kind is MetricKind.BINOMIAL and metric.numerator.aggregation is not Aggregation.ANY:
         problems.append("a binomial metric's numerator must use the ANY aggregation")
-    if metric.kind is MetricKind.RATIO and metric.covariate is not None:
-        problems.append("CUPED on ratio metrics is not supported (single covariate only)")
     return problems
 
 
@@ -216,17 +216,78 @@ EXPERIMENT_METRICS: dict[str, ExperimentMetric] = {
             label="Click-through rate",
             description=(
                 "Clicks / impressions over all units' first 14 days after assignment "
-                "(units with 0 impressions stay in both sums)."
+                "(units with 0 impressions stay in both sums); CUPED covariate: the unit's "
+                "clicks in the 28 days before assignment."
             ),
             kind=MetricKind.RATIO,
             higher_is_better=True,
             numerator=_touch(EventType.CLICK, Aggregation.COUNT),
             denominator=_touch(EventType.IMPRESSION, Aggregation.COUNT),
+            covariate=_touch(EventType.CLICK, Aggregation.COUNT),
             unit="clicks per impression",
         ),
     )
 }
 """Every experiment metric by name (see ``/docs`` and the demo manifest for the contract)."""
+
+
+@dataclass(frozen=True)
+class QuantileMetric:
+    """A quantile (median, p90, …) of the **order value** across buying units.
+
+    Per unit with at least one order in ``[assigned_at, assigned_at + window_days)``: its
+    order value v = Σ revenue / number of orders in the window (the mean of its orders, so
+    each buyer counts once and units stay independent; NULL revenue counts as 0). The metric is
+    the ``q``-quantile of v over a variant's buyers (numpy's default, linear interpolation).
+    Units without an order are not in it: a change in *who* buys moves it too. Quantiles are
+    not additive over groups, so these are always computed live (``metrics.experiments.sql.
+    fetch_quantile_stats``), never from the serving layer.
+    """
+
+    name: str
+    label: str
+    description: str
+    q: float  # quantile level in (0, 1)
+    higher_is_better: bool = True
+    window_days: int = DEFAULT_WINDOW_DAYS
+    unit: str = "USD per order"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.q < 1.0:
+            raise ValueError(f"quantile metric {self.name!r}: q must be in (0, 1), got {self.q}")
+        if self.window_days <= 0:
+            raise ValueError(f"quantile metric {self.name!r}: window_days must be positive")
+
+    @property
+    def revenue(self) -> Measure:
+        """Σ revenue per unit over the window (the numerator of v)."""
+        return _REVENUE
+
+    @property
+    def orders(self) -> Measure:
+        """Orders per unit over the window (the denominator of v)."""
+        return Measure(EventSource(SourceTable.ORDERS), Aggregation.COUNT)
+
+
+QUANTILE_METRICS: dict[str, QuantileMetric] = {
+    m.name: m
+    for m in (
+        QuantileMetric(
+            "order_value_median",
+            "Median order value",
+            "Median over buyers of the unit's mean order value (USD) within 14 days of assignment.",
+            0.5,
+        ),
+        QuantileMetric(
+            "order_value_p90",
+            "p90 order value",
+            "90th percentile over buyers of the unit's mean order value (USD) within 14 days "
+            "of assignment: the big baskets.",
+            0.9,
+        ),
+    )
+}
+"""Quantile metrics shown on Experiment detail (fixed list; order values only)."""
 
 
 class UnknownMetricError(LookupError):

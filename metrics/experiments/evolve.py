@@ -143,6 +143,22 @@ def activity_query(since: dt.datetime) -> Select:
     ).select_from(e)
 
 
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "running_now": (
+        "Running now",
+        "Experiments whose status is 'running' today (the sidebar dates do not apply).",
+    ),
+    "concluded_all": (
+        "Concluded (all history)",
+        "Experiments whose status is 'concluded', whenever they ended (the sidebar dates do "
+        "not apply; Loop health counts those concluded in the period).",
+    ),
+}
+"""Label and definition of the status counts of the Evolve and Experiments pages. They differ
+from Loop health's period counts (``metrics.marketing.kpi_sql.ACTIVITY_LABELS``) and so carry
+other names."""
+
+
 # --- decision-log metrics (pure) -------------------------------------------------------------
 
 

@@ -125,6 +125,8 @@ def _stat_names(metric: ExperimentMetric, covariate: bool) -> list[str]:
         names += ["denom_sum", "denom_sum_sq", "cross_sum"]
     if covariate and metric.covariate is not None:
         names += ["cov_sum", "cov_sum_sq", "cov_cross_sum"]
+        if metric.kind is MetricKind.RATIO:
+            names.append("cov_denom_cross_sum")
     return names
 
 

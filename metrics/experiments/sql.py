@@ -8,7 +8,7 @@ metrics, a column per metric in ``per_unit``, one cap CTE per winsorised mean me
     agg_<t>   per unit, sums over the unit's rows of source table t within its windows
     per_unit  units LEFT JOIN agg_*  ->  y (outcome), x (ratio denominator), c (CUPED covariate)
     [capped]  y winsorised at a percentile of y over the experiment's units (mean metrics)
-    SELECT variant [, slice] [, day], COUNT(*), Σy, Σy², Σx, Σx², Σxy, Σc, Σc², Σyc
+    SELECT variant [, slice] [, day], COUNT(*), Σy, Σy², Σx, Σx², Σxy, Σc, Σc², Σyc [, Σxc]
     GROUP BY variant [, slice] [, day]
 
 Definitions (see ``metrics.experiments.definitions``):
@@ -41,13 +41,16 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 import pandas as pd
 from sqlalchemy import (
+    Double,
     Float,
     Select,
     and_,
     bindparam,
     case,
+    cast,
     func,
     literal,
+    or_,
     select,
     true,
 )
@@ -68,8 +71,10 @@ from metrics.experiments.definitions import (
     ExperimentMetric,
     Measure,
     MetricKind,
+    QuantileMetric,
     SourceTable,
 )
+from metrics.stats.quantile import QuantileStats, needed_ranks, stats_from_ranks
 from metrics.stats.sufficient import VariantStats
 
 if TYPE_CHECKING:
@@ -94,6 +99,7 @@ STAT_COLUMNS: tuple[str, ...] = (
     "cov_sum",
     "cov_sum_sq",
     "cov_cross_sum",
+    "cov_denom_cross_sum",
 )
 """Result columns, named like the ``VariantStats`` fields (absent ones are omitted)."""
 
@@ -327,6 +333,8 @@ def _stat_sums(base: Any, n_metrics: int) -> list[ColumnElement[Any]]:
                 func.sum(c * c).label(f"m{i}_cov_sum_sq"),
                 func.sum(y * c).label(f"m{i}_cov_cross_sum"),
             ]
+            if f"m{i}_x" in base.c:  # CUPED for ratio metrics needs Σxc too
+                stats.append(func.sum(base.c[f"m{i}_x"] * c).label(f"m{i}_cov_denom_cross_sum"))
     return stats
 
 
@@ -541,6 +549,7 @@ def _to_stats(
         cov_sum=val("cov_sum") if covariate else None,
         cov_sum_sq=val("cov_sum_sq") if covariate else None,
         cov_cross_sum=val("cov_cross_sum") if covariate else None,
+        cov_denom_cross_sum=val("cov_denom_cross_sum") if covariate and ratio else None,
     )
 
 
@@ -838,3 +847,106 @@ def fetch_assignment_counts(
             }
             declared = _declared_variants(conn, experiment_id)
     return {v: counts.get(v, 0) for v in _ordered(declared, list(counts))}
+
+
+# --- quantile metrics (order statistics, not sums) ----------------------------------------
+
+
+def order_values_cte(experiment_id: str, window_days: int, as_of: dt.datetime | None = None) -> CTE:
+    """CTE ``order_values(variant, v)``: one row per buying unit, v = its mean order value
+    (Σ revenue / orders in ``[assigned_at, assigned_at + window_days)``; first assignments, NULL
+    revenue as 0, ``as_of`` as everywhere). The same window SQL as the sums (``_unit_values``)."""
+    sample = next(iter(_quantile_catalog().values()))
+    proxy = ExperimentMetric(
+        name="order_value",
+        label="order value",
+        description="",
+        kind=MetricKind.RATIO,
+        higher_is_better=True,
+        numerator=sample.revenue,
+        denominator=sample.orders,
+        window_days=window_days,
+    )
+    units = first_assignments_cte(experiment_id, as_of)
+    frm, unit_cols = _unit_values(units, [proxy], covariate=False, as_of=as_of)
+    per_unit = select(units.c.variant, *unit_cols).select_from(frm).cte("per_unit")
+    y, x = per_unit.c.m0_y, per_unit.c.m0_x
+    return (
+        select(per_unit.c.variant, (cast(y, Double) / cast(x, Double)).label("v"))
+        .where(x > 0)
+        .cte("order_values")
+    )
+
+
+def _quantile_catalog() -> dict[str, QuantileMetric]:
+    from metrics.experiments.definitions import QUANTILE_METRICS
+
+    return QUANTILE_METRICS
+
+
+def buyer_counts_query(
+    experiment_id: str, window_days: int, as_of: dt.datetime | None = None
+) -> Select[Any]:
+    """``variant, units``: buying units per variant (the n of a quantile metric)."""
+    values = order_values_cte(experiment_id, window_days, as_of)
+    return select(values.c.variant, func.count().label("units")).group_by(values.c.variant)
+
+
+def order_statistics_query(
+    experiment_id: str,
+    window_days: int,
+    ranks: dict[str, Sequence[int]],
+    as_of: dt.datetime | None = None,
+) -> Select[Any]:
+    """``variant, pos, v``: the order values at the given 1-based ``ranks`` per variant
+    (ascending order within the variant). Only these few values leave the warehouse."""
+    values = order_values_cte(experiment_id, window_days, as_of)
+    ranked = select(
+        values.c.variant,
+        values.c.v,
+        func.row_number().over(partition_by=values.c.variant, order_by=values.c.v).label("rn"),
+    ).subquery("ranked_values")
+    wanted = [
+        and_(ranked.c.variant == bindparam(None, v), ranked.c.rn.in_(sorted(set(r))))
+        for v, r in ranks.items()
+        if r
+    ]
+    stmt = select(ranked.c.variant, ranked.c.rn.label("pos"), ranked.c.v)
+    return stmt.where(or_(*wanted) if wanted else literal(False))
+
+
+def fetch_quantile_stats(
+    engine: Engine,
+    experiment_id: str,
+    metrics: Sequence[QuantileMetric],
+    *,
+    as_of: dt.datetime | None = None,
+) -> dict[str, list[QuantileStats]]:
+    """``{metric name: [QuantileStats per variant]}`` (declared variants first; n = 0 for a
+    variant without buyers), always live: quantiles are not additive over the serving layer's
+    groups. Two statements per outcome window: buyers per variant, then the few order
+    statistics each quantile needs (``metrics.stats.quantile.needed_ranks``)."""
+    result: dict[str, list[QuantileStats]] = {}
+    with engine.connect() as conn:
+        declared = _declared_variants(conn, experiment_id)
+        for window in sorted({m.window_days for m in metrics}):
+            group = [m for m in metrics if m.window_days == window]
+            counts = {
+                r.variant: int(r.units)
+                for r in conn.execute(buyer_counts_query(experiment_id, window, as_of))
+            }
+            ranks = {
+                v: sorted({r for m in group for r in needed_ranks(n, m.q)})
+                for v, n in counts.items()
+            }
+            values: dict[str, dict[int, float]] = {}
+            if any(ranks.values()):
+                stmt = order_statistics_query(experiment_id, window, ranks, as_of)
+                for r in conn.execute(stmt):
+                    values.setdefault(r.variant, {})[int(r.pos)] = float(r.v)
+            variants = _ordered(declared, list(counts))
+            for m in group:
+                result[m.name] = [
+                    stats_from_ranks(v, counts.get(v, 0), m.q, values.get(v, {})) for v in variants
+                ]
+    return result

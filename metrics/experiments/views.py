@@ -102,6 +102,17 @@ class AnalysisOptions:
     def __post_init__(self) -> None:  # noqa: D105 - validated below
         self._validate()
 
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``analyze_experiment`` / ``analyze_quantile_metrics`` that
+        choose and tune the engine (engine, alpha, sequential n*, Bayesian prior)."""
+        return dict(
+            engine_kind=self.engine,
+            alpha=self.alpha,
+            sequential_tuning_n=self.sequential_tuning_n,
+            prior_mean=self.prior_mean,
+            prior_sd=self.prior_sd,
+        )
+
     def _validate(self) -> None:
         if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
             raise ValueError(f"prior_sd must be a positive fraction or None; got {self.prior_sd}")
@@ -235,6 +246,7 @@ class Verdict:
     power: str
     days_to_go: str
     srm: str
+    interval_name: str = ""  # e.g. '95% interval' or 'Holm-adjusted interval' (empty: n/a)
 
 
 def verdict(analysis: ExperimentAnalysis) -> Verdict:
@@ -288,7 +300,18 @@ def verdict(analysis: ExperimentAnalysis) -> Verdict:
         else f"{r.power:.0%} for a {fmt_pct(r.mde, signed=False, digits=0)} MDE",
         days,
         srm,
+        interval_name(r),
     )
+
+
+def interval_name(r: MetricResult) -> str:
+    """What the relative interval of ``r`` is: '95% interval', or 'Holm-adjusted interval' /
+    'Bonferroni-adjusted interval' when a correction widened it (BH leaves it at 95%)."""
+    from metrics.stats.recommendation import ADJUSTED_LABELS
+
+    if r.p_value_adjusted is not None and r.correction in ("holm", "bonferroni"):
+        return f"{ADJUSTED_LABELS[r.correction]} interval"
+    return f"{1 - r.alpha:.0%} interval"
 
 
 # --- experiment list --------------------------------------------------------------------------
@@ -808,3 +831,32 @@ def history_rows(history: Sequence[DecisionRecord]) -> pd.DataFrame:
         previous = rec
     frame = pd.DataFrame(rows)
     return frame.iloc[::-1].reset_index(drop=True) if not frame.empty else frame
+
+
+def quantile_rows(results: Sequence[MetricResult], labels: Mapping[str, str]) -> pd.DataFrame:
+    """Rows for the order-value quantile table: ``metric`` (label), ``variant``, buyers per arm,
+    control and treatment values (USD), ``lift`` (relative, with its interval), ``p`` (p-value,
+    or chance to win for the Bayesian engine), ``significant`` and a ``note`` (the error or
+    first warning, if any)."""
+    rows = []
+    for r in results:
+        bayes = r.engine == "bayesian"
+        rows.append(
+            dict(
+                metric=labels.get(r.metric, r.metric),
+                variant=r.variant,
+                control_units=r.control_units,
+                treatment_units=r.treatment_units,
+                control_value=fmt_value(r.control_mean, "quantile"),
+                treatment_value=fmt_value(r.treatment_mean, "quantile"),
+                lift=lift_badge(r) if r.ok else "n/a",
+                p=(fmt_pct(r.chance_to_win, signed=False) if r.chance_to_win is not None else "n/a")
+                if bayes
+                else fmt_p(r.p_value),
+                significant=bool(r.ok and r.significant),
+                note=r.error_message or (r.warnings[0] if r.warnings else ""),
+            )  # fmt: skip
+        )
+    columns = ["metric", "variant", "control_units", "treatment_units", "control_value",
+               "treatment_value", "lift", "p", "significant", "note"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

@@ -26,6 +26,7 @@ from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, trunc_to
 from metrics.filters import Filters
 from metrics.marketing import attribution as attr
+from metrics.marketing.kpis import KPIS
 from metrics.marketing.serving_route import Route, route, tag
 
 NO_ANSWER = "(no answer)"
@@ -35,19 +36,36 @@ NO_ANSWER = "(no answer)"
 class MetricInfo:
     label: str
     unit: str  # "usd" | "count" | "percent" (fraction) | "ratio"
+    definition: str = ""
 
+
+_MODEL = "by the chosen attribution model (orders credited to the touches in the lookback)"
 
 METRICS: dict[str, MetricInfo] = {
-    "spend": MetricInfo("Spend (USD)", "usd"),
-    "impressions": MetricInfo("Impressions", "count"),
-    "clicks": MetricInfo("Clicks", "count"),
-    "ctr": MetricInfo("CTR", "percent"),
-    "cpc": MetricInfo("CPC (USD)", "usd"),
-    "conversions": MetricInfo("Conversions (attributed orders)", "count"),
-    "cvr": MetricInfo("CVR (conversions ÷ clicks)", "percent"),
-    "cpa": MetricInfo("CPA (USD per attributed order)", "usd"),
-    "revenue": MetricInfo("Revenue (attributed, USD)", "usd"),
-    "roas": MetricInfo("ROAS", "ratio"),
+    "spend": MetricInfo("Spend", "usd", "Media spend reported by the ad platforms (USD)."),
+    "impressions": MetricInfo("Impressions", "count", "Ad impressions (ad-platform reporting)."),
+    "clicks": MetricInfo("Clicks", "count", "Ad clicks (ad-platform reporting)."),
+    # The same definitions as the KPI catalog's: reuse its names.
+    "ctr": MetricInfo(KPIS["ctr"].label, "percent", KPIS["ctr"].definition),
+    "cpc": MetricInfo(KPIS["cpc"].label, "usd", KPIS["cpc"].definition),
+    "conversions": MetricInfo(
+        "Conversions (attributed)", "count", f"Orders credited {_MODEL}; fractional when shared."
+    ),
+    "cvr": MetricInfo(
+        "CVR (attributed)", "percent", "Attributed conversions ÷ ad clicks (a share of clicks)."
+    ),
+    "cpa": MetricInfo(
+        "CPA (attributed)",
+        "usd",
+        f"Spend ÷ orders credited {_MODEL} (USD). Not the tracked-purchase CPA of the KPI catalog.",
+    ),
+    "revenue": MetricInfo("Revenue (attributed)", "usd", f"Order revenue credited {_MODEL}."),
+    "roas": MetricInfo(
+        "ROAS (attributed)",
+        "ratio",
+        f"Return on ad spend: order revenue credited {_MODEL} ÷ the channel's media spend. "
+        "Not the tracked-purchase ROAS of Loop health, which needs no model.",
+    ),
 }
 """Every metric the channel table and the time-series picker offer."""
 

@@ -46,6 +46,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    or_,
     select,
     true,
     union,
@@ -507,7 +508,8 @@ def fetch_kpi(
 def totals_query(
     names: Sequence[str], filters: Filters, measure: MeasureBuilder = measure_query
 ) -> Select:
-    """One statement: rows (kpi, period ∈ {current, previous}, value) for the given KPIs."""
+    """One statement: rows (kpi, period ∈ {current, previous}, value, n) for the given KPIs;
+    ``n`` is a ratio KPI's denominator (its sample size), NULL for other kinds."""
     if not names:
         raise ValueError("totals_query needs at least one KPI name")
     selects = []
@@ -515,14 +517,25 @@ def totals_query(
         kpi = get_kpi(name)
         for period, f in (("current", filters), ("previous", filters.previous_period())):
             total = _direct_query(kpi, f, "total", measure).subquery()
+            n = _num(total.c.denominator) if "denominator" in total.c else literal(None, Double)
             selects.append(
                 select(
                     literal(name, String).label("kpi"),
                     literal(period, String).label("period"),
                     total.c.value,
+                    n.label("n"),
                 )
             )
     return union_all(*selects) if len(selects) > 1 else selects[0]  # type: ignore[return-value]
+
+
+TOTALS_COLUMNS = ("kpi", "label", "current", "previous", "change", "n_current", "n_previous")
+
+
+def _size(sizes: pd.DataFrame, name: str, period: str) -> float:
+    if name not in sizes.index or period not in sizes.columns:
+        return float("nan")
+    return float(sizes.at[name, period])
 
 
 def fetch_kpi_totals(
@@ -535,7 +548,9 @@ def fetch_kpi_totals(
     """Current and previous-period totals, one row per KPI in the order given.
 
     Columns: ``kpi, label, current, previous, change`` (change relative to previous, a
-    fraction; NaN when previous is 0 or missing). The previous period has equal length.
+    fraction; NaN when previous is 0 or missing) and ``n_current, n_previous`` (a ratio KPI's
+    denominator — customers, responses, sends — in each period; NaN for other kinds). The
+    previous period has equal length.
     With ``serving``, the KPIs it covers come from the serving store, the rest live;
     ``attrs["source"]`` is ``"serving"``, ``"live"`` or ``"mixed"``.
     """
@@ -561,7 +576,9 @@ def fetch_kpi_totals(
     raw = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     source = "serving" if not live_names else ("live" if not served_names else "mixed")
     raw["value"] = pd.to_numeric(raw["value"], errors="coerce").astype("float64")
+    raw["n"] = pd.to_numeric(raw["n"], errors="coerce").astype("float64")
     wide = raw.pivot_table(index="kpi", columns="period", values="value", dropna=False)
+    sizes = raw.pivot_table(index="kpi", columns="period", values="n", dropna=False)
     rows = []
     for name in names:
         cur = wide.at[name, "current"] if name in wide.index else float("nan")
@@ -574,23 +591,42 @@ def fetch_kpi_totals(
                 "current": cur,
                 "previous": prev,
                 "change": change,
+                "n_current": _size(sizes, name, "current"),
+                "n_previous": _size(sizes, name, "previous"),
             }
         )
-    out = pd.DataFrame(rows, columns=["kpi", "label", "current", "previous", "change"])
+    out = pd.DataFrame(rows, columns=[*TOTALS_COLUMNS])
     return _mark(out, source, "; ".join(reasons) if serving is not None else "")
 
 
 # --- experiments (Evolve loop) --------------------------------------------------------------
 
 
-def experiment_activity_query(filters: Filters) -> Select:
-    """Counts of experiments: running during the period, concluded in it, started in it, all.
+ACTIVITY_LABELS: dict[str, tuple[str, str]] = {
+    "running": (
+        "Running at period end",
+        "Experiments that had started before the period's last day ended and had not ended "
+        "by then (still running, or concluded later).",
+    ),
+    "concluded": ("Concluded in period", "Status 'concluded', ended within the period."),
+    "started": ("Started in period", "Experiments that started within the period."),
+}
+"""Label and definition of each :func:`experiment_activity_query` count (one name each)."""
 
-    Running = status 'running' and started before the period end. Concluded = status
-    'concluded' with ``ended_at`` inside the period. Dimension filters do not apply.
+
+def experiment_activity_query(filters: Filters) -> Select:
+    """Counts of experiments: running at the period end, concluded in it, started in it, all.
+
+    See :data:`ACTIVITY_LABELS` for the definitions. Dimension filters do not apply.
     """
     e = metadata.tables["experiments"]
-    running = and_(e.c.status == str(ExperimentStatus.RUNNING), e.c.started_at < filters.end_ts)
+    running = and_(
+        e.c.started_at < filters.end_ts,
+        or_(
+            e.c.status == str(ExperimentStatus.RUNNING),
+            and_(e.c.status == str(ExperimentStatus.CONCLUDED), e.c.ended_at >= filters.end_ts),
+        ),
+    )
     concluded = and_(
         e.c.status == str(ExperimentStatus.CONCLUDED), filters.time_condition(e.c.ended_at)
     )

@@ -31,6 +31,7 @@ from typing import assert_never
 from sqlalchemy import Date, DateTime
 
 from data.schema import PAID_CHANNELS, TABLE_ROLES, Channel, EventType, LoopStage, Stage, metadata
+from metrics import formatting as fmt
 
 
 class Agg(StrEnum):
@@ -274,10 +275,11 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="cpa",
-        label="CPA",
+        label="CPA (tracked purchases)",
         definition=(
-            "Cost per acquisition: paid media spend ÷ purchase events attributed (last touch) "
-            "to a paid channel."
+            "Cost per acquisition from tracking: paid media spend ÷ purchase events whose "
+            "tracked channel (the channel of the purchase touchpoint) is a paid channel. No "
+            "attribution model or lookback: compare with the model-attributed CPA on Channels."
         ),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
@@ -289,10 +291,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="roas",
-        label="ROAS",
+        label="ROAS (tracked purchases)",
         definition=(
-            "Return on ad spend: value of purchase events attributed (last touch) to a paid "
-            "channel ÷ paid media spend. 3.0× = $3 of attributed revenue per $1 spent."
+            "Return on ad spend from tracking: value of purchase events whose tracked channel "
+            "(the channel of the purchase touchpoint) is a paid channel ÷ paid media spend. "
+            "3.0× = $3 of tracked revenue per $1 spent. No attribution model or lookback: it is "
+            "not the model-attributed ROAS of Channels & attribution, which credits orders to "
+            "the marketing touches before them."
         ),
         kind=KpiKind.RATIO,
         unit=Unit.RATIO,
@@ -689,22 +694,21 @@ def _check_formula(where: str, kpi: Kpi, catalog: dict[str, Kpi]) -> list[str]:
 
 
 def format_value(kpi: Kpi, value: float | None) -> str:
-    """The value as shown on a tile: ``12,345`` / ``$1,234`` / ``12.3%`` / ``3.2×`` / ``+25``."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
+    """The value as shown on a tile: ``12,345`` / ``$1,234`` / ``12.3%`` / ``3.20×`` / ``+25``
+    (:mod:`metrics.formatting`, the app's one formatter; ``–`` when missing)."""
     unit = Unit(kpi.unit)
     if unit is Unit.COUNT:
-        return f"{value:,.0f}"
+        return fmt.count(value)
     if unit is Unit.USD:
-        return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
+        return fmt.money(value)
     if unit is Unit.PERCENT:
-        return f"{value * 100:.1f}%"
+        return fmt.percent(value)
     if unit is Unit.RATIO:
-        return f"{value:.2f}×"
+        return fmt.ratio(value)
     if unit is Unit.DAYS:
-        return f"{value:.1f} d"
+        return fmt.days(value, 1)
     if unit is Unit.POINTS:
-        return f"{value:+.0f}"
+        return fmt.score(value)
     assert_never(unit)
 
 

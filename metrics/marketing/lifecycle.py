@@ -765,10 +765,12 @@ def stage_kpis(
     engine: Engine, filters: Filters, *, serving: ServingStore | None = None
 ) -> pd.DataFrame:
     """Catalog KPIs per stage: ``stage, kpi, label, definition, current, previous, change,
-    display`` (``display`` = the current value formatted for its unit; ``change`` relative to the
-    previous period of equal length, a fraction). One SQL statement for all KPIs."""
+    display, n_current, n_previous`` (``display`` = the current value formatted for its unit;
+    ``change`` relative to the previous period of equal length, a fraction; ``n_*`` a rate's
+    sample size). One SQL statement for all KPIs."""
     names = [n for ns in STAGE_KPI_NAMES.values() for n in ns if n in KPIS]
     cols = ["stage", "kpi", "label", "definition", "current", "previous", "change", "display"]
+    cols += ["n_current", "n_previous"]
     reason = "KPI catalog figures (metrics.marketing.kpi_sql)" if serving else "no serving store"
     if not names:
         return live_tag(pd.DataFrame(columns=cols), reason)
@@ -790,6 +792,8 @@ def stage_kpis(
                     t["previous"],
                     t["change"],
                     format_value(kpi, None if pd.isna(t["current"]) else float(t["current"])),
+                    t["n_current"],
+                    t["n_previous"],
                 )
             )
     out = pd.DataFrame(rows, columns=cols)

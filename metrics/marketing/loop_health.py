@@ -23,6 +23,15 @@ The loop takes the **worst graded signal**; it is ``no data`` only when every si
   unavailable. Win rate, decisions that followed the recommendation and the cumulative
   estimated impact of shipped changes are shown but not graded (a low win rate is normal in a
   healthy testing culture).
+
+When a filter makes a signal meaningless, it says **not applicable under this filter** instead
+of a status (and does not count towards the loop's status):
+
+- *Brand-pull share* under any channel filter: the filter itself decides which channels new
+  customers came from (paid channels only give 0 %, direct only gives 100 %).
+- *ROAS, CLV:CAC and CAC change* under a segment or region filter (media spend has no customer,
+  so all spend would be divided by one slice's customers or revenue), and under a channel filter
+  without a paid channel (there is no media spend to return on).
 """
 
 from __future__ import annotations
@@ -35,7 +44,10 @@ from enum import StrEnum
 import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
+from metrics import formatting as fmt
+from metrics import small_samples as small
 from metrics.experiments.evolve import EvolveSummary
+from metrics.filters import Filters
 from metrics.marketing.kpis import KPIS, Kpi, Unit, format_value, is_good_change
 
 STATUS_RULES = (__doc__ or "").split("------------------------------\n")[-1]
@@ -47,6 +59,7 @@ class Status(StrEnum):
     WATCH = "watch"
     AT_RISK = "at risk"
     NO_DATA = "no data"
+    NOT_APPLICABLE = "not applicable under this filter"
 
 
 _SEVERITY = {Status.HEALTHY: 0, Status.WATCH: 1, Status.AT_RISK: 2}
@@ -55,7 +68,7 @@ NPS_HEALTHY, NPS_AT_RISK = 20.0, 0.0
 CSAT_HEALTHY, CSAT_AT_RISK = 0.80, 0.70
 BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK = 0.30, 0.15
 LIFT_HEALTHY, LIFT_AT_RISK = 0.05, 0.0
-MIN_REACH = 30
+MIN_REACH = small.MIN_REACH  # customers per campaign kind (metrics.small_samples)
 ROAS_HEALTHY, ROAS_AT_RISK = 3.0, 1.0
 CLV_CAC_HEALTHY, CLV_CAC_AT_RISK = 3.0, 1.0
 CAC_RISE_WATCH, CAC_RISE_AT_RISK = 0.10, 0.25
@@ -88,7 +101,7 @@ class LoopHealth:
 
     @property
     def worst(self) -> Signal | None:
-        graded = [s for s in self.signals if s.status is not Status.NO_DATA]
+        graded = [s for s in self.signals if s.status in _SEVERITY]
         return max(graded, key=lambda s: _SEVERITY[s.status]) if graded else None
 
 
@@ -108,11 +121,37 @@ def grade_higher(value: float | None, healthy_at: float, at_risk_below: float) -
 
 
 def combine(signals: Iterable[Signal]) -> Status:
-    """The worst graded status; ``no data`` only if no signal is graded."""
-    graded = [s.status for s in signals if s.status is not Status.NO_DATA]
+    """The worst graded status; ``no data`` only if no signal is graded (``not applicable``
+    when every signal is not applicable under the filters)."""
+    statuses = [s.status for s in signals]
+    graded = [s for s in statuses if s in _SEVERITY]
     if not graded:
+        if statuses and all(s is Status.NOT_APPLICABLE for s in statuses):
+            return Status.NOT_APPLICABLE
         return Status.NO_DATA
     return max(graded, key=_SEVERITY.__getitem__)
+
+
+_PAID_MEDIA_SIGNALS = frozenset({"roas", "clv_cac", "cac_change"})
+
+
+def not_applicable(signal: str, filters: Filters | None) -> str | None:
+    """Why ``filters`` make the signal ``signal`` meaningless, or None when it applies.
+
+    ``signal`` is one of ``nps, csat, brand_share, tailor_lift, roas, clv_cac, cac_change,
+    pipeline, decided`` (the rules are in the module docstring).
+    """
+    if filters is None:
+        return None
+    if signal == "brand_share" and filters.channels:
+        return "the channel filter decides which channels new customers came from"
+    if signal in _PAID_MEDIA_SIGNALS:
+        if filters.segments or filters.regions:
+            return "media spend has no segment or region, so it cannot be split by them"
+        paid = {str(c) for c in PAID_CHANNELS}
+        if filters.channels and not paid & set(filters.channels):
+            return "no paid channel is selected, so there is no media spend"
+    return None
 
 
 def channel_shares(df: pd.DataFrame, key: str = "channel", value: str = "value") -> pd.Series:
@@ -133,18 +172,33 @@ def share_of(shares: pd.Series, channels: Iterable[str]) -> float | None:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if _missing(x) else f"{x * 100:.1f}%"
+    return fmt.percent(None if _missing(x) else x)
 
 
-def _signal(name: str, value: float | None, display: str, status: Status, rule: str) -> Signal:
+def _signal(
+    name: str,
+    value: float | None,
+    display: str,
+    status: Status,
+    rule: str,
+    inapplicable: str | None = None,
+) -> Signal:
+    """A graded signal; ``inapplicable`` (why the filters make it meaningless) overrides it."""
+    if inapplicable is not None:
+        return Signal(name, None, "–", Status.NOT_APPLICABLE, f"not applicable: {inapplicable}")
     reason = "no data in this period" if status is Status.NO_DATA else f"{display} ({rule})"
     return Signal(name, None if _missing(value) else value, display, status, reason)
 
 
 def express_health(
-    nps: float | None, csat: float | None, new_by_channel: pd.DataFrame
+    nps: float | None,
+    csat: float | None,
+    new_by_channel: pd.DataFrame,
+    *,
+    filters: Filters | None = None,
 ) -> LoopHealth:
-    """Express: NPS, CSAT and the brand-pull share of new customers (``channel, value`` frame)."""
+    """Express: NPS, CSAT and the brand-pull share of new customers (``channel, value`` frame)
+    under ``filters`` (None: every signal applies)."""
     brand = share_of(channel_shares(new_by_channel), BRAND_CHANNELS)
     signals = (
         _signal(
@@ -167,6 +221,7 @@ def express_health(
             _pct(brand),
             grade_higher(brand, BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK),
             f"direct + organic search + referral; healthy ≥ {BRAND_SHARE_HEALTHY:.0%}",
+            not_applicable("brand_share", filters),
         ),
     )
     return LoopHealth(LoopStage.EXPRESS, combine(signals), signals)
@@ -211,7 +266,7 @@ def tailor_health(lift: TailorLift) -> LoopHealth:
     if min(lift.personalised_reach, lift.generic_reach) < MIN_REACH:
         value = None
     status = grade_higher(value, LIFT_HEALTHY, LIFT_AT_RISK)
-    shown = "–" if value is None else f"{value * 100:+.1f}%"
+    shown = fmt.percent(value, signed=True)
     signals = (
         _signal(
             "Personalised vs generic conversion lift",
@@ -225,9 +280,15 @@ def tailor_health(lift: TailorLift) -> LoopHealth:
 
 
 def amplify_health(
-    roas: float | None, clv_cac: float | None, cac: float | None, cac_previous: float | None
+    roas: float | None,
+    clv_cac: float | None,
+    cac: float | None,
+    cac_previous: float | None,
+    *,
+    filters: Filters | None = None,
 ) -> LoopHealth:
-    """Amplify: ROAS, CLV:CAC and the change in CAC vs the previous period."""
+    """Amplify: ROAS, CLV:CAC and the change in CAC vs the previous period, under ``filters``
+    (None: every signal applies)."""
     change = None
     if not (_missing(cac) or _missing(cac_previous)) and cac_previous:
         change = cac / cac_previous - 1.0
@@ -241,11 +302,12 @@ def amplify_health(
         cac_status = Status.HEALTHY
     signals = (
         _signal(
-            "ROAS (paid)",
+            KPIS["roas"].label,
             roas,
             format_value(KPIS["roas"], roas),
             grade_higher(roas, ROAS_HEALTHY, ROAS_AT_RISK),
             f"healthy ≥ {ROAS_HEALTHY:.0f}×, at risk < {ROAS_AT_RISK:.0f}×",
+            not_applicable("roas", filters),
         ),
         _signal(
             "CLV:CAC",
@@ -253,13 +315,15 @@ def amplify_health(
             format_value(KPIS["clv_cac"], clv_cac),
             grade_higher(clv_cac, CLV_CAC_HEALTHY, CLV_CAC_AT_RISK),
             f"healthy ≥ {CLV_CAC_HEALTHY:.0f}×, at risk < {CLV_CAC_AT_RISK:.0f}×",
+            not_applicable("clv_cac", filters),
         ),
         _signal(
             "CAC change vs previous period",
             change,
-            "–" if change is None else f"{change * 100:+.1f}%",
+            fmt.percent(change, signed=True),
             cac_status,
             f"watch from +{CAC_RISE_WATCH:.0%}, at risk from +{CAC_RISE_AT_RISK:.0%}",
+            not_applicable("cac_change", filters),
         ),
     )
     return LoopHealth(LoopStage.AMPLIFY, combine(signals), signals)
@@ -284,7 +348,7 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
         _signal(
             "Experiments running / concluded",
             float(running),
-            f"{running} running, {concluded} concluded",
+            f"{fmt.count(running)} running, {fmt.count(concluded)} concluded",
             status,
             "healthy when ≥ 1 is running",
         ),
@@ -296,24 +360,25 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
         _signal(
             "Concluded experiments with a decision",
             decided,
-            "–" if decided is None else f"{decided:.0%}",
+            fmt.percent(decided, 0),
             grade_higher(decided, DECIDED_HEALTHY, DECIDED_AT_RISK),
             "healthy ≥ 80 %, at risk < 40 %",
         ),
         _info_signal(
             "Win rate (shipped ÷ decided)",
             summary.win_rate,
-            "–" if summary.win_rate is None else f"{summary.win_rate:.0%}",
+            fmt.percent(summary.win_rate, 0),
         ),
         _info_signal(
             "Decisions that followed the recommendation",
             summary.followed_share,
-            "–" if summary.followed_share is None else f"{summary.followed_share:.0%}",
+            fmt.percent(summary.followed_share, 0),
         ),
         _info_signal(
             "Estimated impact of shipped changes (sum of relative lifts)",
             summary.cumulative_estimated_impact,
-            f"{summary.cumulative_estimated_impact:+.1%} over {summary.shipped} shipped",
+            f"{fmt.percent(summary.cumulative_estimated_impact, signed=True)} over "
+            f"{fmt.count(summary.shipped)} shipped",
         ),
     )
     return LoopHealth(LoopStage.EVOLVE, combine(signals), signals)

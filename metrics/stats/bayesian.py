@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -150,36 +151,37 @@ def beta_binomial_mc(
     )
 
 
+class PosteriorOptions(TypedDict, total=False):
+    """Keyword options of ``log_ratio_lift``, passed on to ``gaussian_lift`` (same meaning,
+    same defaults: higher is better, alpha 0.05, two-sided, flat prior)."""
+
+    higher_is_better: bool
+    alpha: float
+    alternative: str
+    prior_mean: float  # on the relative lift (fraction), > −1
+    prior_sd: float | None
+
+
 def log_ratio_lift(
-    log_ratio: float,
-    log_se: float,
-    *,
-    higher_is_better: bool = True,
-    alpha: float = 0.05,
-    alternative: str = "two-sided",
-    prior_mean: float = 0.0,
-    prior_sd: float | None = None,
+    log_ratio: float, log_se: float, **options: Unpack[PosteriorOptions]
 ) -> BayesResult:
     """Posterior of the relative lift r = e^L − 1 from a Gaussian posterior of L = log ratio.
 
-    The prior is given on the relative lift: N(log(1 + prior_mean), prior_sd²) on L (for
+    ``options`` as ``gaussian_lift``'s (``PosteriorOptions``). The prior is given on the
+    relative lift: N(log(1 + prior_mean), prior_sd²) on L (for
     small lifts the two scales agree). Reports the posterior median of r (e^μ − 1), the
     equal-tailed credible interval back-transformed, the chance to win P(good > 0), and the
     expected losses in relative-lift units from the lognormal closed forms
     E[(e^L − 1)⁺] = e^(μ + σ²/2)·Φ(μ/σ + σ) − Φ(μ/σ) and E[(1 − e^L)⁺] = Φ(−μ/σ) −
     e^(μ + σ²/2)·Φ(−μ/σ − σ).
     """
+    prior_mean = options.pop("prior_mean", 0.0)
+    prior_sd = options.get("prior_sd")
+    higher_is_better = options.get("higher_is_better", True)
     if prior_sd is not None and not prior_mean > -1:
         return _nan("relative", f"prior_mean must be above −100%; got {prior_mean!r}")
-    post = gaussian_lift(
-        log_ratio,
-        log_se,
-        higher_is_better=higher_is_better,
-        alpha=alpha,
-        alternative=alternative,
-        prior_mean=math.log1p(prior_mean) if prior_sd is not None else 0.0,
-        prior_sd=prior_sd,
-    )
+    shifted = math.log1p(prior_mean) if prior_sd is not None else 0.0
+    post = gaussian_lift(log_ratio, log_se, prior_mean=shifted, **options)
     if post.error_message:
         return post
     mu, sd = post.posterior_mean, post.posterior_sd

@@ -142,8 +142,9 @@ def cuped_moments(control: VariantStats, treatment: VariantStats, kind: MetricKi
     """CUPED-adjusted moments with θ pooled across the two variants.
 
     The adjusted mean of variant g is ȳ_g − θ(c̄_g − c̄), where c̄ is the covariate mean over both
-    variants; its unit-level variance is the sample variance of y − θc within g. Binomial and
-    mean metrics only (for binomial metrics y is 0/1 and its sample variance is used).
+    variants; its unit-level variance is the sample variance of y − θc within g (for binomial
+    metrics y is 0/1 and its sample variance is used). Ratio metrics use the linearised
+    outcome u = (y − R_g·x)/x̄_g instead of y (see the module docstring).
 
     Returns
     -------

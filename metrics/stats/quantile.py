@@ -52,17 +52,47 @@ def order_statistic_ranks(n: int, q: float, alpha: float = 0.05) -> tuple[int, i
 def quantile_stats(
     variant: str, values: np.ndarray, q: float, alpha: float = 0.05
 ) -> QuantileStats:
-    """``QuantileStats`` from unit values (what the warehouse SQL computes; tests, demo)."""
+    """``QuantileStats`` from unit values (the reference for the warehouse SQL; tests, demo)."""
     x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
     lo, hi = order_statistic_ranks(n, q, alpha)
     return QuantileStats(variant, n, q, float(np.quantile(x, q)), x[lo - 1], x[hi - 1], alpha)
 
 
+def needed_ranks(n: int, q: float, alpha: float = 0.05) -> tuple[int, ...]:
+    """1-based ranks of the order statistics ``QuantileStats`` needs from n sorted values:
+    the two that bracket the interval and the (one or two) that the sample quantile
+    interpolates between (numpy's default: position (n − 1)·q, 0-based). Empty when n < 1."""
+    if n < 1:
+        return ()
+    h = (n - 1) * q
+    below = math.floor(h)
+    return tuple(sorted({*order_statistic_ranks(n, q, alpha), below + 1, min(below + 2, n)}))
+
+
+def stats_from_ranks(
+    variant: str, n: int, q: float, values: dict[int, float], alpha: float = 0.05
+) -> QuantileStats:
+    """``QuantileStats`` from the values at ``needed_ranks(n, q, alpha)`` (rank → value), as
+    the warehouse returns them; equals ``quantile_stats`` on the full sorted values."""
+    if n < 1:
+        return QuantileStats(variant, 0, q, math.nan, math.nan, math.nan, alpha)
+    h = (n - 1) * q
+    below = math.floor(h)
+    a, b = values[below + 1], values[min(below + 2, n)]
+    value = a + (h - below) * (b - a)
+    lo, hi = order_statistic_ranks(n, q, alpha)
+    return QuantileStats(variant, n, q, float(value), values[lo], values[hi], alpha)
+
+
 def quantile_moments(s: QuantileStats) -> Moments:
     """Value and unit-level variance (n·se²) of a quantile, se = (upper − lower)/(2z)."""
-    if s.units < 2 or not 0 < s.q < 1:
-        return Moments(s.variant, max(s.units, 0), math.nan, math.nan, "need n ≥ 2, 0 < q < 1")
+    n = max(s.units, 0)
+    if not 0 < s.q < 1:
+        return Moments(s.variant, n, math.nan, math.nan, f"q must be in (0, 1), got {s.q}")
+    if n < 2:
+        need = f"variant {s.variant!r} has {n} unit(s); a quantile test needs at least 2"
+        return Moments(s.variant, n, math.nan, math.nan, need)
     z = float(NORMAL.isf(s.alpha / 2))
     se = (s.upper - s.lower) / (2 * z)
     if not (math.isfinite(se) and se > 0):

@@ -71,9 +71,26 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:+.1%}"
 
 
+ADJUSTED_LABELS = {
+    "holm": "Holm-adjusted",
+    "bonferroni": "Bonferroni-adjusted",
+    "fdr_bh": "BH-adjusted",
+}
+"""How a corrected p-value (and a widened interval) is named in the reasons."""
+
+
+def _adjusted(r: MetricResult) -> str | None:
+    """'Holm-adjusted' etc. when ``r`` carries a frequentist correction, else None."""
+    if r.p_value_adjusted is None or not r.correction:
+        return None
+    return ADJUSTED_LABELS.get(r.correction, f"{r.correction}-adjusted")
+
+
 def _ci(r: MetricResult) -> str:
     lo, hi = r.relative_ci
     level = f"{1 - r.alpha:.0%}"
+    if _adjusted(r) and r.correction != "fdr_bh":  # Holm / Bonferroni widen the interval
+        level = str(_adjusted(r))
     if not math.isfinite(lo) and not math.isfinite(hi):
         return f"{level} interval n/a"
     return f"{level} interval {_pct(lo) if math.isfinite(lo) else '−∞'} to " + (
@@ -86,6 +103,8 @@ def _evidence(r: MetricResult) -> str:
         return f"chance to beat control {r.chance_to_win:.1%}"
     p = r.p_value_adjusted if r.p_value_adjusted is not None else r.p_value
     label = "always-valid p" if r.engine == "sequential" else "p"
+    if _adjusted(r):
+        label = f"{_adjusted(r)} {label}"
     return f"{label} = {p:.3g}" if p is not None else "no p-value"
 
 

@@ -31,7 +31,12 @@ class PeekingSimulation:
 
     def mc_se(self, rate: float) -> float:
         """Monte Carlo standard error of a rejection rate."""
-        return float(np.sqrt(max(rate * (1 - rate), 1e-12) / self.n_sims))
+        return mc_se(rate, self.n_sims)
+
+
+def mc_se(rate: float, runs: int) -> float:
+    """Monte Carlo standard error √(rate·(1 − rate)/runs) of a rate estimated from ``runs``."""
+    return float(np.sqrt(max(rate * (1 - rate), 1e-12) / runs))
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,19 @@ def _arms(rng, n_sims: int, looks: int, units: int, rates: tuple[float, float]):
     return tuple(np.cumsum(rng.binomial(units, r, size=(n_sims, looks)), axis=1) for r in rates)
 
 
+def _cumulative_rates(rng, n_sims: int, looks: int, units: int, rates: tuple[float, float]):
+    """(control rate, treatment rate, units per arm): rates (n_sims, looks), units (looks,)."""
+    conv = _arms(rng, n_sims, looks, units, rates)
+    n = units * np.arange(1, looks + 1)
+    return conv[0] / n, conv[1] / n, n
+
+
+def _rate_z(p_c, p_t, n):
+    """The engine's decision statistic for rates p_c, p_t over n units per arm (arrays)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
+
+
 def simulate_aa_peeking(
     n_sims: int = 2000,
     looks: int = 30,
@@ -64,11 +82,9 @@ def simulate_aa_peeking(
     method is tuned for the final total sample unless ``tuning_n`` is given.
     """
     rng = np.random.default_rng(seed)
-    conv_c, conv_t = _arms(rng, n_sims, looks, units_per_look, (rate, rate))
-    n = units_per_look * np.arange(1, looks + 1)
+    p_c, p_t, n = _cumulative_rates(rng, n_sims, looks, units_per_look, (rate, rate))
+    z_rel = _rate_z(p_c, p_t, n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_c, p_t = conv_c / n, conv_t / n
-        z_rel = decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
         p_naive = np.nan_to_num(p_value(z_rel, "two-sided"), nan=1.0)
         rho = rho_for(alpha, tuning_n or 2 * n[-1])
         p_seq = np.nan_to_num(always_valid_p(z_rel, 2 * n, rho), nan=1.0)
@@ -116,9 +132,8 @@ def simulate_sequential_coverage(
 ) -> float:
     """Share of runs whose confidence sequence contains the true lift at every look."""
     rng = np.random.default_rng(seed)
-    conv_c, conv_t = _arms(rng, n_sims, looks, units_per_look, (rate_control, rate_treatment))
-    n = units_per_look * np.arange(1, looks + 1)
-    p_c, p_t = conv_c / n, conv_t / n
+    rates = (rate_control, rate_treatment)
+    p_c, p_t, n = _cumulative_rates(rng, n_sims, looks, units_per_look, rates)
     se = np.sqrt(p_c * (1 - p_c) / n + p_t * (1 - p_t) / n)
     k = cs_multiplier(2 * n, alpha, rho_for(alpha, 2 * n[-1]))
     inside = np.abs(p_t - p_c - (rate_treatment - rate_control)) <= k * se
@@ -183,15 +198,16 @@ def simulate_aa(
     """
     from scipy import stats as sps
 
-    from metrics.stats.frequentist import decision_z, welch_df
+    from metrics.stats.frequentist import welch_df
     from metrics.stats.sequential import DEFAULT_TUNING_N
 
     rng = np.random.default_rng(seed)
     n = units_per_arm
     m_c, v_c = _arm_moments(rng, kind, n_sims, n)
     m_t, v_t = _arm_moments(rng, kind, n_sims, n)
-    z = decision_z(m_c, v_c, m_t, v_t)
-    if engine == "frequentist" and kind in ("lognormal", "zero_inflated"):
+    means = kind in ("lognormal", "zero_inflated")
+    z = decision_z(m_c, v_c, m_t, v_t, means=means)
+    if engine == "frequentist" and means:
         with np.errstate(divide="ignore", invalid="ignore"):
             df = welch_df(v_c, n, v_t, n)
         sig = 2 * sps.t.sf(np.abs(z), df) < alpha
@@ -213,12 +229,6 @@ def _enough_events(kind: str, m_c, m_t, n):
     return n * np.minimum(pooled, 1 - pooled) >= MIN_EXPECTED_EVENTS
 
 
-def _cumulative_rates(rng, n_sims: int, looks: int, units: int, rates: tuple[float, float]):
-    conv = _arms(rng, n_sims, looks, units, rates)
-    n = units * np.arange(1, looks + 1)
-    return conv[0] / n, conv[1] / n, n
-
-
 def simulate_sequential_aa(
     n_sims: int = 4000,
     looks: int = 100,
@@ -233,12 +243,11 @@ def simulate_sequential_aa(
     The engine's rule: log-ratio (or fallback) z, always-valid p < alpha, and the
     minimum-count rule. ``tuning_n`` defaults to the engine's default n*.
     """
-    from metrics.stats.frequentist import decision_z
     from metrics.stats.sequential import DEFAULT_TUNING_N
 
     rng = np.random.default_rng(seed)
     p_c, p_t, n = _cumulative_rates(rng, n_sims, looks, units_per_look, (rate, rate))
-    z = decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n)
+    z = _rate_z(p_c, p_t, n)
     p = always_valid_p(z, 2 * n, rho_for(alpha, tuning_n or DEFAULT_TUNING_N))
     flagged = (np.nan_to_num(p, nan=1.0) < alpha) & _enough_events("binomial", p_c, p_t, n)
     return float(flagged.any(axis=1).mean())
@@ -289,12 +298,11 @@ def simulate_daily_recommendation(
     p < early_stop_p, at the plan at p < alpha; a run counts as shipped if any look ships
     (an upper bound: stops for other reasons are ignored).
     """
-    from metrics.stats.frequentist import decision_z
     from metrics.stats.recommendation import EARLY_STOP_P
 
     rng = np.random.default_rng(seed)
     p_c, p_t, n = _cumulative_rates(rng, n_sims, looks, units_per_look, (rate, rate))
-    z = np.nan_to_num(decision_z(p_c, p_c * (1 - p_c) / n, p_t, p_t * (1 - p_t) / n))
+    z = np.nan_to_num(_rate_z(p_c, p_t, n))
     p = p_value(z, "two-sided")
     good = z > 0
     strict = early_stop_p if early_stop_p is not None else EARLY_STOP_P
