@@ -13,6 +13,8 @@ within one run). Sections:
   ``--assignments`` units (default ``ASSIGNMENTS_PER_CUSTOMER`` × ``--customers``: 1M at the
   default size, 10M at ``--customers 1000000``);
 - ``stats``: pure statistics time per metric × variant comparison;
+- ``clv``: the BG/NBD + Gamma-Gamma fit (grouped summary SQL and maximum likelihood) on a
+  simulated transaction table of ``--customers`` customers (:mod:`bench.clv`);
 - ``simulate``: A/A false-positive rates (fixed horizon, naive peeking, sequential) and interval
   coverage, by simulation at ``--sims`` runs.
 
@@ -48,7 +50,7 @@ LOAD_COMMANDS = ("load", "memory")
 """Subcommands that drive the running app in a browser (``bench.load``)."""
 STATS_COMMAND = "stats"
 """``python -m bench stats``: the statistics sections only (``--only stats,simulate``)."""
-SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "simulate")
+SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "clv", "simulate")
 ASSIGNMENTS_PER_CUSTOMER = 10  # the experiment section's default size, relative to --customers
 
 
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
         return 2
-    from bench import experiments, pages, serving
+    from bench import clv, experiments, pages, serving
 
     runners = {
         "generate": bench_generate,
@@ -200,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             _beside(a.out, "_experiment.duckdb"), a.assignments
         ),
         "stats": lambda a: experiments.bench_stats_only(),
+        "clv": lambda a: clv.bench_clv(_beside(a.out, "_clv.duckdb"), a.customers),
         "simulate": lambda a: experiments.bench_simulations(a.sims),
     }
     results: list[Table] = []

@@ -24,6 +24,7 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
     PageSpec("Overview", "pages/overview.py", "Loop health", ":material/monitoring:", True),
     PageSpec("Marketing", "pages/lifecycle.py", "Lifecycle", ":material/cycle:"),
     PageSpec("Marketing", "pages/channels.py", "Channels & attribution", ":material/campaign:"),
+    PageSpec("Marketing", "pages/retention.py", "Retention & CLV", ":material/loyalty:"),
     PageSpec("Experiments", "pages/experiments.py", "Experiments", ":material/science:"),
     PageSpec(
         "Experiments", "pages/experiment_detail.py", "Experiment detail", ":material/biotech:"

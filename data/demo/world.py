@@ -51,6 +51,13 @@ SIGNUP_FACTOR = _per_channel(
     dict(paid_search=1.3, organic_search=1.0, paid_social=.7, organic_social=.8, email=1.3,
          video=.7, community=1.2, referral=1.4, direct=1.1)
 )  # fmt: skip
+# Planted retention difference: buyers acquired through paid social keep only this share of the
+# repeat orders they would otherwise place (they churn sooner); every other channel keeps all.
+# Applied after every draw, so the random stream (and every other planted figure) is unchanged.
+REPEAT_KEEP = _per_channel(
+    dict(paid_search=1, organic_search=1, paid_social=.4, organic_social=1, email=1, video=1,
+         community=1, referral=1, direct=1)
+)  # fmt: skip
 CAMPAIGN_PROB = _per_channel(
     dict(paid_search=1, organic_search=.3, paid_social=1, organic_social=.5, email=1, video=1,
          community=.6, referral=.8, direct=0)
@@ -721,7 +728,10 @@ def background(
     ch, camp = _conversion_channel(rng, o_cust, o_t, customers, picker)
     orders.channel = np.concatenate([ch, np.full(re_buy.size, CH["email"], np.int8)])
     orders.campaign = np.concatenate([camp, np.full(re_buy.size, winback_id, np.int64)])
-    return EventRows.concat(parts), orders
+    # REPEAT_KEEP: drop the later repeat orders of low-retention channels (after all draws).
+    kept = o_rank <= np.floor(extra[o_cust] * REPEAT_KEEP[acq[o_cust]] + 1e-9)
+    keep = np.concatenate([kept, np.ones(re_buy.size, dtype=bool)])
+    return EventRows.concat(parts), orders.take(np.flatnonzero(keep))
 
 
 # --- ad spend -----------------------------------------------------------------------------------
