@@ -9,6 +9,7 @@ import datetime as dt
 import streamlit as st
 
 from components import retention_charts as rc
+from components import tables
 from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
 from components.kpi_tiles import warehouse_key
@@ -117,7 +118,7 @@ else:
     with left:
         st.plotly_chart(rc.repeat_figure(repeat, dimension), key="ret_repeat_chart")
     with right:
-        st.dataframe(
+        tables.dataframe(
             repeat[["dim", "customers", "repeat_rate", "median_days_to_second"]].assign(
                 dim=repeat["dim"].map(rc.label)
             ),
@@ -159,7 +160,7 @@ if clv.empty or clv["predicted_clv"].isna().all():
     st.info("Too few buyers to fit the CLV models with these filters.")
 else:
     st.plotly_chart(rc.clv_figure(clv), key="ret_clv_chart")
-    st.dataframe(
+    tables.dataframe(
         clv.assign(dim=clv["dim"].map(rc.label))[
             [
                 "dim",
