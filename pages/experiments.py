@@ -119,19 +119,19 @@ dataframe(
         "recommendation",
         "decision",
         "srm",
-        "loop_stage",
         "days_running",
+        "loop_stage",
         "decision_version",
         "units",
         "primary_metric",
         "problem",
     ),
     column_config={
-        "name": st.column_config.TextColumn("Experiment", width="medium"),
+        "name": st.column_config.TextColumn("Experiment", width=240),
         "link": st.column_config.LinkColumn(
             "Details", display_text="open ↗", help="Open the experiment (shareable link)"
         ),
-        "status": st.column_config.TextColumn("Status", width="small"),
+        "status": st.column_config.TextColumn("Status", width=78),
         "loop_stage": st.column_config.TextColumn("Loop", width="small"),
         "days_running": st.column_config.NumberColumn(
             "Days", help="Days since start (or run)", width="small"
@@ -141,12 +141,13 @@ dataframe(
         "lift": st.column_config.TextColumn(
             "Lift [95% interval]",
             help="Relative lift of the primary metric (treatment ÷ control − 1) with its "
-            "Holm-adjusted 95% confidence interval; with several treatments, the best one.",
-            width="medium",
+            "Holm-adjusted 95% confidence interval; with several treatments, the best one "
+            "(named after it).",
+            width=222,
         ),
-        "recommendation": st.column_config.TextColumn("Recommendation", width="medium"),
-        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width=105),  # "⚠ mismatch"
-        "decision": st.column_config.TextColumn("Decision"),
+        "recommendation": st.column_config.TextColumn("Recommendation", width=226),
+        "srm": st.column_config.TextColumn("SRM", help=HELP["srm"], width=96),  # "⚠ mismatch"
+        "decision": st.column_config.TextColumn("Decision", width=66),
         "decision_version": st.column_config.NumberColumn(
             "Version", help="Version of the recorded decision", width="small"
         ),

@@ -340,7 +340,8 @@ def test_list_rows_against_direct_computations() -> None:
 
     best = (170 / 3000) / (120 / 3000) - 1  # c is the best treatment
     assert r.loc["exp_abc", "variant"] == "c"
-    assert r.loc["exp_abc", "lift"].startswith(f"c: {best:+.1%}")
+    lift = r.loc["exp_abc", "lift"]
+    assert lift.startswith(f"{best:+.1%} [") and lift.endswith(" (best: c)")
 
     assert r.loc["exp_empty", "problem"] and r.loc["exp_empty", "lift"] == "n/a"
     assert r.loc["exp_broken", "problem"] == "not analysed: boom"

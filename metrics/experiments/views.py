@@ -387,7 +387,7 @@ def list_rows(
                 badge = lift_badge(r)
                 row |= {
                     "variant": r.variant,
-                    "lift": f"{r.variant}: {badge}" if many else badge,
+                    "lift": f"{badge} (best: {r.variant})" if many else badge,
                     "relative_lift": r.relative_lift,
                     "ci_low": lo,
                     "ci_high": hi,
