@@ -191,7 +191,9 @@ def to_grouped(frame: pd.DataFrame, unit: Unit) -> GroupedSummary:
 def _frame_on(conn: Connection, stmt: Select) -> pd.DataFrame:
     if conn.dialect.name == "duckdb":
         # DuckDB's own DataFrame conversion: ~3x less CPU than Python row objects at 10^5 rows.
-        compiled = stmt.compile(conn)
+        # render_postcompile expands IN-lists (a channel filter) into single parameters: the
+        # native API has no "expanding" parameters
+        compiled = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in compiled.positiontup or ()]
         return conn.connection.driver_connection.execute(str(compiled), params).df()
     result = conn.execute(stmt)
