@@ -180,3 +180,27 @@ REGION_VALUES: frozenset[str] = frozenset(r.value for r in Region)
 def default_filters(latest: dt.date, days: int = DEFAULT_WINDOW_DAYS) -> Filters:
     """The last ``days`` days up to and including ``latest``, nothing else selected."""
     return Filters(start=latest - dt.timedelta(days=days - 1), end=latest)
+
+
+def clamp_dates(
+    start: dt.date, end: dt.date, lo: dt.date, hi: dt.date
+) -> tuple[dt.date, dt.date, list[str]]:
+    """``start`` and ``end`` moved into ``[lo, hi]`` (inclusive days), with a note per move.
+
+    Clamping each end separately keeps ``start <= end`` whenever it held before. Used for dates
+    from a link, which may lie outside what the date picker offers (and would crash it).
+    """
+    notes: list[str] = []
+
+    def clamp(name: str, day: dt.date) -> dt.date:
+        moved = min(max(day, lo), hi)
+        if moved != day:
+            edge = "earliest" if moved == lo else "latest"
+            notes.append(
+                f"The link's {name} date {day.isoformat()} is outside the range offered "
+                f"({lo.isoformat()} – {hi.isoformat()}); using the {edge} day, "
+                f"{moved.isoformat()}."
+            )
+        return moved
+
+    return clamp("start", start), clamp("end", end), notes

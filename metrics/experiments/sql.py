@@ -709,6 +709,40 @@ def _day_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype(str), format="ISO8601").dt.normalize()
 
 
+MAX_DAILY_DAYS = 1_100
+"""Most days a day-by-day series spans (about three years). Longer spans come only from bad
+data (an assignment dated 0001-01-01 or 9999-12-31), which would make a dense daily grid of
+millions of days: earlier days are folded into the first day kept."""
+FUTURE_SLACK_DAYS = 31
+"""Assignment days later than today (UTC) + this many days are implausible and left out."""
+
+
+def _bounded_days(frame: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
+    """``frame`` (one row per ``day`` and ``variant``) limited to a plausible, bounded span.
+
+    Days after today + :data:`FUTURE_SLACK_DAYS` are dropped; days more than
+    :data:`MAX_DAILY_DAYS` before the last day kept are summed into that first kept day, so
+    cumulative statistics from it on are unchanged. ``attrs["days_note"]`` says what changed.
+    """
+    today = pd.Timestamp(dt.datetime.now(dt.UTC).date())
+    future = frame["day"] > today + pd.Timedelta(days=FUTURE_SLACK_DAYS)
+    kept = frame[~future]
+    notes = []
+    if future.any():
+        notes.append(f"{int(future.sum())} day-variant rows dated after today were left out")
+    if not kept.empty:
+        cutoff = kept["day"].max() - pd.Timedelta(days=MAX_DAILY_DAYS - 1)
+        early = kept["day"] < cutoff
+        if early.any():
+            kept = kept.assign(day=kept["day"].where(~early, cutoff))
+            kept = kept.groupby(["day", "variant"], as_index=False)[value_cols].sum()
+            notes.append(f"days before {cutoff:%Y-%m-%d} were summed into that day")
+    kept = kept.copy()
+    if notes:
+        kept.attrs["days_note"] = "; ".join(notes)
+    return kept
+
+
 def _with_source(frame: pd.DataFrame, src: Source | None) -> pd.DataFrame:
     """``frame`` with ``attrs`` saying which source answered (nothing without a store)."""
     if src is not None:
@@ -758,6 +792,9 @@ def fetch_daily_stats(
         return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     frame["day"] = _day_column(frame["day"])
     frame[stat_cols] = frame[stat_cols].astype(float)
+    frame = _bounded_days(frame, stat_cols)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
     full = (
@@ -801,6 +838,10 @@ def fetch_daily_assignments(
         empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
         return _with_source(empty, src)
     frame["day"] = _day_column(frame["day"])
+    frame = _bounded_days(frame, ["units"])
+    if frame.empty:
+        empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        return _with_source(empty, src)
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
     full = (
