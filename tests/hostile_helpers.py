@@ -79,9 +79,13 @@ def _html_bodies(at: AppTest) -> Iterator[str]:
             yield proto.body
 
 
-def new_app(query: dict[str, str] | None = None, *, timeout: float = 60) -> AppTest:
-    """A fresh AppTest of app.py with empty Streamlit caches and the given URL parameters."""
-    clear_streamlit_caches()
+def new_app(
+    query: dict[str, str] | None = None, *, timeout: float = 60, clear: bool = True
+) -> AppTest:
+    """A fresh AppTest of app.py with the given URL parameters (and, with ``clear``, empty
+    Streamlit caches: needed whenever the warehouse behind the same URL changed)."""
+    if clear:
+        clear_streamlit_caches()
     at = AppTest.from_file(APP_PATH, default_timeout=timeout)
     for key, value in (query or {}).items():
         at.query_params[key] = value

@@ -118,6 +118,12 @@ def _check_options(
             raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
 
 
+def _usable(a: Any) -> tuple[ColumnElement[bool], ...]:
+    """Assignment rows that can count: a row without a unit, a variant or a time is bad data
+    (a NULL variant once crashed Experiment detail) and is ignored everywhere."""
+    return (a.c.customer_id.is_not(None), a.c.variant.is_not(None), a.c.assigned_at.is_not(None))
+
+
 def first_assignments_cte(experiment_id: str, as_of: dt.datetime | None = None) -> CTE:
     """CTE ``units(customer_id, variant, assigned_at)``: each unit's first assignment row."""
     a = experiment_assignments
@@ -128,7 +134,7 @@ def first_assignments_cte(experiment_id: str, as_of: dt.datetime | None = None) 
         func.row_number()
         .over(partition_by=a.c.customer_id, order_by=(a.c.assigned_at, a.c.variant))
         .label("rn"),
-    ).where(a.c.experiment_id == bindparam("experiment_id", experiment_id))
+    ).where(a.c.experiment_id == bindparam("experiment_id", experiment_id), *_usable(a))
     if as_of is not None:
         ranked = ranked.where(a.c.assigned_at < as_of)
     sub = ranked.subquery("ranked")
@@ -420,7 +426,7 @@ def all_slices_stats_query(
             order_by=(a.c.assigned_at, a.c.variant),
         )
         .label("rn"),
-    )
+    ).where(*_usable(a))
     if experiment_ids is not None:
         ranked = ranked.where(a.c.experiment_id.in_(experiment_ids))
     sub = ranked.subquery("ranked")
@@ -517,7 +523,9 @@ def assignment_counts_query(experiment_id: str, as_of: dt.datetime | None = None
 
 
 def _declared_variants(conn: Connection, experiment_id: str) -> list[str]:
-    return [row.variant for row in conn.execute(declared_variants_query(experiment_id))]
+    """Declared variant names, control first; NULL names and repeats are left out."""
+    names = [row.variant for row in conn.execute(declared_variants_query(experiment_id))]
+    return list(dict.fromkeys(str(n) for n in names if n is not None))
 
 
 def _to_stats(
