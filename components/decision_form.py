@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from components.context import app_state_store, show_problem
+from components.escaping import md_text
 from data.app_state.decisions import (
     DecisionRecord,
     DecisionValidationError,
@@ -157,7 +158,7 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
     latest = history[-1]
     st.markdown(
         f"**Current decision: {latest.decision.value}** (version {latest.version}, by "
-        f"{latest.decided_by}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC)."
+        f"{md_text(latest.decided_by)}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC)."
     )
     rows = ev.history_rows(history)
     rows["expected_impact"] = rows["expected_impact"].map(

@@ -31,8 +31,11 @@ def neutralised(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_text(df: pd.DataFrame) -> str:
-    """CSV without the index, formula prefixes neutralised (what every download serves)."""
-    return neutralised(df).to_csv(index=False)
+    """CSV without the index, formula prefixes neutralised (what every download serves).
+
+    Rows end in CRLF (RFC 4180), which also makes the writer quote a field holding a bare CR.
+    """
+    return neutralised(df).to_csv(index=False, lineterminator="\r\n")
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:

@@ -17,7 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import serving_store
-from components.escaping import html_text
+from components.escaping import html_text, md_text
 from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
 from data.serving.store import ServingStore
@@ -129,7 +129,10 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
             unsafe_allow_html=True,
         )
         badge.badge(analysis.engine, icon=TONE_ICONS[v.tone], color="gray")
-        st.markdown("\n".join(f"- {reason}" for reason in v.reasons) or "- No reasons given.")
+        # Reasons name variants and metrics (warehouse or user text): literal, not Markdown.
+        st.markdown(
+            "\n".join(f"- {md_text(reason)}" for reason in v.reasons) or "- No reasons given."
+        )
         ev_help = HELP["chance_to_win"] if v.evidence_name == "Chance to win" else HELP["p_value"]
         variant_note = f" ({v.variant})" if v.variant else ""
         cells = (
