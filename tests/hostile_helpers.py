@@ -93,11 +93,15 @@ def new_app(
 
 
 def run_pages(at: AppTest, pages: Iterable[str]) -> dict[str, list[str]]:
-    """Run the frame, then each page in turn; the problems found per page (only non-empty)."""
-    at.run()
+    """Run the frame with each page in turn (the first page straight away, not after the
+    default page); the problems found per page (only pages with problems)."""
+    pages = list(pages)
     found: dict[str, list[str]] = {}
-    if issues := problems(at):
-        found["(frame)"] = issues
+    if not pages:
+        at.run()
+        if issues := problems(at):
+            found["(frame)"] = issues
+        return found
     for page in pages:
         at.switch_page(page)
         at.run()
