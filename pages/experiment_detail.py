@@ -180,7 +180,7 @@ st.caption(
     + f" · {info.days_running} days · variants: "
     + ", ".join(f"{v.variant} ({v.expected_share:.0%})" for v in info.variants)
 )
-st.markdown(f"**Hypothesis.** {info.hypothesis}")
+st.markdown(f"**Hypothesis.** {md_text(info.hypothesis)}")  # warehouse text: literal
 glossary(key="exp_glossary")
 if engine_kind == "bayesian":
     st.caption("The Bayesian engine reports chance to win; no multiple-testing correction applies.")

@@ -498,3 +498,27 @@ def test_postgres_warehouse_sessions_are_read_only(pg_url) -> None:
 def test_users_never_see_exception_details() -> None:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+# --- Markdown injection from warehouse text ---------------------------------------------------
+
+
+def test_md_text_makes_markdown_literal() -> None:
+    from components.escaping import md_text
+
+    escaped = md_text("![t](http://tracker.invalid/x.png) **b** $x$ :red[y]\nnext")
+    assert "![" not in escaped and "](" not in escaped and "\n" not in escaped
+    assert escaped.replace("\\", "") == "![t](http://tracker.invalid/x.png) **b** $x$ :red[y] next"
+
+
+def test_a_hypothesis_with_markdown_renders_as_text(copy_of_demo, app_env, monkeypatch) -> None:
+    image = "![t](http://tracker.invalid/x.png)"
+    _mutate(copy_of_demo, f"UPDATE experiments SET hypothesis = '{image}'")
+    monkeypatch.setenv("LOOPLENS_WAREHOUSE_URL", f"duckdb:///{copy_of_demo}")
+    at = new_app()
+    at.switch_page("pages/experiment_detail.py")
+    at.run()
+    assert problems(at) == []
+    bodies = [m.value for m in at.markdown]
+    assert any("Hypothesis" in b for b in bodies)
+    assert not any(image in b for b in bodies), "the image would be fetched by the browser"
