@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 import re
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
+_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()#|<>$~:!])")
+"""Characters with a Markdown, LaTeX (``$``) or icon/colour (``:red[...]``) meaning anywhere
+in a line. ``-``, ``+``, ``=`` and ``1.`` only mean something at the start of a line."""
 
 
 def html_text(value: object) -> str:
@@ -19,7 +21,11 @@ def html_text(value: object) -> str:
 
 
 def md_text(value: object) -> str:
-    """``value`` as literal text inside Markdown: every Markdown, LaTeX (``$``), emoji/icon
-    (``:``) and HTML special character is backslash-escaped; newlines become spaces."""
+    """``value`` as literal text inside Markdown, on one line (newlines become spaces): every
+    character with an inline Markdown, LaTeX (``$``), icon (``:``) or HTML meaning is
+    backslash-escaped, and so is a list or heading marker at the start. Dates and numbers
+    (``2026-01-31``, ``-3.5%``) stay as they are in running text."""
     flat = " ".join(str(value).splitlines())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", flat)
+    escaped = re.sub(r"^(\d+)([.)])", r"\1\\\2", escaped)  # "1. x" is an ordered list
+    return "\\" + escaped if escaped[:1] in ("-", "+", "=") else escaped

@@ -10,6 +10,7 @@ import datetime as dt
 
 import streamlit as st
 
+from components.escaping import md_text
 from data.schema import Channel, Region, Segment
 from metrics.filters import Filters, clamp_dates, default_filters
 
@@ -82,7 +83,7 @@ def render_global_filters(latest: dt.date) -> Filters:
                 placeholder=f"All {label.lower()}s",
             )
         for warning in st.session_state.get("looplens_filter_warnings", []):
-            st.warning(warning, icon=":material/link_off:")
+            st.warning(md_text(warning), icon=":material/link_off:")  # echoes the link: literal
 
     if isinstance(picked, tuple | list) and len(picked) == 2:
         start, end = picked

@@ -36,6 +36,10 @@ PLANTED_SECRET = "hunter2-s3cr3t"
 INJECTED_HTML = "<img src=x onerror=alert(1)><meta http-equiv=refresh content=0>"
 """Markup the suite plants in text values; it must never reach an HTML-rendering element."""
 
+INJECTED_MARKDOWN = "![t](http://tracker.invalid/pixel.png)"
+"""A Markdown image the suite plants in text values: rendered as Markdown, the browser would
+fetch it from the internet. It must reach Markdown elements escaped (as literal text)."""
+
 
 def file_hash(path: Path) -> str:
     """SHA-256 of a file's bytes (hex)."""
@@ -68,7 +72,20 @@ def problems(at: AppTest, *, secrets: Iterable[str] = (PLANTED_SECRET,)) -> list
     found += [f"traceback text {m!r} rendered" for m in TRACEBACK_MARKERS if m and m in text]
     found += [f"secret {s!r} rendered" for s in secrets if s and s in text]
     found += [f"raw HTML rendered: {body[:120]!r}" for body in _html_bodies(at) if "<img" in body]
+    found += [
+        f"raw Markdown rendered: {body[:120]!r}"
+        for body in _markdown_bodies(at)
+        if "](http://tracker.invalid" in body
+    ]
     return found
+
+
+def _markdown_bodies(at: AppTest) -> Iterator[str]:
+    """Bodies of the elements rendered as Markdown (markdown, captions, alerts, ...)."""
+    for node in _nodes(at):
+        body = getattr(getattr(node, "proto", None), "body", None)
+        if isinstance(body, str):
+            yield body
 
 
 def _html_bodies(at: AppTest) -> Iterator[str]:

@@ -18,6 +18,7 @@ from components.filters_bar import DATE_KEY
 from metrics.filters import clamp_dates
 from tests.hostile_helpers import (
     INJECTED_HTML,
+    INJECTED_MARKDOWN,
     PLANTED_SECRET,
     file_hash,
     new_app,
@@ -32,6 +33,7 @@ UNKNOWN_PARAM = "utm_source"  # a parameter the app does not read must be harmle
 VALUES: dict[str, str] = {
     "sql_injection": "x'; DROP TABLE customers; --",
     "html_injection": INJECTED_HTML,
+    "markdown_injection": INJECTED_MARKDOWN,
     "secret_echo": f"postgresql://bob:{PLANTED_SECRET}@h/db?password={PLANTED_SECRET}",
     "overlong": "2026-01-01" + "9" * 20_000,
     "unicode": "ﷺ\u202e𝕏 日本語 \u200b🙂",

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event
 
 from components.navigation import PAGE_SPECS
 from data.schema import CONTRACT_TABLES
-from tests.hostile_helpers import INJECTED_HTML, file_hash, new_app, run_pages
+from tests.hostile_helpers import INJECTED_HTML, INJECTED_MARKDOWN, file_hash, new_app, run_pages
 
 TABLES = tuple(t.name for t in CONTRACT_TABLES)
 ALL_PAGES = tuple(spec.path for spec in PAGE_SPECS)
@@ -65,8 +65,8 @@ def _duplicate(con, table: str) -> None:
 
 def _out_of_range(con, table: str) -> None:
     """Values outside the contract in a few rows each: dates at 9999-12-31 and 0001-01-01,
-    numbers huge and negative, and text that is an unknown value ('limbo'), markup, or 5,000
-    characters of unicode (bidi override included)."""
+    numbers huge and negative, and text that is an unknown value ('limbo'), HTML or Markdown
+    markup, or 5,000 characters of unicode (bidi override included)."""
     _unconstrained(con, table)
     long_text = "ﷺ\u202e𝕏" * 1700
     for name, kind in _columns(con, table):
@@ -74,6 +74,9 @@ def _out_of_range(con, table: str) -> None:
             con.execute(f"UPDATE {table} SET \"{name}\" = 'limbo' WHERE rowid % 30 = 2")
             con.execute(f'UPDATE {table} SET "{name}" = ? WHERE rowid % 30 = 3', [INJECTED_HTML])
             con.execute(f'UPDATE {table} SET "{name}" = ? WHERE rowid % 30 = 4', [long_text])
+            con.execute(
+                f'UPDATE {table} SET "{name}" = ? WHERE rowid % 30 = 5', [INJECTED_MARKDOWN]
+            )
             continue
         if kind.startswith("TIMESTAMP") or kind == "DATE":
             high, low = "'9999-12-31'", "'0001-01-01'"
