@@ -38,7 +38,7 @@ for spec in PAGE_SPECS:
 page = st.navigation(sections)
 offline_ok = page.url_path in OFFLINE_PAGES
 
-from components.bootstrap import ensure_demo_serving, ensure_demo_warehouse, latest_data_date
+from components.bootstrap import data_dates, ensure_demo_serving, ensure_demo_warehouse
 from components.context import (
     FILTERS_KEY,
     connection_problem,
@@ -63,7 +63,13 @@ problem = connection_problem() if ready else None
 missing = missing_tables() if ready and problem is None else ()
 latest: dt.date | None = None
 if ready and problem is None:
-    latest = latest_data_date(warehouse(), config.url)
+    latest, newest = data_dates(warehouse(), config.url)
+    if newest is not None and newest != latest:
+        st.sidebar.warning(
+            f"Some touchpoints are dated {newest.isoformat()}, outside any plausible range; "
+            f"the date range ends at {latest or 'today'} instead. Check Data health.",
+            icon=":material/event_busy:",
+        )
 
 filters = render_global_filters(latest or dt.date.today())
 st.session_state[FILTERS_KEY] = filters

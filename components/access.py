@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.escaping import md_text
 from components.navigation import PAGE_SPECS
 from data.access import Access, AccessPolicy, PolicyError, local_access, resolve_access
 
@@ -147,8 +148,3 @@ def render_sidebar_identity(access: Access) -> None:
         st.caption(f":material/person: Signed in as **{who}** · {access.role.label}")
         if st.button("Sign out", key="access_sign_out", icon=":material/logout:"):
             st.logout()
-
-
-def md_text(text: str) -> str:
-    """``text`` safe inside Markdown (identity claims come from outside)."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!<>|~$" else ch for ch in text)

@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 
 import streamlit as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from components.context import app_state_store, serving_config
@@ -125,22 +125,53 @@ def _seed_demo_decisions(url: str) -> None:
         engine.dispose()
 
 
-@st.cache_data(ttl=600, show_spinner=False)
-def latest_data_date(_engine: Engine, url: str) -> dt.date | None:
-    """The day of the newest touchpoint, or None if the warehouse cannot tell us.
+EARLIEST_PLAUSIBLE = dt.datetime(1970, 1, 1)
+FUTURE_SLACK_DAYS = 31
+"""Touchpoints later than today (UTC) + this many days are treated as bad data: a row dated
+9999-12-31 must not anchor the date range (it cannot even be shown by the date picker)."""
 
-    ``url`` is the cache key (the engine itself is not hashed).
-    """
-    try:
-        with _engine.connect() as conn:
-            value = conn.execute(select(func.max(touchpoints.c.occurred_at))).scalar()
-    except SQLAlchemyError:
-        return None
-    if value is None:
-        return None
+
+def plausible_window(today: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """``[earliest, latest)`` instants a touchpoint may have to anchor the date range."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    horizon = dt.datetime.combine(today + dt.timedelta(days=FUTURE_SLACK_DAYS + 1), dt.time.min)
+    return EARLIEST_PLAUSIBLE, horizon
+
+
+def _as_date(value: object) -> dt.date | None:
     if isinstance(value, str):  # SQLite returns text for MAX over a DateTime column
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return None
-    return value.date() if isinstance(value, dt.datetime) else value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _data_dates(_engine: Engine, url: str) -> tuple[dt.date | None, dt.date | None]:
+    lo, hi = plausible_window()
+    at = touchpoints.c.occurred_at
+    plausible = case((and_(at >= lo, at < hi), at))
+    with _engine.connect() as conn:  # an error propagates: failures are not cached
+        row = conn.execute(select(func.max(plausible), func.max(at))).one()
+    return _as_date(row[0]), _as_date(row[1])
+
+
+def data_dates(_engine: Engine, url: str) -> tuple[dt.date | None, dt.date | None]:
+    """(newest plausible touchpoint day, newest touchpoint day), each None if unknown.
+
+    The two differ when the warehouse holds touchpoints outside :func:`plausible_window` (a
+    row dated 9999-12-31); the first anchors the date range. ``url`` is the cache key; answers
+    are cached 10 minutes, failures not at all (the next run asks again).
+    """
+    try:
+        return _data_dates(_engine, url)
+    except SQLAlchemyError:
+        return None, None
+
+
+def latest_data_date(_engine: Engine, url: str) -> dt.date | None:
+    """The day of the newest plausible touchpoint, or None if the warehouse cannot tell us."""
+    return data_dates(_engine, url)[0]

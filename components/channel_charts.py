@@ -182,18 +182,33 @@ def _axis_format(fig: go.Figure, unit: str) -> None:
 
 
 def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
-    """Campaigns: spend (x) vs ROAS (y); bubble area = attributed revenue; colour = channel."""
+    """Campaigns: spend (x) vs ROAS (y); bubble area = attributed revenue; colour = channel.
+
+    Plotly rejects a marker size that is missing, negative or zero everywhere (a period without
+    orders): the bubble area uses revenue clipped at 0, and constant bubbles when no campaign
+    has revenue (the title says so).
+    """
     data = campaigns[campaigns["spend"] > 0].copy()
+    data["bubble"] = pd.to_numeric(data["revenue"], errors="coerce").fillna(0.0).clip(lower=0.0)
+    data = data[pd.to_numeric(data["roas"], errors="coerce").notna()]
+    sized = bool(len(data)) and float(data["bubble"].max()) > 0
+    title = "Spend vs ROAS (attributed) by campaign" + ("" if sized else " (no attributed revenue)")
     fig = px.scatter(
         data,
         x="spend",
         y="roas",
-        size="revenue",
+        size="bubble" if sized else None,
         size_max=40,
         color="channel",
         color_discrete_map=COLOR_MAP,
         hover_name="campaign",
-        hover_data={"spend": ":$,.0f", "revenue": ":$,.0f", "roas": ":.2f", "channel": False},
+        hover_data={
+            "spend": ":$,.0f",
+            "revenue": ":$,.0f",
+            "roas": ":.2f",
+            "channel": False,
+            **({"bubble": False} if sized else {}),
+        },
         labels={
             "spend": "Spend (USD)",
             "roas": cm.METRICS["roas"].label,
@@ -203,9 +218,7 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
     )
     fig.add_hline(y=1.0, line_dash="dot", line_color=NEUTRAL_COLOR, annotation_text="break-even")
     fig.update_xaxes(tickformat=tick_format("usd"))
-    return legend_below(
-        apply_theme(fig, title="Spend vs ROAS (attributed) by campaign", height=480)
-    )
+    return legend_below(apply_theme(fig, title=title, height=480))
 
 
 def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:

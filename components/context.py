@@ -19,7 +19,7 @@ from data.app_state.store import AppStateStore, open_store
 from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
 from data.serving import ServingConfig, ServingStore, resolve_serving_config
-from data.warehouse import WarehouseConfig, engine_kwargs, resolve_config
+from data.warehouse import WarehouseConfig, engine_kwargs, read_only_url, resolve_config
 from metrics.filters import Filters
 
 FILTERS_KEY = "looplens_filters"
@@ -75,7 +75,9 @@ def warehouse() -> Engine:
     """The SQLAlchemy engine behind ``st.connection('warehouse')`` (created, not connected)."""
     config = warehouse_config()
     kwargs: dict[str, Any] = engine_kwargs(config.url, read_only=True)
-    conn = st.connection("warehouse", type="sql", url=config.url, **kwargs)
+    target = read_only_url(config.url)  # SQLite: opened mode=ro
+    url = target if isinstance(target, str) else target.render_as_string(hide_password=False)
+    conn = st.connection("warehouse", type="sql", url=url, **kwargs)
     return conn.engine
 
 
@@ -124,14 +126,35 @@ def show_problem(title: str, detail: str, fix: str) -> None:
     st.error(f"**{title}**\n\n{detail}\n\n**What to do:** {fix}", icon=":material/error:")
 
 
+class _ProbeFailed(Exception):
+    """Raised inside the cached probe so that a failure is never cached."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.title)
+        self.problem = problem
+
+
 @st.cache_data(ttl=30, show_spinner=False)
-def _probe(url: str) -> Problem | None:
-    """``None`` if the warehouse answers ``SELECT 1``, else the diagnosis (cached 30 s)."""
+def _probe_ok(url: str) -> bool:
+    """True if the warehouse answers ``SELECT 1`` (cached 30 s); raises :class:`_ProbeFailed`.
+
+    Streamlit does not cache a call that raises: after the warehouse comes back the next run
+    probes again and recovers at once, instead of showing the failure for up to 30 s.
+    """
     try:
         with warehouse().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure becomes a diagnosis, never a traceback
-        return diagnose(exc, url)
+        raise _ProbeFailed(diagnose(exc, url)) from None
+    return True
+
+
+def _probe(url: str) -> Problem | None:
+    """``None`` if the warehouse answers (successes cached 30 s), else the diagnosis."""
+    try:
+        _probe_ok(url)
+    except _ProbeFailed as failed:
+        return failed.problem
     return None
 
 

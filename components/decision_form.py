@@ -15,8 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from components.access import LOCAL_MODE_NOTE, current_access, md_text
+from components.access import LOCAL_MODE_NOTE, current_access
 from components.context import app_state_store, show_problem
+from components.escaping import md_text
 from data.access import Access, AccessDenied, Role
 from data.app_state.approvals import ApprovalRecord, approvals_for, approve_decision
 from data.app_state.decisions import (
@@ -191,7 +192,7 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
     )
     st.markdown(
         f"**Current decision: {latest.decision.value}** (version {latest.version}, by "
-        f"{latest.decided_by}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC) — **{status}**."
+        f"{md_text(latest.decided_by)}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC) — **{status}**."
     )
     rows = ev.history_rows(history)
     rows["approved"] = [_approval_text(approved.get(int(v))) for v in rows["version"]]

@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import serving_store
+from components.escaping import html_text, md_text
 from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
 from data.serving.store import ServingStore
@@ -133,13 +134,16 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
     with st.container(border=True):
         head, badge = st.columns([4, 1])
         subject = f" — {v.variant}" if v.variant and analysis.best_variant else ""
-        head.markdown(
+        head.markdown(  # variant and metric names come from the warehouse or the user: escaped
             f"<div style='font-size:1.6rem;font-weight:700;color:{color}'>"
-            f"Recommendation: {v.label}{subject}</div>",
+            f"Recommendation: {html_text(v.label)}{html_text(subject)}</div>",
             unsafe_allow_html=True,
         )
         badge.badge(analysis.engine, icon=TONE_ICONS[v.tone], color="gray")
-        st.markdown("\n".join(f"- {reason}" for reason in v.reasons) or "- No reasons given.")
+        # Reasons name variants and metrics (warehouse or user text): literal, not Markdown.
+        st.markdown(
+            "\n".join(f"- {md_text(reason)}" for reason in v.reasons) or "- No reasons given."
+        )
         ev_help = HELP["chance_to_win"] if v.evidence_name == "Chance to win" else HELP["p_value"]
         variant_note = f" ({v.variant})" if v.variant else ""
         cells = (
@@ -153,8 +157,9 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
             st.columns([1.2, 1.3, 1, 1.2, 1]), cells, strict=True
         ):
             col.markdown(
-                f"<div style='font-size:0.85rem;color:#555'>{label}</div>"
-                f"<div style='font-size:1.35rem;font-weight:600;line-height:1.3'>{value}</div>",
+                f"<div style='font-size:0.85rem;color:#555'>{html_text(label)}</div>"
+                "<div style='font-size:1.35rem;font-weight:600;line-height:1.3'>"
+                f"{html_text(str(value))}</div>",
                 unsafe_allow_html=True,
                 help=help_text,
             )

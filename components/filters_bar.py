@@ -10,8 +10,9 @@ import datetime as dt
 
 import streamlit as st
 
+from components.escaping import md_text
 from data.schema import Channel, Region, Segment
-from metrics.filters import Filters, default_filters
+from metrics.filters import Filters, clamp_dates, default_filters
 
 _INIT_KEY = "looplens_filters_initialised"
 DATE_KEY = "filter_dates"
@@ -33,12 +34,18 @@ def _label(value: str) -> str:
     return value.replace("_", " ").title()
 
 
-def _seed_widgets_from_url(default: Filters) -> None:
-    """On a session's first run, take the filter values from the URL (warning on bad ones)."""
+def _seed_widgets_from_url(default: Filters, lo: dt.date, hi: dt.date) -> None:
+    """On a session's first run, take the filter values from the URL (warning on bad ones).
+
+    Dates outside the picker's range ``[lo, hi]`` are moved into it with a note (the widget
+    raises on them).
+    """
     if st.session_state.get(_INIT_KEY):
         return
     parsed, warnings = Filters.from_query_params(dict(st.query_params), default=default)
-    st.session_state[DATE_KEY] = (parsed.start, parsed.end)
+    start, end, notes = clamp_dates(parsed.start, parsed.end, lo, hi)
+    warnings += notes
+    st.session_state[DATE_KEY] = (start, end)
     st.session_state[CHANNEL_KEY] = list(parsed.channels)
     st.session_state[SEGMENT_KEY] = list(parsed.segments)
     st.session_state[REGION_KEY] = list(parsed.regions)
@@ -49,7 +56,14 @@ def _seed_widgets_from_url(default: Filters) -> None:
 def render_global_filters(latest: dt.date) -> Filters:
     """Draw the sidebar filters and return them as one frozen ``Filters`` value."""
     default = default_filters(latest)
-    _seed_widgets_from_url(default)
+    lo, hi = latest - dt.timedelta(days=_HISTORY_DAYS), latest + dt.timedelta(days=1)
+    _seed_widgets_from_url(default, lo, hi)
+    # The range moves with the latest data date: keep a range picked earlier inside it.
+    held = st.session_state.get(DATE_KEY)
+    if isinstance(held, tuple | list) and all(isinstance(d, dt.date) for d in held):
+        inside = tuple(min(max(d, lo), hi) for d in held)
+        if inside != tuple(held):
+            st.session_state[DATE_KEY] = inside
 
     with st.sidebar:
         st.markdown("### Filters")
@@ -57,8 +71,8 @@ def render_global_filters(latest: dt.date) -> Filters:
             "Date range",
             key=DATE_KEY,
             persist_state="session",  # a page switch must not reset it (st.switch_page)
-            min_value=latest - dt.timedelta(days=_HISTORY_DAYS),
-            max_value=latest + dt.timedelta(days=1),
+            min_value=lo,
+            max_value=hi,
             help="Inclusive, in UTC days. Deltas compare with the previous period of equal length.",
         )
         for label, enum, key in _DIMENSIONS:
@@ -71,7 +85,7 @@ def render_global_filters(latest: dt.date) -> Filters:
                 placeholder=f"All {label.lower()}s",
             )
         for warning in st.session_state.get("looplens_filter_warnings", []):
-            st.warning(warning, icon=":material/link_off:")
+            st.warning(md_text(warning), icon=":material/link_off:")  # echoes the link: literal
 
     if isinstance(picked, tuple | list) and len(picked) == 2:
         start, end = picked

@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import show_problem, warehouse, warehouse_config
+from components.downloads import csv_text
 from components.tables import dataframe
 from data.errors import diagnose
 from data.health import HealthReport, Status, TableHealth, check_warehouse, summary_rows
@@ -88,7 +89,7 @@ def render_summary(report: HealthReport) -> None:
     )
     st.download_button(
         "Download CSV",
-        data=frame.to_csv(index=False),
+        data=csv_text(frame),
         file_name="looplens_data_health.csv",
         mime="text/csv",
         key="health_download_csv",

@@ -249,8 +249,12 @@ def sankey_figure(trans: pd.DataFrame) -> go.Figure:
     """Stage transitions as a two-column Sankey (from-stage left, to-stage right).
 
     Nodes keep the stage order top to bottom; links are coloured by kind (forward / backward /
-    to dormant / reactivation).
+    to dormant / reactivation). Moves from or to a stage outside the contract (bad data such
+    as ``to_stage='limbo'``) are left out, and the title counts them.
     """
+    known = trans["from_stage"].isin(lm.STAGE_ORDER) & trans["to_stage"].isin(lm.STAGE_ORDER)
+    unknown_moves = int(pd.to_numeric(trans.loc[~known, "moves"], errors="coerce").sum())
+    trans = trans[known]
     lefts, left_y = _side(trans, "from_stage")
     rights, right_y = _side(trans, "to_stage")
     left = {s: i for i, s in enumerate(lefts)}
@@ -302,7 +306,10 @@ def sankey_figure(trans: pd.DataFrame) -> go.Figure:
         legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0.0),
         margin=dict(l=16, r=16, t=48, b=48),
     )
-    return apply_theme(fig, title="Stage transitions in the period", height=560)
+    title = "Stage transitions in the period"
+    if unknown_moves:
+        title += f" ({unknown_moves:,} moves with an unknown stage not shown)"
+    return apply_theme(fig, title=title, height=560)
 
 
 def campaign_comparison_figure(comp: pd.DataFrame) -> go.Figure:

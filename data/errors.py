@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, StatementError
 
-from data.warehouse import ENV_VAR, mask_url
+from data.warehouse import ENV_VAR, SECRET_QUERY_KEY, mask_url
 
 Severity = Literal["error", "warning"]
 
@@ -248,7 +248,7 @@ def _parse(url: str) -> tuple[URL | None, str | None]:
     return parsed, None
 
 
-_SECRET_KEYS = re.compile(r"pass|token|secret|key|credential", re.IGNORECASE)
+_SECRET_KEYS = SECRET_QUERY_KEY
 
 
 def _secrets(url: str) -> list[str]:
@@ -267,7 +267,9 @@ def _secrets(url: str) -> list[str]:
             found.append(match.group(1))
         found.extend(
             re.findall(
-                r"[?&][^=&]*(?:pass|token|secret|key|credential)[^=&]*=([^&]+)", url, re.IGNORECASE
+                r"[?&;][^=&;]*(?:pass|pwd|token|secret|key|credential|auth|sig)[^=&;]*=([^&;]+)",
+                url,
+                re.IGNORECASE,
             )
         )
     # longest first, so a secret containing another is removed whole

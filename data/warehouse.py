@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
@@ -100,14 +101,39 @@ def resolve_config(secrets_url: str | None = None) -> WarehouseConfig:
     return WarehouseConfig(demo_url(), "demo")
 
 
+SECRET_QUERY_KEY = re.compile(r"pass|pwd|token|secret|key|credential|auth|sig", re.IGNORECASE)
+"""A URL query parameter whose name matches this holds a secret (``?password=``, Snowflake's
+``private_key_file_pwd``, ``?token=``, ``?api_key=``, ``?sig=``): it is masked like a password."""
+MASK = "***"
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (also for unparsable URLs)."""
+    """The URL with its password and every secret-looking query value replaced by ``***``
+    (also for unparsable URLs)."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: non-numeric port
-        # Unparsable: still hide anything that looks like user:password@host.
-        return re.sub(r"((?:^|(?<=://)|(?<=\s))[^\s:/@]+):([^\s@/]*)@", r"\1:***@", url)
-    return parsed.render_as_string(hide_password=True)
+        # Unparsable: still hide anything that looks like user:password@host or ?secret=value.
+        masked = re.sub(r"((?:^|(?<=://)|(?<=\s))[^\s:/@]+):([^\s@/]*)@", r"\1:***@", url)
+        return re.sub(
+            r"([?&;][^=&;\s]*(?:pass|pwd|token|secret|key|credential|auth|sig)[^=&;\s]*=)[^&;\s]*",
+            rf"\1{MASK}",
+            masked,
+            flags=re.IGNORECASE,
+        )
+    rendered = parsed.render_as_string(hide_password=True)
+    secret_keys = [k for k in parsed.query if SECRET_QUERY_KEY.search(k)]
+    if not secret_keys:
+        return rendered
+    # Rebuild the query by hand: URL.render_as_string would percent-encode the mask.
+    base = rendered.split("?", 1)[0]
+    parts = []
+    for key, value in parsed.query.items():
+        values = [value] if isinstance(value, str) else list(value)
+        for item in values:
+            shown = MASK if key in secret_keys else quote_plus(str(item))
+            parts.append(f"{quote_plus(key)}={shown}")
+    return f"{base}?{'&'.join(parts)}"
 
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -143,24 +169,62 @@ def duckdb_read_config() -> dict[str, Any]:
     return config
 
 
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+"""libpq ``options`` that make every transaction of a PostgreSQL session read-only."""
+MYSQL_READ_ONLY = "SET SESSION TRANSACTION READ ONLY"
+
+
+def read_only_url(url: str | URL) -> str | URL:
+    """``url`` rewritten so the driver itself opens the database read-only, where the URL is
+    the only way to say so: an SQLite file becomes ``file:<path>?mode=ro`` (an SQLite URI).
+    Every other URL is returned unchanged (see :func:`engine_kwargs`)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+        or parsed.query.get("uri")
+    ):
+        return url
+    path = Path(database).expanduser().resolve()
+    return parsed.set(database=f"file:{path}?mode=ro", query={**parsed.query, "uri": "true"})
+
+
 def engine_kwargs(url: str | URL, *, read_only: bool = True) -> dict[str, Any]:
     """``create_engine`` keyword arguments for a warehouse URL.
 
-    DuckDB files are opened read-only (so another process can read the same file), with the
-    memory and thread limits of :func:`duckdb_read_config`. Every read-only engine on one file
-    in a process must get the same config (DuckDB refuses a second, different one).
+    With ``read_only`` the session is read-only in the database itself, not only by grants:
+    DuckDB files are opened with ``read_only`` (so another process can read the same file),
+    with the memory and thread limits of :func:`duckdb_read_config` (every read-only engine on
+    one file in a process must get the same config: DuckDB refuses a second one); PostgreSQL
+    sessions get ``default_transaction_read_only=on`` (any write fails with "cannot execute
+    ... in a read-only transaction"); MySQL / MariaDB sessions run ``SET SESSION TRANSACTION
+    READ ONLY``; SQLite files are opened ``mode=ro`` by :func:`read_only_url`. Other dialects
+    (Snowflake, BigQuery, ...) have no session switch: use a read-only role.
     """
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": backend not in ("duckdb", "sqlite")}
-    if backend == "duckdb" and read_only:
+    if not read_only:
+        return kwargs
+    if backend == "duckdb":
         config = duckdb_read_config()
         kwargs["connect_args"] = {"read_only": True, **({"config": config} if config else {})}
+    elif backend == "postgresql":
+        given = parsed.query.get("options")
+        given = given if isinstance(given, str) else " ".join(given or ())
+        kwargs["connect_args"] = {"options": f"{given} {READ_ONLY_OPTION}".strip()}
+    elif backend in ("mysql", "mariadb"):
+        kwargs["connect_args"] = {"init_command": MYSQL_READ_ONLY}
     return kwargs
 
 
 def open_engine(url: str | URL, *, read_only: bool = True) -> Engine:
-    """Create (not connect) an engine for the warehouse. Raises ``ArgumentError`` on bad URLs."""
-    return create_engine(url, **engine_kwargs(url, read_only=read_only))
+    """Create (not connect) an engine for the warehouse, read-only by default (see
+    :func:`engine_kwargs`). Raises ``ArgumentError`` on bad URLs."""
+    target = read_only_url(url) if read_only else url
+    return create_engine(target, **engine_kwargs(url, read_only=read_only))
 
 
 def duckdb_path(url: str) -> Path | None:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, true
 from sqlalchemy.sql.expression import ColumnElement
 
 from data.schema import Channel, Region, Segment
+from data.warehouse import mask_url
 
 DEFAULT_WINDOW_DAYS = 90
 
@@ -137,7 +138,7 @@ class Filters:
             try:
                 return dt.date.fromisoformat(str(raw)[:10])
             except ValueError:
-                warnings.append(f"Ignored '{key}={str(raw)[:40]}': not a date (use YYYY-MM-DD).")
+                warnings.append(f"Ignored '{key}={shown(raw)}': not a date (use YYYY-MM-DD).")
                 return fallback
 
         def parse_set(key: str, allowed: frozenset[str]) -> tuple[str, ...]:
@@ -147,8 +148,8 @@ class Filters:
             values = [v.strip() for v in str(raw).split(",") if v.strip()]
             bad = [v for v in values if v not in allowed]
             if bad:
-                shown = ", ".join(repr(b[:40]) for b in bad[:3])
-                warnings.append(f"Ignored unknown {key} value(s): {shown}.")
+                listed = ", ".join(repr(shown(b)) for b in bad[:3])
+                warnings.append(f"Ignored unknown {key} value(s): {listed}.")
             return tuple(v for v in values if v in allowed)
 
         start = parse_date("start", default.start)
@@ -168,6 +169,14 @@ class Filters:
         )
 
 
+def shown(raw: object, limit: int = 40) -> str:
+    """A value from a link, safe to echo in a message: passwords masked (as in a database
+    URL), control characters (NUL, bidi overrides) dropped, at most ``limit`` characters."""
+    text = mask_url(str(raw)[:400])
+    text = "".join(c for c in text if c.isprintable() and c not in "\u202a\u202b\u202d\u202e")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _first_of_next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
@@ -180,3 +189,27 @@ REGION_VALUES: frozenset[str] = frozenset(r.value for r in Region)
 def default_filters(latest: dt.date, days: int = DEFAULT_WINDOW_DAYS) -> Filters:
     """The last ``days`` days up to and including ``latest``, nothing else selected."""
     return Filters(start=latest - dt.timedelta(days=days - 1), end=latest)
+
+
+def clamp_dates(
+    start: dt.date, end: dt.date, lo: dt.date, hi: dt.date
+) -> tuple[dt.date, dt.date, list[str]]:
+    """``start`` and ``end`` moved into ``[lo, hi]`` (inclusive days), with a note per move.
+
+    Clamping each end separately keeps ``start <= end`` whenever it held before. Used for dates
+    from a link, which may lie outside what the date picker offers (and would crash it).
+    """
+    notes: list[str] = []
+
+    def clamp(name: str, day: dt.date) -> dt.date:
+        moved = min(max(day, lo), hi)
+        if moved != day:
+            edge = "earliest" if moved == lo else "latest"
+            notes.append(
+                f"The link's {name} date {day.isoformat()} is outside the range offered "
+                f"({lo.isoformat()} – {hi.isoformat()}); using the {edge} day, "
+                f"{moved.isoformat()}."
+            )
+        return moved
+
+    return clamp("start", start), clamp("end", end), notes

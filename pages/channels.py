@@ -15,6 +15,7 @@ from components.context import (
     warehouse_errors,
 )
 from components.downloads import csv_download
+from components.escaping import md_text
 from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
 from components.tables import dataframe
@@ -246,7 +247,7 @@ with dark_tab:
                 st.info("No tracked channel has enough answers (10+) to rank disagreements.")
             else:
                 for line in worst["summary"].head(3):
-                    st.markdown(f"- {line}.")
+                    st.markdown(f"- {md_text(line)}.")  # names channels: literal
                 dataframe(
                     worst,
                     hide_index=True,

@@ -19,6 +19,7 @@ from components.context import (
 )
 from components.decision_form import render_decision_form, render_decision_history
 from components.downloads import csv_download
+from components.escaping import md_text
 from components.experiment_charts import cumulative_effect_chart, traffic_split_chart
 from components.experiment_view import (
     HELP,
@@ -39,6 +40,7 @@ from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
 from metrics.experiments.definitions import EXPERIMENT_METRICS
 from metrics.experiments.sql import SLICE_COLUMNS
+from metrics.filters import shown
 
 PICK_KEY = "exp_detail_experiment"
 SYNCED_KEY = "exp_detail_synced_param"
@@ -77,11 +79,11 @@ if requested != st.session_state.get(SYNCED_KEY):  # a new link: it wins over th
 if PICK_KEY not in st.session_state:
     st.session_state[PICK_KEY] = infos[0].experiment_id
 if requested and requested not in by_id and st.session_state.get(PICK_KEY) is None:
-    known = ", ".join(sorted(by_id))
+    known = ", ".join(md_text(i) for i in sorted(by_id))
     show_problem(
         "Unknown experiment in the link",
-        f"The link asks for experiment `{requested[:64]}`, which is not in the warehouse "
-        f"(known: {known}).",
+        f"The link asks for experiment “{md_text(shown(requested, 64))}”, which is not in the "
+        f"warehouse (known: {known}).",
         "Pick an experiment below, or check the link you followed.",
     )
 
@@ -192,7 +194,7 @@ st.caption(
     + f" · {info.days_running} days · variants: "
     + ", ".join(f"{v.variant} ({v.expected_share:.0%})" for v in info.variants)
 )
-st.markdown(f"**Hypothesis.** {info.hypothesis}")
+st.markdown(f"**Hypothesis.** {md_text(info.hypothesis)}")  # warehouse text: literal
 glossary(key="exp_glossary")
 if engine_kind == "bayesian":
     st.caption("The Bayesian engine reports chance to win; no multiple-testing correction applies.")

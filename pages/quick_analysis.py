@@ -15,7 +15,7 @@ from components.experiment_view import HELP, glossary, render_analysis
 from components.tables import dataframe
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import analyze_summary
-from metrics.experiments.summary_csv import parse_summary_csv
+from metrics.experiments.summary_csv import MAX_BYTES, MAX_VARIANTS, parse_summary_csv
 
 PASTE, UPLOAD, GRID = "Paste CSV", "Upload a file", "Type in a grid"
 EXAMPLE = (
@@ -69,10 +69,23 @@ mode = st.radio("Input", [PASTE, UPLOAD, GRID], horizontal=True, key="qa_input")
 source: str | bytes | None = None
 grid = False
 if mode == PASTE:
-    source = st.text_area("Per-variant CSV", key="qa_paste", height=160, placeholder=EXAMPLE)
+    source = st.text_area(
+        "Per-variant CSV",
+        key="qa_paste",
+        height=160,
+        placeholder=EXAMPLE,
+        max_chars=MAX_BYTES,
+        help=f"Up to {MAX_VARIANTS} variants and {MAX_BYTES // 1000} KB.",
+    )
     st.button("Use the example", key="qa_example", on_click=_use_example, type="tertiary")
 elif mode == UPLOAD:
-    uploaded = st.file_uploader("Summary CSV", type=["csv", "txt"], key="qa_upload")
+    uploaded = st.file_uploader(
+        "Summary CSV",
+        type=["csv", "txt"],
+        key="qa_upload",
+        max_upload_size=1,  # MB, the smallest Streamlit allows; the parser caps at MAX_BYTES
+        help=f"Up to {MAX_VARIANTS} variants and {MAX_BYTES // 1000} KB.",
+    )
     source = uploaded.getvalue() if uploaded is not None else None
 else:
     grid = True
@@ -121,7 +134,10 @@ alpha = o3.number_input(
     "α", min_value=0.001, max_value=0.2, value=0.05, step=0.01, format="%.3f", key="qa_alpha"
 )
 o4, o5, o6, o7 = st.columns([2, 1.3, 1.3, 2])
-metric = o4.text_input("Metric name", value="metric", key="qa_metric").strip() or "metric"
+metric = (
+    o4.text_input("Metric name", value="metric", key="qa_metric", max_chars=64)[:64].strip()
+    or "metric"
+)
 lower_better = o5.toggle("Lower is better", key="qa_lower_better")
 cuped = o6.toggle("CUPED", key="qa_cuped", help=HELP["cuped"])
 scale = o7.radio("Lift", ["relative", "absolute"], horizontal=True, key="qa_lift_scale")

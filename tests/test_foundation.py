@@ -54,8 +54,15 @@ def test_mask_url_hides_passwords(url: str) -> None:
 
 def test_duckdb_opened_read_only() -> None:
     assert warehouse.engine_kwargs("duckdb:///x.duckdb")["connect_args"]["read_only"] is True
-    assert "connect_args" not in warehouse.engine_kwargs("postgresql+psycopg://h/db")
+    # PostgreSQL sessions are read-only too (issue 12); a user's own libpq options are kept
+    pg = warehouse.engine_kwargs("postgresql+psycopg://h/db")["connect_args"]["options"]
+    assert pg == "-c default_transaction_read_only=on"
+    own = "postgresql+psycopg://h/db?options=-c%20search_path%3Dmkt"
+    assert warehouse.engine_kwargs(own)["connect_args"]["options"] == (
+        "-c search_path=mkt -c default_transaction_read_only=on"
+    )
     assert "connect_args" not in warehouse.engine_kwargs("duckdb:///x.duckdb", read_only=False)
+    assert "connect_args" not in warehouse.engine_kwargs("postgresql://h/db", read_only=False)
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,8 @@ MALFORMED = [
         "variant,units,sum,sum_sq\nA,10,5,-1\nB,10,nan,4\n",
         ["row 2, column 'sum_sq'", "row 3, column 'sum'"],
     ),
-    ("\x00\x01\x02ÿþ garbage \x7f", ["missing column(s)"]),
+    ("\x00\x01\x02ÿþ garbage \x7f", ["NUL bytes"]),  # refused before parsing (issue 12)
+    ("\x01\x02ÿþ garbage \x7f", ["missing column(s)"]),
     ("variant,units\nA,10\nB,10\n", ["missing column(s)", "conversions"]),
     ("variant,units,conversions\nA,10,1\n", ["at least two variants"]),
     (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select, text
 
 from data.app_state.store import (
     EVIDENCE_MAX,
@@ -74,6 +74,11 @@ class DecisionRecord:
     rollout_date: date | None
     recorded_at: datetime
     identity_verified: bool | None = None
+
+
+DECISION_LOCK_SPACE = 0x100B1E26
+"""First key of PostgreSQL's two-key advisory locks taken per experiment while appending (the
+second is ``hashtext(experiment_id)``); a fixed, arbitrary LoopLens id."""
 
 
 def record_decision(
@@ -146,6 +151,13 @@ def record_decision(
     }
 
     def append(conn: Connection) -> dict[str, Any]:
+        if conn.dialect.name == "postgresql":
+            # Writers of one experiment queue on a transaction-scoped lock instead of racing
+            # for the next version number (16 writers on one experiment exhausted the retries).
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, hashtext(:experiment))"),
+                {"space": DECISION_LOCK_SPACE, "experiment": experiment_id},
+            )
         latest = conn.scalar(
             select(func.max(decisions.c.version)).where(decisions.c.experiment_id == experiment_id)
         )

@@ -209,6 +209,9 @@ class AppStateStore:
 
     engine: Engine
     config: AppStateConfig
+    read_only: bool = False
+    """True when the database could only be opened for reading (a read-only file system):
+    reads work, every write raises :class:`AppStateError` saying so."""
 
     @property
     def dialect(self) -> str:
@@ -232,6 +235,13 @@ class AppStateStore:
         its start (``BEGIN IMMEDIATE``), so writers queue (up to ``BUSY_TIMEOUT_S``) instead of
         failing. Anything else, or a race lost ``attempts`` times, raises :class:`AppStateError`.
         """
+        if self.read_only:
+            raise AppStateError(
+                "The app-state store is read-only",
+                f"{self.config.masked_url} ({self.config.source}) is on a read-only file "
+                "system: decisions can be read but not recorded.",
+                _FIX_WRITABLE,
+            )
         writer = self.engine.execution_options(looplens_write=True)
         for attempt in range(1, attempts + 1):
             try:
@@ -268,7 +278,63 @@ def open_store(url: str | None = None) -> AppStateStore:
         store.write(_ensure_schema)
     except AppStateError:
         engine.dispose()
+        folder = _unwritable_sqlite_folder(config)
+        if folder is None:
+            raise
+        return _open_read_only_sqlite(config, folder)
+    return store
+
+
+def _unwritable_sqlite_folder(config: AppStateConfig) -> Path | None:
+    """The folder of a plain SQLite file URL when that folder cannot be written, else None."""
+    try:
+        parsed = make_url(config.url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    folder = _file_folder(parsed)
+    if folder is None or os.access(folder, os.W_OK):
+        return None
+    return folder
+
+
+def _open_read_only_sqlite(config: AppStateConfig, folder: Path) -> AppStateStore:
+    """Open an SQLite store on a read-only file system for reading only.
+
+    SQLite in WAL mode needs to create its ``-shm`` file even to read; ``immutable=1`` tells it
+    that nothing can change the file (true on a read-only file system), so no file is created.
+    """
+    path = Path(make_url(config.url).database or "")
+    where = f"{config.masked_url} ({config.source})"
+    if not path.is_file():
+        raise AppStateError(
+            "The app-state store is read-only",
+            f"{where}: {folder} is on a read-only file system (or not writable) and holds no "
+            "decision log yet, so there is nothing to read and nothing can be recorded.",
+            _FIX_WRITABLE,
+        )
+    uri = f"file:{path}?mode=ro&immutable=1"
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+    )
+    _configure_sqlite(engine)
+    store = AppStateStore(engine, config, read_only=True)
+    try:
+        with store.read() as conn:
+            current = conn.scalar(select(func.max(schema_version.c.version)))
+    except AppStateError:
+        engine.dispose()
         raise
+    if current is None or current > SCHEMA_VERSION:
+        engine.dispose()
+        raise AppStateError(
+            "The app-state store cannot be read",
+            f"{where}: it is read-only and holds "
+            + ("no LoopLens schema." if current is None else f"schema version {current}."),
+            _FIX_WRITABLE,
+        )
     return store
 
 

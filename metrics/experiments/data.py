@@ -9,6 +9,7 @@ can warn instead of failing.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, select
@@ -73,7 +74,11 @@ class ExperimentInfo:
 
     @property
     def expected_shares(self) -> dict[str, float]:
-        return {v.variant: v.expected_share for v in self.variants}
+        """Designed share per variant; empty when any share is missing or invalid (NULL,
+        negative, not finite) or they sum to 0, so the SRM check is skipped, not misread."""
+        shares = {v.variant: v.expected_share for v in self.variants}
+        valid = all(math.isfinite(s) and s >= 0 for s in shares.values())
+        return shares if valid and sum(shares.values()) > 0 else {}
 
 
 def parse_metric_list(text: str | None) -> tuple[str, ...]:
@@ -89,6 +94,14 @@ def _to_datetime(value: object) -> dt.datetime | None:
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time.min)
     return dt.datetime.fromisoformat(str(value))
+
+
+def _share(value: object) -> float:
+    """A designed traffic share as a float; NaN when missing or not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _now() -> dt.datetime:
@@ -107,29 +120,38 @@ def _load(
     with engine.connect() as conn:
         exp_rows = list(conn.execute(stmt))
         var_rows = list(conn.execute(var_stmt))
+    # Bad rows must not take the pages down: a variant row without an experiment or a name is
+    # skipped, a repeated variant or experiment row is read once (the first), a NULL share is
+    # NaN (no SRM check), an experiment without a start date is skipped.
     variants: dict[str, list[VariantInfo]] = {}
     for row in var_rows:
-        variants.setdefault(row.experiment_id, []).append(
-            VariantInfo(row.variant, bool(row.is_control), float(row.expected_share))
-        )
+        if row.experiment_id is None or row.variant is None:
+            continue
+        arms = variants.setdefault(row.experiment_id, [])
+        if any(a.variant == row.variant for a in arms):
+            continue
+        arms.append(VariantInfo(str(row.variant), bool(row.is_control), _share(row.expected_share)))
     now = as_of or _now()
     infos = []
+    seen: set[str] = set()
     for row in exp_rows:
         started = _to_datetime(row.started_at)
         ended = _to_datetime(row.ended_at)
-        assert started is not None
+        if row.experiment_id is None or started is None or row.experiment_id in seen:
+            continue
+        seen.add(row.experiment_id)
         infos.append(
             ExperimentInfo(
-                experiment_id=row.experiment_id,
-                name=row.name,
-                hypothesis=row.hypothesis,
-                loop_stage=row.loop_stage,
-                primary_metric=row.primary_metric.strip(),
+                experiment_id=str(row.experiment_id),
+                name=str(row.name if row.name is not None else row.experiment_id),
+                hypothesis=str(row.hypothesis or ""),
+                loop_stage=str(row.loop_stage or ""),
+                primary_metric=str(row.primary_metric or "").strip(),
                 secondary_metrics=parse_metric_list(row.secondary_metrics),
                 guardrail_metrics=parse_metric_list(row.guardrail_metrics),
                 started_at=started,
                 ended_at=ended,
-                status=row.status,
+                status=str(row.status or "unknown"),
                 variants=tuple(variants.get(row.experiment_id, ())),
                 days_running=max(((ended or now) - started).days, 0),
             )

@@ -281,7 +281,10 @@ def learnings(
     hypothesis or rationale. ``loop_stages`` / ``decisions`` (``'undecided'`` for none): empty =
     all. Most recent decision first, then undecided experiments by start, newest first.
     """
-    base = experiments_df.reindex(columns=list(EXPERIMENT_COLUMNS)).set_index("experiment_id")
+    base = experiments_df.reindex(columns=list(EXPERIMENT_COLUMNS))
+    # One row per experiment: a repeated (or NULL) id in the warehouse must not break lookups.
+    base = base[base["experiment_id"].notna()].drop_duplicates("experiment_id")
+    base = base.set_index("experiment_id")
     rows = []
     for exp_id in list(base.index) + [i for i in current if i not in base.index]:
         d = current.get(exp_id)

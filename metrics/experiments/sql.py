@@ -124,6 +124,12 @@ def _check_options(
             raise ValueError(f"winsorize_pct must be a fraction in (0, 1), got {winsorize_pct}")
 
 
+def _usable(a: Any) -> tuple[ColumnElement[bool], ...]:
+    """Assignment rows that can count: a row without a unit, a variant or a time is bad data
+    (a NULL variant once crashed Experiment detail) and is ignored everywhere."""
+    return (a.c.customer_id.is_not(None), a.c.variant.is_not(None), a.c.assigned_at.is_not(None))
+
+
 def first_assignments_cte(experiment_id: str, as_of: dt.datetime | None = None) -> CTE:
     """CTE ``units(customer_id, variant, assigned_at)``: each unit's first assignment row."""
     a = experiment_assignments
@@ -134,7 +140,7 @@ def first_assignments_cte(experiment_id: str, as_of: dt.datetime | None = None) 
         func.row_number()
         .over(partition_by=a.c.customer_id, order_by=(a.c.assigned_at, a.c.variant))
         .label("rn"),
-    ).where(a.c.experiment_id == bindparam("experiment_id", experiment_id))
+    ).where(a.c.experiment_id == bindparam("experiment_id", experiment_id), *_usable(a))
     if as_of is not None:
         ranked = ranked.where(a.c.assigned_at < as_of)
     sub = ranked.subquery("ranked")
@@ -428,7 +434,7 @@ def all_slices_stats_query(
             order_by=(a.c.assigned_at, a.c.variant),
         )
         .label("rn"),
-    )
+    ).where(*_usable(a))
     if experiment_ids is not None:
         ranked = ranked.where(a.c.experiment_id.in_(experiment_ids))
     sub = ranked.subquery("ranked")
@@ -525,7 +531,9 @@ def assignment_counts_query(experiment_id: str, as_of: dt.datetime | None = None
 
 
 def _declared_variants(conn: Connection, experiment_id: str) -> list[str]:
-    return [row.variant for row in conn.execute(declared_variants_query(experiment_id))]
+    """Declared variant names, control first; NULL names and repeats are left out."""
+    names = [row.variant for row in conn.execute(declared_variants_query(experiment_id))]
+    return list(dict.fromkeys(str(n) for n in names if n is not None))
 
 
 def _to_stats(
@@ -718,6 +726,40 @@ def _day_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype(str), format="ISO8601").dt.normalize()
 
 
+MAX_DAILY_DAYS = 1_100
+"""Most days a day-by-day series spans (about three years). Longer spans come only from bad
+data (an assignment dated 0001-01-01 or 9999-12-31), which would make a dense daily grid of
+millions of days: earlier days are folded into the first day kept."""
+FUTURE_SLACK_DAYS = 31
+"""Assignment days later than today (UTC) + this many days are implausible and left out."""
+
+
+def _bounded_days(frame: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
+    """``frame`` (one row per ``day`` and ``variant``) limited to a plausible, bounded span.
+
+    Days after today + :data:`FUTURE_SLACK_DAYS` are dropped; days more than
+    :data:`MAX_DAILY_DAYS` before the last day kept are summed into that first kept day, so
+    cumulative statistics from it on are unchanged. ``attrs["days_note"]`` says what changed.
+    """
+    today = pd.Timestamp(dt.datetime.now(dt.UTC).date())
+    future = frame["day"] > today + pd.Timedelta(days=FUTURE_SLACK_DAYS)
+    kept = frame[~future]
+    notes = []
+    if future.any():
+        notes.append(f"{int(future.sum())} day-variant rows dated after today were left out")
+    if not kept.empty:
+        cutoff = kept["day"].max() - pd.Timedelta(days=MAX_DAILY_DAYS - 1)
+        early = kept["day"] < cutoff
+        if early.any():
+            kept = kept.assign(day=kept["day"].where(~early, cutoff))
+            kept = kept.groupby(["day", "variant"], as_index=False)[value_cols].sum()
+            notes.append(f"days before {cutoff:%Y-%m-%d} were summed into that day")
+    kept = kept.copy()
+    if notes:
+        kept.attrs["days_note"] = "; ".join(notes)
+    return kept
+
+
 def _with_source(frame: pd.DataFrame, src: Source | None) -> pd.DataFrame:
     """``frame`` with ``attrs`` saying which source answered (nothing without a store)."""
     if src is not None:
@@ -767,6 +809,9 @@ def fetch_daily_stats(
         return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     frame["day"] = _day_column(frame["day"])
     frame[stat_cols] = frame[stat_cols].astype(float)
+    frame = _bounded_days(frame, stat_cols)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=["day", "variant", *stat_cols]), src)
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
     full = (
@@ -810,6 +855,10 @@ def fetch_daily_assignments(
         empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
         return _with_source(empty, src)
     frame["day"] = _day_column(frame["day"])
+    frame = _bounded_days(frame, ["units"])
+    if frame.empty:
+        empty = pd.DataFrame(columns=["day", "variant", "units", "cumulative_units"])
+        return _with_source(empty, src)
     variants = _ordered(declared, frame["variant"].tolist())
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D")
     full = (

@@ -33,7 +33,15 @@ RATIO_COLUMNS = ("denom_sum", "denom_sum_sq", "cross_sum")
 COVARIATE_COLUMNS = ("cov_sum", "cov_sum_sq", "cov_cross_sum")
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f", ""}
-MAX_BYTES = 5_000_000
+MAX_BYTES = 200_000
+"""Largest summary accepted (UTF-8 bytes, pasted or uploaded). A summary of ``MAX_VARIANTS``
+variants with every optional column is about 15 KB; the cap keeps a hostile upload from tying
+up the server (a 4.9 MB file once ran for more than nine minutes)."""
+MAX_VARIANTS = 50
+"""Most variant rows analysed at once: the analysis and its charts grow with the variant count
+(2,000 variants cost 16 s of server CPU); 50 keeps the worst case well under a second."""
+MAX_ERRORS = 20
+"""Most problems listed for one file (the rest are counted)."""
 SHARE_COLUMN = "expected_share"
 
 
@@ -109,9 +117,15 @@ def parse_summary_csv(source: bytes | str | Path) -> SummaryParse:
             source = source.read_bytes()
     except OSError as exc:
         return SummaryParse(errors=(f"cannot read the file: {exc.strerror or exc}",))
+    size = len(source) if isinstance(source, bytes) else len(source.encode("utf-8", "replace"))
+    if size > MAX_BYTES:
+        return SummaryParse(
+            errors=(
+                f"the input is {size:,} bytes, more than the {MAX_BYTES:,} accepted "
+                f"(a summary of up to {MAX_VARIANTS} variants needs a few KB)",
+            )
+        )
     if isinstance(source, bytes):
-        if len(source) > MAX_BYTES:
-            return SummaryParse(errors=(f"the file is larger than {MAX_BYTES:,} bytes",))
         try:
             text = source.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -122,11 +136,25 @@ def parse_summary_csv(source: bytes | str | Path) -> SummaryParse:
         text = source.removeprefix("\ufeff")
     if not text.strip():
         return SummaryParse(errors=("the file is empty",))
+    if "\x00" in text:
+        return SummaryParse(errors=("the input contains NUL bytes: it is not a CSV text file",))
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
         return SummaryParse(errors=(f"not a valid CSV file: {exc}",))
-    return _parse_rows(rows)
+    variants = sum(1 for r in rows[1:] if any(c.strip() for c in r))
+    if variants > MAX_VARIANTS:
+        return SummaryParse(
+            errors=(
+                f"the input has {variants:,} variant rows; at most {MAX_VARIANTS} can be "
+                "analysed at once (split the variants into several analyses)",
+            )
+        )
+    parsed = _parse_rows(rows)
+    if len(parsed.errors) > MAX_ERRORS:
+        more = len(parsed.errors) - MAX_ERRORS
+        return SummaryParse(errors=(*parsed.errors[:MAX_ERRORS], f"… and {more} more problems"))
+    return parsed
 
 
 def _parse_rows(rows: list[list[str]]) -> SummaryParse:

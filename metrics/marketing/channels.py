@@ -186,6 +186,8 @@ def _fill_campaign_names(
     if not missing.any():
         return out
     names = attr.campaign_names(engine, table).set_index("key")
+    # A campaign id listed twice (or NULL ids) must not break the lookup: first name wins.
+    names = names[~names.index.duplicated(keep="first")]
     keys = out.loc[missing, "key"]
     out.loc[missing, "campaign"] = keys.map(names["campaign"]).fillna(keys).to_numpy()
     out.loc[missing, "channel"] = keys.map(names["channel"]).to_numpy()

@@ -519,7 +519,8 @@ def biggest_backward_flows(trans: pd.DataFrame, n: int = 10) -> pd.DataFrame:
         return pd.DataFrame(columns=["from_stage", "to_stage", "moves", "customers", "share_out"])
     out_of = trans.groupby("from_stage")["moves"].sum()
     back = trans[trans["kind"] == "backward"].copy()
-    back["share_out"] = back["moves"] / back["from_stage"].map(out_of)
+    # (astype: with no backward rows, map returns the key's text dtype, and division fails)
+    back["share_out"] = back["moves"] / back["from_stage"].map(out_of).astype(float)
     back = back.sort_values(["moves", "from_stage", "to_stage"], ascending=[False, True, True])
     return (
         back[["from_stage", "to_stage", "moves", "customers", "share_out"]]
