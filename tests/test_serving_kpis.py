@@ -54,7 +54,9 @@ def _random_filters(rng: random.Random, latest: dt.date) -> Filters:
     )
 
 
-VALUE_COLUMNS = ("value", "numerator", "denominator", "current", "previous", "change")
+VALUE_COLUMNS = (
+    "value", "numerator", "denominator", "current", "previous", "change", "n_current", "n_previous",
+)  # fmt: skip
 
 
 def _same(live: pd.DataFrame, served: pd.DataFrame) -> bool:
