@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from metrics.retention import mle
+
 PARAM_NAMES: tuple[str, ...] = ("r", "alpha", "a", "b")
 
 
@@ -59,19 +61,12 @@ class BGNBDFit:
 
     @property
     def std_errors(self) -> dict[str, float]:
-        se_log = np.sqrt(np.clip(np.diag(self.log_cov), 0.0, None))
-        return {
-            n: float(v * s)
-            for n, v, s in zip(PARAM_NAMES, self.params.as_array(), se_log, strict=True)
-        }
+        return mle.std_errors(PARAM_NAMES, self.params.as_array(), self.log_cov)
 
     def draws(self, n: int, seed: int = 0) -> list[BGNBDParams]:
         """``n`` parameter sets drawn from the asymptotic normal of the log parameters."""
-        rng = np.random.default_rng(seed)
-        logs = rng.multivariate_normal(
-            np.log(self.params.as_array()), self.log_cov, size=n, method="eigh"
-        )
-        return [BGNBDParams(*(float(v) for v in np.exp(row))) for row in logs]
+        rows = mle.log_normal_draws(self.params.as_array(), self.log_cov, n, seed)
+        return [BGNBDParams(*(float(v) for v in row)) for row in rows]
 
 
 def validate_summary(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from metrics.retention import mle
 from metrics.retention.bgnbd import hessian_from_gradient
 
 PARAM_NAMES: tuple[str, ...] = ("p", "q", "gamma")
@@ -58,19 +59,12 @@ class GammaGammaFit:
 
     @property
     def std_errors(self) -> dict[str, float]:
-        se_log = np.sqrt(np.clip(np.diag(self.log_cov), 0.0, None))
-        return {
-            n: float(v * s)
-            for n, v, s in zip(PARAM_NAMES, self.params.as_array(), se_log, strict=True)
-        }
+        return mle.std_errors(PARAM_NAMES, self.params.as_array(), self.log_cov)
 
     def draws(self, n: int, seed: int = 0) -> list[GammaGammaParams]:
         """``n`` parameter sets drawn from the asymptotic normal of the log parameters."""
-        rng = np.random.default_rng(seed)
-        logs = rng.multivariate_normal(
-            np.log(self.params.as_array()), self.log_cov, size=n, method="eigh"
-        )
-        return [GammaGammaParams(*(float(v) for v in np.exp(row))) for row in logs]
+        rows = mle.log_normal_draws(self.params.as_array(), self.log_cov, n, seed)
+        return [GammaGammaParams(*(float(v) for v in row)) for row in rows]
 
 
 def log_likelihood(params: GammaGammaParams, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:
