@@ -30,7 +30,7 @@ REVENUE = "exp_recommendations_revenue"
 WINNER = "exp_checkout_winner"
 EMPTY = "exp_no_units_yet"
 GHOST = "exp_ghost_arm"
-BADGE = re.compile(r"^(\w+: )?[+-]\d+\.\d% \[[+-]\d+\.\d%, [+-]\d+\.\d%\]$")
+BADGE = re.compile(r"^[+-]\d+\.\d% \[[+-]\d+\.\d%, [+-]\d+\.\d%\]( \(best: \w+\))?$")
 
 
 def _add_experiments(url: str) -> None:
