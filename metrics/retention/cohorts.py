@@ -30,6 +30,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     Select,
+    String,
     and_,
     cast,
     func,
@@ -50,6 +51,13 @@ DIMENSIONS: dict[str, str] = {
     "persona": "persona",
 }
 MONTH_DAYS = 30.4375
+UNRECORDED = "(not recorded)"
+"""The breakdown value of customers whose channel, segment or persona is NULL in the warehouse."""
+
+
+def _dimension(acq, dimension: str):  # noqa: ANN001, ANN202 - a subquery and its column
+    """The breakdown column of ``acq`` with NULL shown as :data:`UNRECORDED`."""
+    return func.coalesce(acq.c[DIMENSIONS[dimension]], literal(UNRECORDED, String))
 
 
 def _first_orders(filters: Filters, start: dt.date, end: dt.date):  # noqa: ANN202 - subquery
@@ -118,7 +126,7 @@ def cohort_retention_query(
     """``dim, cohort, period, active, revenue`` for every cohort × period with activity."""
     acq = _first_orders(filters, start, end)
     act = _activity(activity, end)
-    dim = acq.c[DIMENSIONS[dimension]].label("dim")
+    dim = _dimension(acq, dimension).label("dim")
     cohort = trunc_to(grain, acq.c.first_at)
     period = _period_index(grain, cohort, trunc_to(grain, act.c.at_ts)).label("period")
     joined = (
@@ -144,7 +152,7 @@ def cohort_size_query(
 ) -> Select:
     """``dim, cohort, size`` (customers acquired per cohort)."""
     acq = _first_orders(filters, start, end)
-    dim = acq.c[DIMENSIONS[dimension]]
+    dim = _dimension(acq, dimension)
     cohort = trunc_to(grain, acq.c.first_at)
     return select(dim.label("dim"), cohort.label("cohort"), func.count().label("size")).group_by(
         dim, cohort
@@ -257,7 +265,7 @@ def repeat_purchase_query(filters: Filters, start: dt.date, end: dt.date, dimens
     first = select(ranked.c.customer_id, ranked.c.day).where(ranked.c.rn == 1).subquery("d1")
     second = select(ranked.c.customer_id, ranked.c.day).where(ranked.c.rn == 2).subquery("d2")
     gap = cast(func.round(days_between(first.c.day, second.c.day)), Integer)
-    dim = acq.c[DIMENSIONS[dimension]]
+    dim = _dimension(acq, dimension)
     q = (
         select(dim.label("dim"), gap.label("days_to_second"), func.count().label("customers"))
         .select_from(
