@@ -24,9 +24,6 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,12 +33,12 @@ import pytest
 from tests.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    HEALTH_TIMEOUT_S,
     ROOT,
     RUN_TIMEOUT_MS,
     _free_port,
     _Offline,
     _require_browser,
+    _streamlit,
     _wait_for_run,
 )
 
@@ -116,39 +113,10 @@ def _provider(tmp: Path, redirect_uri: str, client_secret: str) -> Iterator[str]
 @contextmanager
 def _app(tmp: Path, port: int, secrets_file: Path, env_vars: dict[str, str]) -> Iterator[str]:
     """``streamlit run app.py`` on ``port`` with ``secrets_file``; yields its base URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLENS_")}
-    env.update(env_vars)
-    log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-            "--server.headless", "true", "--server.port", str(port),
-            "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets_file),
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start (log: {tmp / 'streamlit.log'})")
-            time.sleep(0.25)  # polling a server that is starting, not waiting for an assertion
+    with _streamlit(
+        tmp, port=port, extra_args=("--secrets.files", str(secrets_file)), **env_vars
+    ) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -70,17 +70,21 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _streamlit(home: Path, **env_vars: str) -> Iterator[str]:
-    """Run ``streamlit run app.py`` with ``env_vars`` on a free port; yields its base URL."""
-    port = _free_port()
+def _streamlit(
+    home: Path, *, port: int | None = None, extra_args: tuple[str, ...] = (), **env_vars: str
+) -> Iterator[str]:
+    """Run ``streamlit run app.py [extra_args]`` with ``env_vars`` (``LOOPLENS_HOME=home`` unless
+    given) on ``port`` (default: a free one); yields its base URL. Its log: home/streamlit.log."""
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLENS_")}
-    env.update(LOOPLENS_HOME=str(home), **env_vars)
+    env["LOOPLENS_HOME"] = str(home)
+    env.update(env_vars)
     log = open(home / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.headless", "true", "--server.port", str(port),
-            "--browser.gatherUsageStats", "false",
+            "--browser.gatherUsageStats", "false", *extra_args,
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
