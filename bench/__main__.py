@@ -22,6 +22,9 @@ within one run). Sections:
 and ``simulate``: every full-size error-rate simulation with its Monte Carlo standard error;
 no warehouse needed).
 
+``python -m bench engines [--customers 1000] [--spark-url URL]``: the serving refresh and the
+Lifecycle page's live fallback on Spark SQL vs DuckDB at the same size (:mod:`bench.engines`).
+
 ``python -m bench load --sessions 20 [--pages 4] [--url WAREHOUSE] [--json FILE]`` drives
 concurrent browser sessions against ``streamlit run app.py``; ``python -m bench memory --url ...
 --serving ...`` measures the server's RSS after visiting every page twice (see ``bench.load``).
@@ -48,6 +51,8 @@ from data.warehouse import mask_url as mask
 
 LOAD_COMMANDS = ("load", "memory")
 """Subcommands that drive the running app in a browser (``bench.load``)."""
+ENGINES_COMMAND = "engines"
+"""``python -m bench engines``: Spark SQL vs DuckDB (starts a Spark Thrift Server)."""
 STATS_COMMAND = "stats"
 """``python -m bench stats``: the statistics sections only (``--only stats,simulate``)."""
 SECTIONS = ("generate", "serving", "health", "pages", "experiment", "stats", "clv", "simulate")
@@ -183,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import load
 
         return load.main(argv)
+    if argv and argv[0] == ENGINES_COMMAND:
+        from bench import engines
+
+        return engines.main(argv[1:])
     if argv and argv[0] == STATS_COMMAND:
         argv = ["--only", "stats,simulate", *argv[1:]]
     args = _parse(argv)

@@ -24,7 +24,7 @@ from data.serving.refresh import refresh
 from data.serving.rollups import all_rollups
 from data.warehouse import mask_url, open_engine
 from metrics.filters import Filters, default_filters
-from metrics.marketing import attribution, channels, kpi_sql, lifecycle
+from metrics.marketing import attribution, channels, kpi_sql, lifecycle, markov
 
 OVERVIEW_KPIS = (
     "new_customers", "revenue", "cac", "roas", "conversion_rate", "clv_cac", "nps", "churn_rate",
@@ -84,6 +84,9 @@ def channels_page(engine: Engine, f: Filters, store: ServingStore | None = None)
     t0 = time.perf_counter()
     channels.dark_funnel(engine, f, serving=store)
     _PART_TIMES[("Channels: dark funnel", mode)] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    markov.attribute(engine, f)  # always live: SQL path counts, then the chain in numpy
+    _PART_TIMES[("Channels: Markov attribution (path counts)", mode)] = time.perf_counter() - t0
 
 
 def overview_naive(engine: Engine, f: Filters) -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 from components.escaping import md_text
 from components.navigation import PAGE_SPECS
 from data.access import Access, AccessPolicy, PolicyError, local_access, resolve_access
+from i18n import _
 
 LOGGER = logging.getLogger(__name__)
 SECURITY_DOC = "docs/security.md"
@@ -71,7 +72,7 @@ def render_access_gate() -> Access | None:
     try:
         access = current_access()
     except PolicyError as exc:
-        LOGGER.error("LoopLens access configuration: %s", "; ".join(exc.issues))
+        LOGGER.error(_("LoopLens access configuration: %s"), "; ".join(exc.issues))
         count = len(exc.issues)
         _screen(lambda: _config_problem(count))
         return None
@@ -88,7 +89,7 @@ def _screen(draw: Any) -> None:
     def sign_in() -> None:
         draw()
 
-    pages = [st.Page(sign_in, title="Sign in", default=True)]
+    pages = [st.Page(sign_in, title=_("Sign in"), default=True)]
     pages += [
         st.Page(sign_in, title=spec.title, url_path=spec.url_path)
         for spec in PAGE_SPECS
@@ -98,9 +99,9 @@ def _screen(draw: Any) -> None:
 
 
 def _sign_in() -> None:
-    st.title("LoopLens")
-    st.markdown("Sign in with your organisation's account to see the dashboards.")
-    if st.button("Sign in", type="primary", key="access_sign_in", icon=":material/login:"):
+    st.title(_("LoopLens"))
+    st.markdown(_("Sign in with your organisation's account to see the dashboards."))
+    if st.button(_("Sign in"), type="primary", key="access_sign_in", icon=":material/login:"):
         provider = _login_provider()
         try:
             if provider:
@@ -108,32 +109,38 @@ def _sign_in() -> None:
             else:
                 st.login()
         except Exception as exc:  # noqa: BLE001 - a misconfigured [auth] must give a message
-            LOGGER.error("st.login failed: %s", exc)
+            LOGGER.error(_("st.login failed: %s"), exc)
             st.error(
-                "**Sign-in is misconfigured.** The `[auth]` section of the server's secrets "
-                "is incomplete or Authlib is not installed; the server log says which. "
-                f"See {SECURITY_DOC}.",
+                _(
+                    "**Sign-in is misconfigured.** The `[auth]` section of the server's secrets is "
+                    "incomplete or Authlib is not installed; the server log says which. See "
+                    "{SECURITY_DOC}."
+                ).format(SECURITY_DOC=SECURITY_DOC),
                 icon=":material/error:",
             )
 
 
 def _no_access(access: Access) -> None:
-    st.title("LoopLens")
+    st.title(_("LoopLens"))
     st.warning(
-        f"You are signed in as **{md_text(access.who or '')}**, but this identity has no LoopLens "
-        "role. Ask whoever administers LoopLens to add you to `[looplens.roles]`.",
+        _(
+            "You are signed in as **{md_text}**, but this identity has no LoopLens role. Ask "
+            "whoever administers LoopLens to add you to `[looplens.roles]`."
+        ).format(md_text=md_text(access.who or "")),
         icon=":material/block:",
     )
-    if st.button("Sign out", key="access_sign_out_denied", icon=":material/logout:"):
+    if st.button(_("Sign out"), key="access_sign_out_denied", icon=":material/logout:"):
         st.logout()
 
 
 def _config_problem(count: int) -> None:
-    st.title("LoopLens")
+    st.title(_("LoopLens"))
     st.error(
-        f"**The access configuration is invalid** ({count} problem(s) in `[looplens]` of the "
-        "server's secrets file; the server log lists them). Nobody can sign in until it is "
-        f"fixed. See {SECURITY_DOC}.",
+        _(
+            "**The access configuration is invalid** ({count} problem(s) in `[looplens]` of the "
+            "server's secrets file; the server log lists them). Nobody can sign in until it is "
+            "fixed. See {SECURITY_DOC}."
+        ).format(count=count, SECURITY_DOC=SECURITY_DOC),
         icon=":material/error:",
     )
 
@@ -145,6 +152,9 @@ def render_sidebar_identity(access: Access) -> None:
             st.caption(":material/lock_open: " + LOCAL_MODE_NOTE)
             return
         who = md_text(access.who or "")
-        st.caption(f":material/person: Signed in as **{who}** · {access.role.label}")
-        if st.button("Sign out", key="access_sign_out", icon=":material/logout:"):
+        st.caption(
+            ":material/person: "
+            + _("Signed in as **{who}** · {role}").format(who=who, role=access.role.label)
+        )
+        if st.button(_("Sign out"), key="access_sign_out", icon=":material/logout:"):
             st.logout()

@@ -11,8 +11,9 @@ from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from components.context import app_state_store, serving_config
-from data.schema import touchpoints
-from data.warehouse import WarehouseConfig, duckdb_path
+from data.schema import Region, customers, touchpoints
+from data.warehouse import WarehouseConfig, demo_currency, duckdb_path
+from i18n import _
 
 _DEMO_LOCK = threading.Lock()
 _SERVING_LOCK = threading.Lock()
@@ -36,23 +37,25 @@ def ensure_demo_warehouse(config: WarehouseConfig) -> bool:
         box = st.empty()
         with box.container():
             st.info(
-                "**Welcome to LoopLens.** Generating the embedded demo warehouse "
-                f"({demo.DEFAULT_CUSTOMERS:,} customers) — this happens once.",
+                _(
+                    "**Welcome to LoopLens.** Generating the embedded demo warehouse "
+                    "({DEFAULT_CUSTOMERS:,} customers) — this happens once."
+                ).format(DEFAULT_CUSTOMERS=demo.DEFAULT_CUSTOMERS),
                 icon=":material/database:",
             )
-            bar = st.progress(0.0, text="Starting…")
+            bar = st.progress(0.0, text=_("Starting…"))
 
             def report(fraction: float, message: str) -> None:
                 bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                demo.generate(str(path), progress=report)
+                demo.generate(str(path), progress=report, currency=demo_currency())
             except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
-                st.error(f"Generating the demo warehouse failed: {exc}")
+                st.error(_("Generating the demo warehouse failed: {exc}").format(exc=exc))
                 return False
         box.empty()
-        with st.spinner("Recording the demo decision log…"):
+        with st.spinner(_("Recording the demo decision log…")):
             _seed_demo_decisions(config.url)  # warns (outside the emptied box) on failure
         return True
 
@@ -77,20 +80,26 @@ def ensure_demo_serving(config: WarehouseConfig) -> None:
 
         box = st.empty()
         with box.container():
-            bar = st.progress(0.0, text="Building the serving layer (pre-aggregated tables)…")
+            bar = st.progress(0.0, text=_("Building the serving layer (pre-aggregated tables)…"))
             steps = [0]
 
             def report(message: str) -> None:
                 steps[0] += 1
-                bar.progress(min(steps[0] / 12, 1.0), text=f"Serving layer: {message}")
+                bar.progress(
+                    min(steps[0] / 12, 1.0),
+                    text=_("Serving layer: {message}").format(message=message),
+                )
 
             engine = open_engine(config.url, read_only=True)
             try:
                 refresh(engine, serving, config.url, progress=report)
             except Exception as exc:  # noqa: BLE001 - the app works live without it
                 st.warning(
-                    f"The serving layer was not built ({exc}); pages compute their figures "
-                    "live from the warehouse. Retry on the Data health page.",
+                    _(
+                        "The serving layer was not built ({exc}); pages "
+                        "compute their figures live from the "
+                        "warehouse. Retry on the Data health page."
+                    ).format(exc=exc),
                     icon=":material/warning:",
                 )
             finally:
@@ -105,20 +114,29 @@ def _seed_demo_decisions(url: str) -> None:
     """
     from data.app_state.store import AppStateError
     from data.warehouse import open_engine
+    from metrics.demo_targets import seed_demo_targets
     from metrics.experiments.demo_decisions import seed_demo_decisions
 
     engine = open_engine(url, read_only=True)
     try:
         seed_demo_decisions(engine, app_state_store())
+        latest = latest_data_date(engine, url)
+        if latest is not None:
+            seed_demo_targets(engine, app_state_store(), latest)
     except AppStateError as exc:
         st.warning(
-            f"The demo decision log was not recorded: {exc.title}. {exc.detail} {exc.fix}",
+            _("The demo decision log was not recorded: {title}. {detail} {fix}").format(
+                title=exc.title, detail=exc.detail, fix=exc.fix
+            ),
             icon=":material/warning:",
         )
     except Exception as exc:  # noqa: BLE001 - the demo must start even without its decisions
         st.warning(
-            "The demo decision log was not recorded (the demo experiments could not be "
-            f"analysed or recorded: {exc}). The Evolve page starts empty.",
+            _(
+                "The demo decision log was not recorded (the demo "
+                "experiments could not be analysed "
+                "or recorded: {exc}). The Evolve page starts empty."
+            ).format(exc=exc),
             icon=":material/warning:",
         )
     finally:
@@ -175,3 +193,20 @@ def data_dates(_engine: Engine, url: str) -> tuple[dt.date | None, dt.date | Non
 def latest_data_date(_engine: Engine, url: str) -> dt.date | None:
     """The day of the newest plausible touchpoint, or None if the warehouse cannot tell us."""
     return data_dates(_engine, url)[0]
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _regions(_engine: Engine, url: str) -> tuple[str, ...]:
+    with _engine.connect() as conn:  # an error propagates: failures are not cached
+        present = {r[0] for r in conn.execute(select(customers.c.region).distinct())}
+    return tuple(r.value for r in Region if r.value in present)
+
+
+def data_regions(_engine: Engine, url: str) -> tuple[str, ...] | None:
+    """The contract regions the warehouse's customers are in (the filter's options: the USD
+    demo's world regions, the VND demo's Vietnamese ones); None if the warehouse cannot tell.
+    ``url`` is the cache key (10 minutes; failures not cached)."""
+    try:
+        return _regions(_engine, url) or None
+    except SQLAlchemyError:
+        return None

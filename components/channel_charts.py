@@ -12,6 +12,7 @@ from components.lifecycle_charts import legend_below
 from components.sources import store_and_key
 from components.theme import CHANNEL_COLORS, NEUTRAL_COLOR, apply_theme
 from data.serving import ServingStore
+from i18n import _
 from metrics.filters import Filters
 from metrics.formatting import tick_format, tick_suffix
 from metrics.marketing import attribution as attr
@@ -24,6 +25,7 @@ MODEL_COLORS: dict[str, str] = {
     "linear": "#009E73",
     "time_decay": "#CC79A7",
     "position_based": "#E69F00",
+    "markov": "#56B4E9",
 }
 Store = ServingStore | None
 COLOR_MAP = {**CHANNEL_COLORS, attr.NO_TOUCH: "#BBBBBB", attr.NO_CAMPAIGN: "#DDDDDD"}
@@ -192,7 +194,9 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
     data["bubble"] = pd.to_numeric(data["revenue"], errors="coerce").fillna(0.0).clip(lower=0.0)
     data = data[pd.to_numeric(data["roas"], errors="coerce").notna()]
     sized = bool(len(data)) and float(data["bubble"].max()) > 0
-    title = "Spend vs ROAS (attributed) by campaign" + ("" if sized else " (no attributed revenue)")
+    title = _("Spend vs ROAS (attributed) by campaign") + (
+        "" if sized else _(" (no attributed revenue)")
+    )
     fig = px.scatter(
         data,
         x="spend",
@@ -210,7 +214,7 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
             **({"bubble": False} if sized else {}),
         },
         labels={
-            "spend": "Spend (USD)",
+            "spend": _("Spend (USD)"),
             "roas": cm.METRICS["roas"].label,
             "revenue": cm.METRICS["revenue"].label,
             "channel": "Channel",
@@ -224,23 +228,28 @@ def spend_roas_figure(campaigns: pd.DataFrame) -> go.Figure:
 def attribution_figure(table: pd.DataFrame, value: str) -> go.Figure:
     """Credit per channel under each model, side by side (grouped bars)."""
     fig = go.Figure()
-    for m in attr.MODELS:
+    labels = {**attr.MODEL_LABELS, "markov": _("Markov (data-driven)")}
+    for m in [m for m in (*attr.MODELS, "markov") if m in table]:  # Markov when given
         fig.add_trace(
             go.Bar(
-                name=attr.MODEL_LABELS[m],
+                name=labels[m],
                 x=[_label(k) for k in table["key"]],
                 y=table[m],
                 marker_color=MODEL_COLORS[m],
-                hovertemplate="%{x}: %{y:,.1f}<extra>" + attr.MODEL_LABELS[m] + "</extra>",
+                hovertemplate="%{x}: %{y:,.1f}<extra>" + labels[m] + "</extra>",
             )
         )
     fig.update_layout(barmode="group")
     if value == "revenue":
         fig.update_yaxes(tickformat=tick_format("usd"), title_text=cm.METRICS["revenue"].label)
     else:
-        fig.update_yaxes(title_text="Attributed orders")
-    title = "revenue" if value == "revenue" else "conversions"
-    return legend_below(apply_theme(fig, title=f"Attributed {title} by model", height=420))
+        fig.update_yaxes(title_text=_("Attributed orders"))
+    title = (
+        _("Attributed revenue by model")
+        if value == "revenue"
+        else _("Attributed conversions by model")
+    )
+    return legend_below(apply_theme(fig, title=title, height=420))
 
 
 def dark_funnel_figure(xt: cm.CrossTab) -> go.Figure:
@@ -261,10 +270,12 @@ def dark_funnel_figure(xt: cm.CrossTab) -> go.Figure:
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            colorbar=dict(title="Row %", tickformat=".0%"),
+            colorbar=dict(title=_("Row %"), tickformat=".0%"),
             hovertemplate="Tracked %{y}, say %{x}: %{z:.1%}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="Self-reported source", side="bottom")
-    fig.update_yaxes(title_text="Tracked acquisition channel", autorange="reversed")
-    return apply_theme(fig, title="Self-reported vs tracked source (row % of answers)", height=460)
+    fig.update_xaxes(title_text=_("Self-reported source"), side="bottom")
+    fig.update_yaxes(title_text=_("Tracked acquisition channel"), autorange="reversed")
+    return apply_theme(
+        fig, title=_("Self-reported vs tracked source (row % of answers)"), height=460
+    )

@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.theme import VARIANT_COLORS, apply_theme
+from metrics.formatting import label as readable_label
 from metrics.formatting import tick_format
 from metrics.marketing.kpis import Unit
 
@@ -27,7 +28,8 @@ def unit_format(unit: Unit | str | None) -> str | None:
 
 
 def _label(value: object) -> str:
-    return str(value).replace("_", " ")
+    """A category or column name as shown: ``paid_social`` → ``Paid social``."""
+    return readable_label(value)
 
 
 def line_chart(
@@ -137,4 +139,95 @@ def sparkline(
     fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
+    return fig
+
+
+BAND_FILL = "rgba(0, 114, 178, 0.15)"
+
+
+def band_chart(
+    band: pd.DataFrame,
+    *,
+    y_title: str,
+    unit: Unit | str | None = None,
+    history: pd.Series | None = None,
+    names: Mapping[str, str] | None = None,
+    height: int = 340,
+) -> go.Figure:
+    """A KPI series with its expected band (``metrics.anomaly.detector.band``: ``actual,
+    expected, lower, upper, anomaly`` indexed by bucket start); points outside it are marked.
+    ``history``: earlier values drawn as a plain line before the band; ``names``: legend
+    labels for ``band``, ``expected``, ``actual`` and ``anomaly`` (already translated)."""
+    from components.theme import BAD_COLOR, NEUTRAL_COLOR
+
+    label = {"band": "Expected range", "expected": "Expected", "actual": "Actual",
+             "anomaly": "Outside the range", **(names or {})}  # fmt: skip
+    x = list(band.index)
+    fig = go.Figure()
+    if history is not None and not history.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=list(history.index),
+                y=history.to_numpy(),
+                mode="lines",
+                line=dict(color=NEUTRAL_COLOR, width=1.5),
+                showlegend=False,
+                hoverinfo="skip",
+            )  # fmt: skip
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=band["upper"],
+            mode="lines",
+            line=dict(width=0),
+            showlegend=False,
+            hoverinfo="skip",
+        )  # fmt: skip
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=band["lower"],
+            mode="lines",
+            line=dict(width=0),
+            fill="tonexty",
+            fillcolor=BAND_FILL,
+            name=label["band"],
+            hoverinfo="skip",
+        )  # fmt: skip
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=band["expected"],
+            mode="lines",
+            name=label["expected"],
+            line=dict(color=VARIANT_COLORS[0], width=1, dash="dot"),
+        )  # fmt: skip
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=band["actual"],
+            mode="lines+markers",
+            name=label["actual"],
+            line=dict(color="#222222", width=2),
+            marker=dict(size=4),
+        )  # fmt: skip
+    )
+    out = band[band["anomaly"].astype(bool)]
+    fig.add_trace(
+        go.Scatter(
+            x=list(out.index),
+            y=out["actual"],
+            mode="markers",
+            name=label["anomaly"],
+            marker=dict(color=BAD_COLOR, size=11, symbol="circle-open", line=dict(width=3)),
+        )  # fmt: skip
+    )
+    apply_theme(fig, height=height)
+    fig.update_yaxes(title_text=y_title, tickformat=unit_format(unit), rangemode="tozero")
+    fig.update_xaxes(title_text=None)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig

@@ -20,6 +20,7 @@ from data.app_state.store import resolve_config as resolve_app_state
 from data.errors import Problem, diagnose
 from data.serving import ServingConfig, ServingStore, resolve_serving_config
 from data.warehouse import WarehouseConfig, engine_kwargs, read_only_url, resolve_config
+from i18n import _
 from metrics.filters import Filters
 
 FILTERS_KEY = "looplens_filters"
@@ -117,13 +118,18 @@ def current_filters() -> Filters:
     _require_frame()
     filters = st.session_state.get(FILTERS_KEY)
     if filters is None:
-        raise RuntimeError("app.py did not set the global filters; run the app via app.py")
+        raise RuntimeError(_("app.py did not set the global filters; run the app via app.py"))
     return filters
 
 
 def show_problem(title: str, detail: str, fix: str) -> None:
     """A specific, actionable error box (never a traceback)."""
-    st.error(f"**{title}**\n\n{detail}\n\n**What to do:** {fix}", icon=":material/error:")
+    st.error(
+        _("**{title}**\n\n{detail}\n\n**What to do:** {fix}").format(
+            title=title, detail=detail, fix=fix
+        ),
+        icon=":material/error:",
+    )
 
 
 class _ProbeFailed(Exception):
@@ -161,13 +167,11 @@ def _probe(url: str) -> Problem | None:
 @st.cache_data(ttl=60, show_spinner=False)
 def _missing_tables(url: str) -> tuple[str, ...]:
     """Contract tables the warehouse lacks (listing tables works on every dialect)."""
-    from sqlalchemy import inspect
-
     from data.schema import CONTRACT_TABLES
+    from data.sqlfuncs import table_names
 
     try:
-        catalog = inspect(warehouse())
-        present = {n.lower() for n in [*catalog.get_table_names(), *catalog.get_view_names()]}
+        present = {n.lower() for n in table_names(warehouse())}
     except Exception:  # noqa: BLE001 - the connection probe reports connection problems
         return ()
     return tuple(t.name for t in CONTRACT_TABLES if t.name not in present)
@@ -191,13 +195,13 @@ def show_query_problem(exc: BaseException, what: str) -> None:
     """The diagnosis of a failed warehouse query (password-free), with what to do."""
     problem = diagnose(exc, warehouse_config().url)
     show_problem(
-        f"The warehouse failed while {what}: {problem.title}",
+        _("The warehouse failed while {what}: {title}").format(what=what, title=problem.title),
         problem.detail,
         problem.fix
         + (
             ""
             if "Data health" in problem.fix
-            else " **Data health** checks every table and column."
+            else _(" **Data health** checks every table and column.")
         ),
     )
 

@@ -28,6 +28,7 @@ from data.app_state.decisions import (
     record_decision,
 )
 from data.app_state.store import AppStateError, DecisionKind
+from i18n import _
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import ExperimentAnalysis
 
@@ -67,8 +68,10 @@ def render_decision_form(
     access = current_access()
     if not access.can_record:
         st.info(
-            f"You are signed in as {md_text(access.who or '')} with the **{access.role.label}** "
-            "role: you can see decisions, but recording one needs the analyst role.",
+            _(
+                "You are signed in as {md_text} with the **{label}** role: you can see decisions, "
+                "but recording one needs the analyst role."
+            ).format(md_text=md_text(access.who or ""), label=access.role.label),
             icon=":material/visibility:",
         )
         return None
@@ -81,58 +84,60 @@ def render_decision_form(
 
     with st.form(key=f"{key}_form"):
         st.markdown(
-            f"The engine recommends **{ev.RECOMMENDATION_LABELS[rec_kind].lower()}**; the "
-            "decision below is preselected to follow it."
+            _(
+                "The engine recommends **{lower}**; the decision below is preselected to follow it."
+            ).format(lower=ev.RECOMMENDATION_LABELS[rec_kind].lower())
         )
         decision = st.radio(
-            "Decision",
+            _("Decision"),
             options,
             index=options.index(suggested.value),
             format_func=lambda k: DECISION_LABELS[k],
             key=f"{key}_kind",
         )
         rationale = st.text_area(
-            "Rationale",
+            _("Rationale"),
             key=f"{key}_rationale",
-            placeholder="Why this decision? What did you weigh beyond the numbers?",
-            help="Required. If you depart from the recommendation, say why.",
+            placeholder=_("Why this decision? What did you weigh beyond the numbers?"),
+            help=_("Required. If you depart from the recommendation, say why."),
         )
         left, mid, right = st.columns(3)
         if access.signed_in:
             decided_by = access.who or ""
-            left.text_input("Recorded as", value=decided_by, disabled=True, key=f"{key}_by_id")
+            left.text_input(_("Recorded as"), value=decided_by, disabled=True, key=f"{key}_by_id")
         else:
-            decided_by = left.text_input("Your name", key=f"{key}_by")
+            decided_by = left.text_input(_("Your name"), key=f"{key}_by")
         target = mid.text_input(
-            "Target KPI (optional)",
+            _("Target KPI (optional)"),
             value=primary.name if primary else "",
             key=f"{key}_target",
-            help="The KPI this change is meant to move.",
+            help=_("The KPI this change is meant to move."),
         )
         impact_pct = right.number_input(
-            "Expected impact (relative lift, %)",
+            _("Expected impact (relative lift, %)"),
             value=round(lift * 100, 1) if math.isfinite(lift) else None,
             step=0.5,
             format="%.1f",
             key=f"{key}_impact",
-            help="Prefilled from the primary metric's measured relative lift; leave empty "
-            "for none.",
+            help=_(
+                "Prefilled from the primary metric's measured relative lift; leave empty for none."
+            ),
         )
         rollout = st.date_input(
-            "Rollout date (optional)", value=None, key=f"{key}_rollout", format="YYYY-MM-DD"
+            _("Rollout date (optional)"), value=None, key=f"{key}_rollout", format="YYYY-MM-DD"
         )
         if access.local:
             st.caption(":material/lock_open: " + LOCAL_MODE_NOTE)
-        submitted = st.form_submit_button("Record decision", type="primary", key=f"{key}_submit")
+        submitted = st.form_submit_button(_("Record decision"), type="primary", key=f"{key}_submit")
 
-    with st.expander("Evidence stored with the decision"):
+    with st.expander(_("Evidence stored with the decision")):
         st.json(dict(evidence), expanded=False)
 
     if not submitted:
         return None
     followed = ev.follows_recommendation(decision, rec_kind)
     try:
-        access.require(Role.ANALYST, "recording a decision")
+        access.require(Role.ANALYST, _("recording a decision"))
         record = record_decision(
             app_state_store(),
             experiment_id=analysis.experiment_id,
@@ -152,17 +157,18 @@ def render_decision_form(
         return None
     except DecisionValidationError as exc:
         st.error(
-            "**The decision was not recorded:**\n\n" + "\n".join(f"- {i}" for i in exc.issues),
+            _("**The decision was not recorded:**\n\n") + "\n".join(f"- {i}" for i in exc.issues),
             icon=":material/edit_note:",
         )
         return None
     except AppStateError as exc:
         show_problem(exc.title, exc.detail, exc.fix)
         return None
-    note = "follows" if followed else "departs from"
-    st.session_state[_flash_key(key)] = (
-        f"Recorded **{record.decision.value}** as version {record.version} by "
-        f"{record.decided_by} ({note} the recommendation)."
+    note = _("follows") if followed else _("departs from")
+    st.session_state[_flash_key(key)] = _(
+        "Recorded **{value}** as version {version} by {decided_by} ({note} the recommendation)."
+    ).format(
+        value=record.decision.value, version=record.version, decided_by=record.decided_by, note=note
     )
     st.session_state.pop(f"{key}_rationale", None)
     st.rerun()
@@ -181,18 +187,28 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
         show_problem(exc.title, exc.detail, exc.fix)
         return
     if not history:
-        st.caption("No decision recorded for this experiment yet.")
+        st.caption(_("No decision recorded for this experiment yet."))
         return
     latest = history[-1]
     approval = approved.get(latest.version)
     status = (
-        f"approved by {md_text(approval.approved_by)}, {approval.approved_at:%Y-%m-%d %H:%M} UTC"
+        _("approved by {approved_by}, {approved_at:%Y-%m-%d %H:%M} UTC").format(
+            approved_by=md_text(approval.approved_by), approved_at=approval.approved_at
+        )
         if approval
-        else "awaiting approval"
+        else _("awaiting approval")
     )
     st.markdown(
-        f"**Current decision: {latest.decision.value}** (version {latest.version}, by "
-        f"{md_text(latest.decided_by)}, {latest.recorded_at:%Y-%m-%d %H:%M} UTC) — **{status}**."
+        _(
+            "**Current decision: {value}** (version {version}, by {decided_by}, "
+            "{recorded_at:%Y-%m-%d %H:%M} UTC) — **{status}**."
+        ).format(
+            value=latest.decision.value,
+            version=latest.version,
+            decided_by=md_text(latest.decided_by),
+            recorded_at=latest.recorded_at,
+            status=status,
+        )
     )
     rows = ev.history_rows(history)
     rows["approved"] = [_approval_text(approved.get(int(v))) for v in rows["version"]]
@@ -227,12 +243,12 @@ def render_decision_history(experiment_id: str, *, key: str = "decision") -> Non
             "decided_by": "By",
             "decision": "Decision",
             "approved": "Approved",
-            "followed_recommendation": "Followed rec.",
-            "recommendation_at_decision": "Recommendation then",
-            "changes": st.column_config.TextColumn("What changed", width="medium"),
+            "followed_recommendation": _("Followed rec."),
+            "recommendation_at_decision": _("Recommendation then"),
+            "changes": st.column_config.TextColumn(_("What changed"), width="medium"),
             "rationale": st.column_config.TextColumn("Rationale", width="large"),
-            "target_kpi": "Target KPI",
-            "expected_impact": "Expected impact",
+            "target_kpi": _("Target KPI"),
+            "expected_impact": _("Expected impact"),
             "rollout_date": "Rollout",
         },
     )
@@ -249,24 +265,25 @@ def _approval_text(approval: ApprovalRecord | None) -> str:
 def _render_approval(access: Access, latest: DecisionRecord, *, key: str) -> None:
     """The approval step for the current version, for those who may approve it."""
     if not access.can_approve:
-        st.caption("An approver has to approve this version.")
+        st.caption(_("An approver has to approve this version."))
         return
     if not access.may_approve(latest.decided_by):
-        st.caption("You recorded this version: another approver has to approve it.")
+        st.caption(_("You recorded this version: another approver has to approve it."))
         return
     with st.form(key=f"{key}_approve_form"):
         if access.signed_in:
             approved_by = access.who or ""
         else:
-            approved_by = st.text_input("Your name (approver)", key=f"{key}_approve_by")
-        note = st.text_input("Approval note (optional)", key=f"{key}_approve_note")
+            approved_by = st.text_input(_("Your name (approver)"), key=f"{key}_approve_by")
+        note = st.text_input(_("Approval note (optional)"), key=f"{key}_approve_note")
         submitted = st.form_submit_button(
-            f"Approve version {latest.version}", key=f"{key}_approve_submit"
+            _("Approve version {version}").format(version=latest.version),
+            key=f"{key}_approve_submit",
         )
     if not submitted:
         return
     try:
-        access.require(Role.APPROVER, "approving a decision")
+        access.require(Role.APPROVER, _("approving a decision"))
         record = approve_decision(
             app_state_store(),
             experiment_id=latest.experiment_id,
@@ -280,15 +297,15 @@ def _render_approval(access: Access, latest: DecisionRecord, *, key: str) -> Non
         return
     except DecisionValidationError as exc:
         st.error(
-            "**The approval was not recorded:**\n\n" + "\n".join(f"- {i}" for i in exc.issues),
+            _("**The approval was not recorded:**\n\n") + "\n".join(f"- {i}" for i in exc.issues),
             icon=":material/edit_note:",
         )
         return
     except AppStateError as exc:
         show_problem(exc.title, exc.detail, exc.fix)
         return
-    st.session_state[_flash_key(f"{key}_approval")] = (
-        f"Approved version {record.version} as {md_text(record.approved_by)}."
-    )
+    st.session_state[_flash_key(f"{key}_approval")] = _(
+        "Approved version {version} as {approved_by}."
+    ).format(version=record.version, approved_by=md_text(record.approved_by))
     st.session_state.pop(f"{key}_approve_note", None)
     st.rerun()

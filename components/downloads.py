@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from i18n import _
 from metrics.formatting import readable_headers
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -45,7 +46,7 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return csv_text(df).encode("utf-8")
 
 
-def csv_download(df: pd.DataFrame, name: str, key: str, *, label: str = "Download CSV") -> None:
+def csv_download(df: pd.DataFrame, name: str, key: str, *, label: str = _("Download CSV")) -> None:
     """A small download button for ``df`` as ``<name>.csv``; ``key`` must be unique per page.
 
     Columns get readable headers (``metrics.formatting.header``); values stay raw numbers.

@@ -19,6 +19,7 @@ from components.theme import (
 )
 from data.app_state.store import AppStateError
 from data.schema import LoopStage
+from i18n import _
 from metrics.experiments import evolve
 from metrics.experiments.evolve import EvolveSummary, evolve_summary
 from metrics.filters import Filters
@@ -73,7 +74,7 @@ def velocity_figure(df: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="group", bargap=0.25, margin_t=84)
     fig.update_xaxes(tickformat="%b %Y", dtick="M1")
     fig.update_yaxes(title_text="experiments", rangemode="tozero", dtick=1)
-    return apply_theme(fig, title="Experiment velocity (per month)", height=320)
+    return apply_theme(fig, title=_("Experiment velocity (per month)"), height=320)
 
 
 def impact_figure(df: pd.DataFrame) -> go.Figure:
@@ -85,15 +86,17 @@ def impact_figure(df: pd.DataFrame) -> go.Figure:
             mode="lines+markers",
             line=dict(shape="hv", color=EVOLVE_COLOR, width=2),
             marker=dict(size=9),
-            name="cumulative estimate",
+            name=_("cumulative estimate"),
             customdata=df[["experiment_id", "target_kpi", "expected_impact"]],
             hovertemplate="%{x|%d %b %Y} · %{customdata[0]}<br>%{customdata[1]} "
             "estimate %{customdata[2]:+.1%}<br>running sum %{y:+.1%}<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="Σ estimated relative lift", tickformat="+.0%", rangemode="tozero")
+    fig.update_yaxes(
+        title_text=_("Σ estimated relative lift"), tickformat="+.0%", rangemode="tozero"
+    )
     return apply_theme(
-        fig, title="Cumulative estimated impact of shipped changes (experiments' estimates)"
+        fig, title=_("Cumulative estimated impact of shipped changes (experiments' estimates)")
     )
 
 
@@ -102,8 +105,8 @@ def realised_figure(df: pd.DataFrame) -> go.Figure:
     labels = df["experiment"] + "<br>" + df["target_kpi"]
     fig = go.Figure()
     for col, color, name in (
-        ("estimated_impact", VARIANT_COLORS[0], "experiment's estimate"),
-        ("observed_change", GOOD_COLOR, "observed before → after (not causal)"),
+        ("estimated_impact", VARIANT_COLORS[0], _("experiment's estimate")),
+        ("observed_change", GOOD_COLOR, _("observed before → after (not causal)")),
     ):
         fig.add_trace(
             go.Bar(
@@ -116,10 +119,10 @@ def realised_figure(df: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(barmode="group", margin_t=84, margin_l=260)
-    fig.update_xaxes(title_text="relative change", tickformat="+.0%", zeroline=True)
+    fig.update_xaxes(title_text=_("relative change"), tickformat="+.0%", zeroline=True)
     fig.update_yaxes(autorange="reversed")
     return apply_theme(
-        fig, title="Realised vs estimated impact", height=max(260, 110 + 70 * len(df))
+        fig, title=_("Realised vs estimated impact"), height=max(260, 110 + 70 * len(df))
     )
 
 

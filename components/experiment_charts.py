@@ -23,6 +23,7 @@ from components.theme import (
     apply_theme,
     variant_colors,
 )
+from i18n import _
 
 DIRECTION_COLORS: dict[str, str] = {
     "better": GOOD_COLOR,
@@ -56,7 +57,7 @@ def forest_plot(
         f"{ROLE_LABELS.get(r.role, r.role)} · {r.label} · {r.variant}" for r in data.itertuples()
     ]
     data = data.assign(y=labels)
-    groups = [list(g.index) for _, g in data.groupby("metric", sort=False)] if len(data) else []
+    groups = [list(g.index) for _key, g in data.groupby("metric", sort=False)] if len(data) else []
     panels = groups if not relative and len(groups) > 1 else [list(data.index)]
     fig = make_subplots(
         rows=max(len(panels), 1),
@@ -112,7 +113,7 @@ def forest_plot(
                     y=missing["y"],
                     mode="text",
                     text=["n/a"] * len(missing),
-                    textposition="middle right",
+                    textposition=_("middle right"),
                     showlegend=False,
                     hoverinfo="skip",
                 ),
@@ -133,7 +134,7 @@ def forest_plot(
             row=i,
             col=1,
         )
-    axis_title = "relative lift (treatment ÷ control − 1)" if relative else "absolute lift"
+    axis_title = _("relative lift (treatment ÷ control − 1)") if relative else _("absolute lift")
     fig.update_xaxes(title_text=axis_title, row=len(panels), col=1)
     fig.update_xaxes(showgrid=True, gridcolor="#EEEEEE", zeroline=False)
     height = 110 + 46 * len(data) + (40 * (len(panels) - 1))
@@ -183,8 +184,8 @@ def cumulative_effect_chart(
         )
     fig.add_hline(y=0, line=dict(color="#444444", width=1, dash="dash"))
     y_range = settled_range(series)
-    fig.update_yaxes(tickformat="+.0%", title_text="relative lift (cumulative)", range=y_range)
-    fig.update_xaxes(title_text="days since start")
+    fig.update_yaxes(tickformat="+.0%", title_text=_("relative lift (cumulative)"), range=y_range)
+    fig.update_xaxes(title_text=_("days since start"))
     apply_theme(fig, title=title, height=360)
     fig.update_layout(legend=_BOTTOM_LEGEND, margin=dict(b=90))
     return fig
@@ -225,7 +226,7 @@ def traffic_split_chart(
         shared_xaxes=True,
         vertical_spacing=0.1,
         row_heights=[0.55, 0.45],
-        subplot_titles=("units assigned per day", "share of the day's units"),
+        subplot_titles=(_("units assigned per day"), _("share of the day's units")),
     )
     for variant in variants:
         part = split[split["variant"] == variant]

@@ -21,6 +21,8 @@ from components.escaping import html_text, md_text
 from components.experiment_charts import DIRECTION_COLORS, forest_plot
 from components.theme import BAD_COLOR, GOOD_COLOR, NEUTRAL_COLOR, WARN_COLOR
 from data.serving.store import ServingStore
+from i18n import _
+from metrics import formatting as fmt
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import (
     ExperimentAnalysis,
@@ -112,7 +114,7 @@ TONE_ICONS = {
 
 def glossary(*, key: str) -> None:
     """A popover explaining every term used on the result view."""
-    with st.popover("What do these terms mean?", icon=":material/help:", key=key):
+    with st.popover(_("What do these terms mean?"), icon=":material/help:", key=key):
         for name in (
             "chance_to_win",
             "p_value",
@@ -136,13 +138,14 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
         subject = f" — {v.variant}" if v.variant and analysis.best_variant else ""
         head.markdown(  # variant and metric names come from the warehouse or the user: escaped
             f"<div style='font-size:1.6rem;font-weight:700;color:{color}'>"
-            f"Recommendation: {html_text(v.label)}{html_text(subject)}</div>",
+            + _("Recommendation: {label}").format(label=html_text(v.label + subject))
+            + "</div>",
             unsafe_allow_html=True,
         )
         badge.badge(analysis.engine, icon=TONE_ICONS[v.tone], color="gray")
         # Reasons name variants and metrics (warehouse or user text): literal, not Markdown.
         st.markdown(
-            "\n".join(f"- {md_text(reason)}" for reason in v.reasons) or "- No reasons given."
+            "\n".join(f"- {md_text(reason)}" for reason in v.reasons) or _("- No reasons given.")
         )
         ev_help = HELP["chance_to_win"] if v.evidence_name == "Chance to win" else HELP["p_value"]
         variant_note = f" ({v.variant})" if v.variant else ""
@@ -150,8 +153,8 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
             (f"{v.metric_label} lift{variant_note}", v.lift, HELP["lift"]),
             (v.interval_name or f"{1 - analysis.alpha:.0%} interval", v.interval, HELP["interval"]),
             (v.evidence_name, v.evidence, ev_help),
-            ("Power reached", v.power, HELP["power"]),
-            ("Days to go", v.days_to_go, HELP["power"]),
+            (_("Power reached"), v.power, HELP["power"]),
+            (_("Days to go"), v.days_to_go, HELP["power"]),
         )
         for col, (label, value, help_text) in zip(
             st.columns([1.2, 1.3, 1, 1.2, 1]), cells, strict=True
@@ -163,7 +166,7 @@ def render_verdict(analysis: ExperimentAnalysis) -> ev.Verdict:
                 unsafe_allow_html=True,
                 help=help_text,
             )
-        st.caption(f"Sample ratio check: {v.srm}.")
+        st.caption(_("Sample ratio check: {srm}.").format(srm=v.srm))
     return v
 
 
@@ -209,13 +212,15 @@ def render_metrics(
     """Metrics table (primary, secondary, guardrails) and the forest plot; returns the rows."""
     rows = ev.metric_rows(analysis, relative=relative)
     if rows.empty:
-        st.info("This analysis has no metrics to show.")
+        st.info(_("This analysis has no metrics to show."))
         return rows
     shown = _table(rows, analysis, relative)
     if not shown["Note"].astype(bool).any():
         shown = shown.drop(columns="Note")
     styled = shown.style.map(
-        lambda d: f"color: {DIRECTION_COLORS.get(d, NEUTRAL_COLOR)}; font-weight: 600",
+        lambda d: _("color: {d}; font-weight: 600").format(
+            d=DIRECTION_COLORS.get(d, NEUTRAL_COLOR)
+        ),
         subset=["Result"],
     )
     st.dataframe(styled, hide_index=True, width="stretch", key=f"{key}_metrics_table")
@@ -226,11 +231,16 @@ def render_metrics(
                 f"{r.label} ({r.variant}) {r.variance_reduction:.0%}" for r in cut.itertuples()
             ]
             st.caption(
-                "CUPED variance reduction achieved (share of the lift's variance removed by the "
-                "pre-period covariate; 50% ≈ twice the traffic): " + ", ".join(parts) + "."
+                _(
+                    "CUPED variance reduction achieved (share of the "
+                    "lift's variance removed by the "
+                    "pre-period covariate; 50% ≈ twice the traffic): "
+                )
+                + ", ".join(parts)
+                + "."
             )
         else:
-            st.caption("CUPED is on, but no metric here has a pre-period covariate.")
+            st.caption(_("CUPED is on, but no metric here has a pre-period covariate."))
     legend = " · ".join(
         f"<span style='color:{c};font-weight:600'>■ {name}</span>"
         for name, c in (
@@ -243,18 +253,20 @@ def render_metrics(
         forest_plot(
             rows,
             relative=relative,
-            title="Lift with its interval, per metric and variant (dashed line: no effect)",
+            title=_("Lift with its interval, per metric and variant (dashed line: no effect)"),
         ),
         key=f"{key}_forest",
     )
     st.caption(
-        f"Colour: {legend} — significance at α = {analysis.alpha:g}"
+        _("Colour: {legend} — significance at α = {alpha:g}").format(
+            legend=legend, alpha=analysis.alpha
+        )
         + (
             f" after {ev.CORRECTION_LABELS.get(_short(analysis.correction))}"
             if analysis.correction
             else ""
         )
-        + ". Guardrails are never corrected.",
+        + _(". Guardrails are never corrected."),
         unsafe_allow_html=True,
     )
     return rows
@@ -284,7 +296,7 @@ def fmt_share_table(split: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "variant": last["variant"],
-            "units": last["cumulative_units"].map(lambda n: f"{int(n):,}"),
+            "units": last["cumulative_units"].map(fmt.count),
             "observed": last["cumulative_share"].map(lambda x: ev.fmt_pct(x, signed=False)),
             "designed": last["expected_share"].map(
                 lambda x: ev.fmt_pct(x, signed=False) if math.isfinite(x) else "undeclared"
@@ -298,15 +310,15 @@ def fmt_share_table(split: pd.DataFrame) -> pd.DataFrame:
 
 def _ago(when: dt.datetime | None) -> str:
     if when is None:
-        return "at an unknown time"
+        return _("at an unknown time")
     minutes = max(
         int((dt.datetime.now(dt.UTC).replace(tzinfo=None) - when).total_seconds() // 60), 0
     )
     if minutes < 60:
-        return f"{minutes} min ago"
+        return _("{minutes} min ago").format(minutes=minutes)
     if minutes < 48 * 60:
         return f"{minutes // 60} h ago"
-    return f"{minutes // (24 * 60)} days ago"
+    return _("{value} days ago").format(value=minutes // (24 * 60))
 
 
 def source_text(
@@ -314,9 +326,11 @@ def source_text(
 ) -> str:
     """One line saying where the figures come from ('' when unknown, e.g. an uploaded summary)."""
     if source == "serving":
-        return f"From the serving layer, refreshed {_ago(refreshed_at)}."
+        return _("From the serving layer, refreshed {refreshed_at}.").format(
+            refreshed_at=_ago(refreshed_at)
+        )
     if source == "live":
-        return f"Live from the warehouse: {reason or 'no serving store'}."
+        return _("Live from the warehouse: {value}.").format(value=reason or "no serving store")
     return ""
 
 
@@ -324,8 +338,13 @@ def render_source(analysis: ExperimentAnalysis) -> None:
     """The one-line data-source caption of a warehouse analysis (nothing for a summary)."""
     text = source_text(analysis.source, analysis.source_reason, analysis.refreshed_at)
     if text:
-        st.caption(text, help="The serving layer holds pre-aggregated, exact statistics "
-                   "rebuilt by `python -m data.serving refresh`.")  # fmt: skip
+        st.caption(
+            text,
+            help=_(
+                "The serving layer holds pre-aggregated, exact statistics rebuilt by "
+                "`python -m data.serving refresh`."
+            ),
+        )  # fmt: skip
 
 
 def render_sources(analyses: Iterable[ExperimentAnalysis]) -> None:
@@ -339,12 +358,18 @@ def render_sources(analyses: Iterable[ExperimentAnalysis]) -> None:
     if served:
         newest = max((a.refreshed_at for a in served if a.refreshed_at), default=None)
         parts.append(
-            f"{len(served)} of {len(items)} from the serving layer, refreshed {_ago(newest)}"
+            _("{served} of {items} from the serving layer, refreshed {newest}").format(
+                served=len(served), items=len(items), newest=_ago(newest)
+            )
         )
     if live:
-        reasons = sorted({a.source_reason or "no serving store" for a in live})
-        parts.append(f"{len(live)} live from the warehouse ({'; '.join(reasons)})")
-    st.caption("Figures: " + "; ".join(parts) + ".")
+        reasons = sorted({a.source_reason or _("no serving store") for a in live})
+        parts.append(
+            _("{live} live from the warehouse ({reasons})").format(
+                live=len(live), reasons="; ".join(reasons)
+            )
+        )
+    st.caption(_("Figures: ") + "; ".join(parts) + ".")
 
 
 # --- cached loaders (metrics only; keyed on the warehouse URL and the serving store's version) --
@@ -362,7 +387,7 @@ def cached_experiments(_engine: Engine, url: str) -> list[ExperimentInfo]:
     return list_experiments(_engine)
 
 
-@st.cache_data(ttl=TTL, show_spinner="Analysing the experiment…")
+@st.cache_data(ttl=TTL, show_spinner=_("Analysing the experiment…"))
 def _cached_analysis(
     _engine: Engine,
     url: str,
@@ -454,7 +479,7 @@ def cached_sliced_stats(
     return _cached_sliced_stats(engine, url, version, experiment_id, metric, slice_by, store)
 
 
-@st.cache_data(ttl=TTL, show_spinner="Computing order-value quantiles…")
+@st.cache_data(ttl=TTL, show_spinner=_("Computing order-value quantiles…"))
 def _cached_quantiles(
     _engine: Engine, url: str, experiment_id: str, control: str, options: ev.AnalysisOptions
 ) -> list[MetricResult]:
@@ -480,9 +505,9 @@ def render_quantiles(
     results = _cached_quantiles(engine, url, analysis.experiment_id, analysis.control, options)
     labels = {name: m.label for name, m in QUANTILE_METRICS.items()}
     rows = ev.quantile_rows(results, labels)
-    st.markdown("**Order value: median and p90**", help=HELP["quantiles"])
+    st.markdown(_("**Order value: median and p90**"), help=HELP["quantiles"])
     if rows.empty:
-        st.info("No variant has buyers yet, so there is no order value to compare.")
+        st.info(_("No variant has buyers yet, so there is no order value to compare."))
         return rows
     bayes = options.engine == "bayesian"
     shown = rows if rows["note"].astype(bool).any() else rows.drop(columns="note")
@@ -495,22 +520,26 @@ def render_quantiles(
         column_config={
             "metric": "Metric",
             "variant": "Variant",
-            "control_units": st.column_config.NumberColumn("Control buyers", format="%d"),
-            "treatment_units": st.column_config.NumberColumn("Treatment buyers", format="%d"),
-            "control_value": "Control (USD)",
-            "treatment_value": "Treatment (USD)",
-            "lift": st.column_config.TextColumn("Relative lift [interval]", help=HELP["interval"]),
-            "p": "Chance to win" if bayes else "p-value",
+            "control_units": st.column_config.NumberColumn(_("Control buyers"), format="%d"),
+            "treatment_units": st.column_config.NumberColumn(_("Treatment buyers"), format="%d"),
+            "control_value": _("Control (USD)"),
+            "treatment_value": _("Treatment (USD)"),
+            "lift": st.column_config.TextColumn(
+                _("Relative lift [interval]"), help=HELP["interval"]
+            ),
+            "p": _("Chance to win") if bayes else "p-value",
             "significant": st.column_config.CheckboxColumn("Significant"),
             "note": "Note",
         },
     )
     st.caption(
-        "Over buyers only (units with an order within 14 days of assignment), each buyer's "
-        "mean order value, so a change in who buys moves these too. Standard error from the "
-        "order statistics around the quantile (no distribution assumed); the engine chosen "
-        "above, on the log ratio. Descriptive: not in the multiple-testing family or the "
-        "recommendation. Computed live from the warehouse: a quantile cannot be added up "
-        "from the serving layer's groups."
+        _(
+            "Over buyers only (units with an order within 14 days of assignment), each buyer's "
+            "mean order value, so a change in who buys moves these too. Standard error from the "
+            "order statistics around the quantile (no distribution assumed); the engine chosen "
+            "above, on the log ratio. Descriptive: not in the multiple-testing family or the "
+            "recommendation. Computed live from the warehouse: a quantile cannot be added up "
+            "from the serving layer's groups."
+        )
     )
     return rows

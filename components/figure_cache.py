@@ -19,9 +19,11 @@ from typing import ParamSpec
 import plotly.graph_objects as go
 import streamlit as st
 
+import i18n
 from components import channel_charts as cc
 from components import charts
 from components import lifecycle_charts as lcc
+from metrics import formatting as fmt
 
 P = ParamSpec("P")
 
@@ -32,10 +34,25 @@ FIGURE_ENTRIES = 64
 
 
 def memoised(builder: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
-    """``builder`` memoised per process on its (hashed) arguments; returns a shared figure."""
-    return st.cache_resource(ttl=FIGURE_TTL, max_entries=FIGURE_ENTRIES, show_spinner=False)(
-        builder
+    """``builder`` memoised per process on its (hashed) arguments and the active language and
+    currency (a builder's own axis titles and number separators depend on them); returns a
+    shared figure."""
+
+    def in_language(language: str, currency: str, *args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        return builder(*args, **kwargs)
+
+    # st.cache_resource keys on the function's module, name and source: one name per builder
+    in_language.__qualname__ = f"{builder.__module__}.{builder.__qualname__}"
+    in_language.__name__ = builder.__name__
+    cached = st.cache_resource(ttl=FIGURE_TTL, max_entries=FIGURE_ENTRIES, show_spinner=False)(
+        in_language
     )
+
+    def figure(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        return cached(i18n.get_language(), fmt.warehouse_currency(), *args, **kwargs)
+
+    figure.__doc__ = builder.__doc__
+    return figure
 
 
 bar_chart = memoised(charts.bar_chart)

@@ -7,11 +7,15 @@ the URL on every run (``app.py`` runs before every page).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import streamlit as st
 
+import i18n
 from components.escaping import md_text
 from data.schema import Channel, Region, Segment
+from i18n import N_, _
+from metrics import formatting
 from metrics.filters import Filters, clamp_dates, default_filters
 
 _INIT_KEY = "looplens_filters_initialised"
@@ -20,10 +24,10 @@ CHANNEL_KEY = "filter_channels"
 SEGMENT_KEY = "filter_segments"
 REGION_KEY = "filter_regions"
 
-_DIMENSIONS = (
-    ("Channel", Channel, CHANNEL_KEY),
-    ("Segment", Segment, SEGMENT_KEY),
-    ("Region", Region, REGION_KEY),
+_DIMENSIONS = (  # (label, placeholder, values, session key)
+    (N_("Channel"), N_("All channels"), Channel, CHANNEL_KEY),
+    (N_("Segment"), N_("All segments"), Segment, SEGMENT_KEY),
+    (N_("Region"), N_("All regions"), Region, REGION_KEY),
 )
 
 # Widest range the date picker offers, relative to the latest data date.
@@ -31,7 +35,7 @@ _HISTORY_DAYS = 3 * 365
 
 
 def _label(value: str) -> str:
-    return value.replace("_", " ").title()
+    return formatting.label(value)
 
 
 def _seed_widgets_from_url(default: Filters, lo: dt.date, hi: dt.date) -> None:
@@ -53,8 +57,12 @@ def _seed_widgets_from_url(default: Filters, lo: dt.date, hi: dt.date) -> None:
     st.session_state[_INIT_KEY] = True
 
 
-def render_global_filters(latest: dt.date) -> Filters:
-    """Draw the sidebar filters and return them as one frozen ``Filters`` value."""
+def render_global_filters(latest: dt.date, regions: Sequence[str] | None = None) -> Filters:
+    """Draw the sidebar filters and return them as one frozen ``Filters`` value.
+
+    ``regions``: the region options (the warehouse's; default every contract region). A
+    region picked from a link stays an option even if the warehouse has none of it.
+    """
     default = default_filters(latest)
     lo, hi = latest - dt.timedelta(days=_HISTORY_DAYS), latest + dt.timedelta(days=1)
     _seed_widgets_from_url(default, lo, hi)
@@ -66,23 +74,30 @@ def render_global_filters(latest: dt.date) -> Filters:
             st.session_state[DATE_KEY] = inside
 
     with st.sidebar:
-        st.markdown("### Filters")
+        st.markdown(_("### Filters"))
         picked = st.date_input(
-            "Date range",
+            _("Date range"),
             key=DATE_KEY,
             persist_state="session",  # a page switch must not reset it (st.switch_page)
             min_value=lo,
             max_value=hi,
-            help="Inclusive, in UTC days. Deltas compare with the previous period of equal length.",
+            format="DD/MM/YYYY" if i18n.get_language() == "vi" else "YYYY/MM/DD",
+            help=_(
+                "Inclusive, in UTC days. Deltas compare with the previous period of equal length."
+            ),
         )
-        for label, enum, key in _DIMENSIONS:
+        for label, placeholder, enum, key in _DIMENSIONS:
+            options = [member.value for member in enum]
+            if key == REGION_KEY and regions:
+                held = st.session_state.get(key) or []
+                options = [v for v in options if v in regions or v in held]
             st.multiselect(
-                label,
-                options=[member.value for member in enum],
+                _(label),
+                options=options,
                 key=key,
                 persist_state="session",
                 format_func=_label,
-                placeholder=f"All {label.lower()}s",
+                placeholder=_(placeholder),
             )
         for warning in st.session_state.get("looplens_filter_warnings", []):
             st.warning(md_text(warning), icon=":material/link_off:")  # echoes the link: literal

@@ -9,17 +9,18 @@ import pandas as pd
 import streamlit as st
 
 from components.context import serving_store
+from i18n import _
 
 
 def _ago(when: dt.datetime, now: dt.datetime) -> str:
     seconds = max((now - when).total_seconds(), 0)
     if seconds < 90:
-        return "just now"
+        return _("just now")
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min ago"
+        return _("{value:.0f} min ago").format(value=seconds / 60)
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
+    return _("{value:.0f} days ago").format(value=seconds / 86400)
 
 
 def freshness_text(
@@ -27,13 +28,19 @@ def freshness_text(
 ) -> str:
     """The sidebar caption (pure: tested without Streamlit)."""
     if refreshed is None:
-        return (
-            "Figures: live from the warehouse (no serving layer yet — build it on "
-            "**Data health** or with `python -m data.serving refresh`)."
+        return _(
+            "Figures: live from the warehouse (no serving layer yet — build it on **Data "
+            "health** or with `python -m data.serving refresh`)."
         )
-    through = f"; warehouse data through {data_through:%d %b %Y}" if data_through else ""
+    through = (
+        _("; warehouse data through {data_through:%d %b %Y}").format(data_through=data_through)
+        if data_through
+        else ""
+    )
     when = f"{_ago(refreshed, now)} ({refreshed:%d %b %H:%M} UTC)"
-    return f"Figures: serving layer, refreshed {when}{through}."
+    return _("Figures: serving layer, refreshed {when}{through}.").format(
+        when=when, through=through
+    )
 
 
 def render_sidebar_freshness() -> None:
@@ -51,7 +58,7 @@ def live_note(*frames: pd.DataFrame) -> None:
         if isinstance(f, pd.DataFrame) and f.attrs.get("source") in ("live", "mixed")
     }
     reasons.discard("")
-    reasons.discard("no serving store")
+    reasons.discard(_("no serving store"))
     if reasons and serving_store() is not None:
-        st.caption("Some figures here are computed live from the warehouse: " + "; ".join(
+        st.caption(_("Some figures here are computed live from the warehouse: ") + "; ".join(
             sorted(reasons)[:3]) + ".")  # fmt: skip

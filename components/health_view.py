@@ -15,6 +15,7 @@ from components.tables import dataframe
 from data.errors import diagnose
 from data.health import HealthReport, Status, TableHealth, check_warehouse, summary_rows
 from data.warehouse import WarehouseConfig
+from i18n import _
 
 # Plain symbols (not emoji): they render in every font, also in headless browsers.
 STATUS_ICONS: dict[str, str] = {Status.OK: "✓", Status.WARNING: "⚠", Status.ERROR: "✗"}
@@ -27,7 +28,7 @@ SOURCE_LABELS: dict[str, str] = {
 TTL_SECONDS = 300
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Checking the warehouse…")
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=_("Checking the warehouse…"))
 def cached_report(url: str, schema: str | None, _engine: Engine) -> HealthReport:
     """The health report for ``url`` (the cache key; the engine is not hashed), 5 minutes."""
     return check_warehouse(_engine, schema=schema)
@@ -46,8 +47,16 @@ def render_header(config: WarehouseConfig, report: HealthReport | None) -> None:
     """Dialect, masked URL and where the URL came from."""
     dialect = report.dialect if report is not None else config.dialect
     st.caption(
-        f"**{dialect}** · `{config.masked_url}` · URL from {SOURCE_LABELS[config.source]}"
-        + (f" · checked {report.checked_at:%Y-%m-%d %H:%M} UTC" if report else "")
+        _("**{dialect}** · `{masked_url}` · URL from {SOURCE_LABELS}").format(
+            dialect=dialect,
+            masked_url=config.masked_url,
+            SOURCE_LABELS=SOURCE_LABELS[config.source],
+        )
+        + (
+            _(" · checked {checked_at:%Y-%m-%d %H:%M} UTC").format(checked_at=report.checked_at)
+            if report
+            else ""
+        )
     )
 
 
@@ -55,18 +64,25 @@ def render_banner(report: HealthReport) -> None:
     counts = report.counts()
     total = len(report.tables)
     if report.status == Status.OK:
-        st.success(f"All {total} contract tables match the contract.", icon=":material/check:")
+        st.success(
+            _("All {total} contract tables match the contract.").format(total=total),
+            icon=":material/check:",
+        )
     elif report.status == Status.WARNING:
         st.warning(
-            f"{counts[Status.WARNING]} of {total} tables have warnings; LoopLens works, but "
-            "some numbers may mislead. See the details below.",
+            _(
+                "{counts} of {total} tables have warnings; LoopLens works, but some numbers may "
+                "mislead. See the details below."
+            ).format(counts=counts[Status.WARNING], total=total),
             icon=":material/warning:",
         )
     else:
         st.error(
-            f"{counts[Status.ERROR]} of {total} tables cannot be used as they are "
-            f"({counts[Status.WARNING]} more with warnings). Pages that read them will show "
-            "errors until the problems below are fixed.",
+            _(
+                "{counts} of {total} tables cannot be used as they are ({counts2} more with "
+                "warnings). Pages that read them will show errors "
+                "until the problems below are fixed."
+            ).format(counts=counts[Status.ERROR], total=total, counts2=counts[Status.WARNING]),
             icon=":material/error:",
         )
 
@@ -80,15 +96,17 @@ def render_summary(report: HealthReport) -> None:
         width="stretch",
         column_config={
             "rows": st.column_config.NumberColumn("rows", format="localized"),
-            "columns_ok": st.column_config.TextColumn("columns OK"),
-            "first": st.column_config.DatetimeColumn("first (UTC)"),
-            "last": st.column_config.DatetimeColumn("last (UTC)"),
-            "age_days": st.column_config.NumberColumn("age (days)", format="%.1f"),
-            "worst_null_rate": st.column_config.NumberColumn("worst null rate", format="percent"),
+            "columns_ok": st.column_config.TextColumn(_("columns OK")),
+            "first": st.column_config.DatetimeColumn(_("first (UTC)")),
+            "last": st.column_config.DatetimeColumn(_("last (UTC)")),
+            "age_days": st.column_config.NumberColumn(_("age (days)"), format="%.1f"),
+            "worst_null_rate": st.column_config.NumberColumn(
+                _("worst null rate"), format="percent"
+            ),
         },
     )
     st.download_button(
-        "Download CSV",
+        _("Download CSV"),
         data=csv_text(frame),
         file_name="looplens_data_health.csv",
         mime="text/csv",
@@ -100,13 +118,15 @@ def render_summary(report: HealthReport) -> None:
 def render_table_details(table: TableHealth) -> None:
     n = len(table.problems)
     label = f"{STATUS_ICONS[table.status]} {table.name} — " + (
-        f"{n} problem{'s' if n != 1 else ''}" if n else "no problems"
+        f"{n} problem{'s' if n != 1 else ''}" if n else _("no problems")
     )
     with st.expander(label, expanded=table.status == Status.ERROR):
         for problem in table.problems:
             box = st.error if problem.severity == "error" else st.warning
             box(
-                f"**{problem.title}**\n\n{problem.detail}\n\n**What to do:** {problem.fix}",
+                _("**{title}**\n\n{detail}\n\n**What to do:** {fix}").format(
+                    title=problem.title, detail=problem.detail, fix=problem.fix
+                ),
                 icon=PROBLEM_ICONS[problem.severity],
             )
         if table.columns:
@@ -130,13 +150,21 @@ def render_table_details(table: TableHealth) -> None:
             facts.append(f"{table.row_count:,} rows")
         if table.min_time is not None and table.max_time is not None:
             facts.append(
-                f"`{table.time_column}` from {table.min_time:%Y-%m-%d} to "
-                f"{table.max_time:%Y-%m-%d %H:%M} UTC ({table.age_days:.1f} days old, "
-                f"{table.freshness.value.replace('_', ' ') if table.freshness else 'n/a'})"
+                _(
+                    "`{time_column}` from {min_time:%Y-%m-%d} to {max_time:%Y-%m-%d %H:%M} UTC "
+                    "({age_days:.1f} days old, {value})"
+                ).format(
+                    time_column=table.time_column,
+                    min_time=table.min_time,
+                    max_time=table.max_time,
+                    age_days=table.age_days,
+                    value=table.freshness.value.replace("_", " ") if table.freshness else "n/a",
+                )
             )
         if table.null_rates:
             facts.append(
-                "key-column null rates: " + ", ".join(f"`{c}` {r:.1%}" for c, r in table.null_rates)
+                _("key-column null rates: ")
+                + ", ".join(f"`{c}` {r:.1%}" for c, r in table.null_rates)
             )
         if facts:
             st.caption(" · ".join(facts))
@@ -150,19 +178,21 @@ def render_serving_section() -> None:
 
 def render_health_page() -> None:
     """The whole Data health page."""
-    st.title("Data health")
+    st.title(_("Data health"))
     config = warehouse_config()
     schema = (
         st.sidebar.text_input(
-            "Warehouse schema",
+            _("Warehouse schema"),
             key="health_schema",
-            placeholder="default schema",
-            help="Schema (dataset) holding the LoopLens tables or views; "
-            "empty = the connection's default (public, main, ...).",
+            placeholder=_("default schema"),
+            help=_(
+                "Schema (dataset) holding the LoopLens tables or views; empty = the connection's "
+                "default (public, main, ...)."
+            ),
         ).strip()
         or None
     )
-    if st.button("Re-check", key="health_recheck", icon=":material/refresh:"):
+    if st.button(_("Re-check"), key="health_recheck", icon=":material/refresh:"):
         cached_report.clear()
     try:
         engine = warehouse()
@@ -180,10 +210,12 @@ def render_health_page() -> None:
     render_banner(report)
     render_summary(report)
     render_serving_section()
-    st.subheader("Tables")
+    st.subheader(_("Tables"))
     for table in report.tables:
         render_table_details(table)
     st.caption(
-        "The contract and how to map your own data onto it: `docs/warehouse.md`. "
-        f"Results are cached for {TTL_SECONDS // 60} minutes; press Re-check after a fix."
+        _(
+            "The contract and how to map your own data onto it: `docs/warehouse.md`. Results are "
+            "cached for {value} minutes; press Re-check after a fix."
+        ).format(value=TTL_SECONDS // 60)
     )

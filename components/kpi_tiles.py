@@ -8,13 +8,14 @@ Cached fetchers key on the warehouse URL and the frozen ``Filters``; the engine 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
 from components.context import serving_store
+from i18n import _
 from metrics import formatting as fmt
 from metrics import small_samples as small
 from metrics.filters import Filters
@@ -100,41 +101,57 @@ def kpi_tile(
     n_current: float | None = None,
     n_previous: float | None = None,
     border: bool = True,
+    target_line: tuple[float | None, str] | None = None,
 ) -> None:
     """One bordered tile: value, delta coloured by the KPI's good direction, definition in the
     help tooltip, weekly sparkline, and progress vs the target when one is set.
 
     A rate, NPS or CSAT on fewer than ``metrics.small_samples.MIN_UNITS`` units (``n_current``)
     shows a greyed "n too small" and no delta; so does the delta alone when the previous
-    period's sample (``n_previous``) is too small.
+    period's sample (``n_previous``) is too small. ``target_line`` (progress 0–1 or None,
+    text) replaces the catalog target with a stored one (``components.targets_view``).
     """
-    description: str | None = f"vs previous {days} days" if days else None
+    description: str | None = _("vs previous {days} days").format(days=days) if days else None
     small_now = small.too_small(kpi, n_current)
     small_before = small.too_small(kpi, n_previous)
     delta = None if small_now or small_before else delta_text(kpi, current, previous)
     if delta is None:
         description = None  # no "vs previous" line under a missing delta
     if small_before and not small_now:
-        description = f"previous period: {small.TOO_SMALL}"
+        description = _("previous period: {TOO_SMALL}").format(TOO_SMALL=small.TOO_SMALL)
     sample = (
         ""
         if n_current is None or not small.is_sample_sized(kpi)
-        else (f" Sample: n = {fmt.count(n_current)} (minimum {small.MIN_UNITS}).")
+        else (
+            _(" Sample: n = {n_current} (minimum {MIN_UNITS}).").format(
+                n_current=fmt.count(n_current), MIN_UNITS=small.MIN_UNITS
+            )
+        )
     )
     st.metric(
         kpi.label,
         f":gray[{small.TOO_SMALL}]" if small_now else format_value(kpi, _finite(current)),
         delta=delta,
         delta_color="normal" if Direction(kpi.direction) is Direction.HIGHER else "inverse",
-        help=f"**How is this computed?** {kpi.definition}{sample}",
+        help=_("**How is this computed?** {definition}{sample}").format(
+            definition=kpi.definition, sample=sample
+        ),
         border=border,
         chart_data=[v for v in (spark or []) if _finite(v) is not None] or None,
         chart_type="line",
         delta_description=description,
     )
+    if target_line is not None and not small_now:
+        st.progress(target_line[0] or 0.0, text=target_line[1])
+        return
     progress = None if small_now else target_progress(kpi, current)
     if progress is not None:
-        st.progress(progress, text=f"Target {format_value(kpi, kpi.target)}: {progress:.0%}")
+        st.progress(
+            progress,
+            text=_("Target {kpi}: {progress:.0%}").format(
+                kpi=format_value(kpi, kpi.target), progress=progress
+            ),
+        )
 
 
 def kpi_tiles(
@@ -143,8 +160,11 @@ def kpi_tiles(
     *,
     days: int | None = None,
     per_row: int = 4,
+    after_tile: Callable[[str], None] | None = None,
+    target_lines: Mapping[str, tuple[float | None, str]] | None = None,
 ) -> None:
-    """A grid of tiles for the rows of ``fetch_kpi_totals`` (in order)."""
+    """A grid of tiles for the rows of ``fetch_kpi_totals`` (in order); ``after_tile(kpi)``
+    draws under each tile (e.g. its drill-down link, ``components.drilldown``)."""
     rows = list(totals.itertuples())
     for start in range(0, len(rows), per_row):
         cols = st.columns(per_row)
@@ -158,4 +178,7 @@ def kpi_tiles(
                     days=days,
                     n_current=getattr(row, "n_current", None),
                     n_previous=getattr(row, "n_previous", None),
+                    target_line=(target_lines or {}).get(row.kpi),
                 )
+                if after_tile is not None:
+                    after_tile(row.kpi)

@@ -22,6 +22,8 @@ from components.theme import (
     stage_color,
 )
 from data.serving import ServingStore
+from i18n import _
+from metrics import formatting as fmt
 from metrics.filters import Filters
 from metrics.marketing import lifecycle as lm
 
@@ -155,7 +157,7 @@ def volume_figure(volumes: pd.DataFrame, grain: str) -> go.Figure:
         markers=True,
         color_discrete_map=STAGE_COLORS,
         category_orders={"stage": list(lm.STAGE_ORDER)},
-        labels={"period": grain.capitalize(), "entries": "Stage entries", "stage": "Stage"},
+        labels={"period": grain.capitalize(), "entries": _("Stage entries"), "stage": "Stage"},
     )
     # Dates, not times, on the axis (a single bucket otherwise autoscales to milliseconds).
     periods = sorted(pd.to_datetime(volumes["period"]).unique()) if len(volumes) else []
@@ -164,7 +166,9 @@ def volume_figure(volumes: pd.DataFrame, grain: str) -> go.Figure:
         tickvals=periods if len(periods) <= 12 else None,
         title_text=None,  # the title says "per week"; an axis title would sit under the legend
     )
-    return legend_below(apply_theme(fig, title=f"Stage entries per {grain}", height=420))
+    return legend_below(
+        apply_theme(fig, title=_("Stage entries per {grain}").format(grain=grain), height=420)
+    )
 
 
 def distribution_figure(dist: pd.DataFrame, as_of: str) -> go.Figure:
@@ -176,15 +180,16 @@ def distribution_figure(dist: pd.DataFrame, as_of: str) -> go.Figure:
             orientation="h",
             marker_color=[stage_color(s) for s in dist["stage"]],
             text=[
-                f"{c:,} ({s:.0%})" for c, s in zip(dist["customers"], dist["share"], strict=True)
+                f"{fmt.count(c)} ({fmt.percent(s, 0)})"
+                for c, s in zip(dist["customers"], dist["share"], strict=True)
             ],
             textposition="auto",
             hovertemplate="%{y}: %{x:,} customers<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="Customers")
-    return apply_theme(fig, title=f"Current stage as of {as_of}")
+    fig.update_xaxes(title_text=_("Customers"))
+    return apply_theme(fig, title=_("Current stage as of {as_of}").format(as_of=as_of))
 
 
 def conversion_figure(conv: pd.DataFrame) -> go.Figure:
@@ -204,8 +209,8 @@ def conversion_figure(conv: pd.DataFrame) -> go.Figure:
             "<extra></extra>",
         )
     )
-    fig.update_yaxes(tickformat=".0%", title_text="Converted")
-    return apply_theme(fig, title="Stage-to-stage conversion")
+    fig.update_yaxes(tickformat=".0%", title_text=_("Converted"))
+    return apply_theme(fig, title=_("Stage-to-stage conversion"))
 
 
 def time_in_stage_figure(tis: pd.DataFrame) -> go.Figure:
@@ -221,8 +226,8 @@ def time_in_stage_figure(tis: pd.DataFrame) -> go.Figure:
             hovertemplate="%{x}: median %{y:.1f} days over %{customdata[0]:,} stays<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="Median days")
-    return apply_theme(fig, title="Median time in stage")
+    fig.update_yaxes(title_text=_("Median days"))
+    return apply_theme(fig, title=_("Median time in stage"))
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -276,7 +281,7 @@ def sankey_figure(trans: pd.DataFrame) -> go.Figure:
                 line=dict(color="#444444", width=0.5),
             ),
             # Dark labels with a white halo: legible on pale flows and on dark nodes alike.
-            textfont=dict(color="#1F1F1F", size=13, shadow="0 0 3px white"),
+            textfont=dict(color="#1F1F1F", size=13, shadow=_("0 0 3px white")),
             link=dict(
                 source=[left[s] for s in trans["from_stage"]],
                 target=[right[s] for s in trans["to_stage"]],
@@ -306,9 +311,11 @@ def sankey_figure(trans: pd.DataFrame) -> go.Figure:
         legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0.0),
         margin=dict(l=16, r=16, t=48, b=48),
     )
-    title = "Stage transitions in the period"
+    title = _("Stage transitions in the period")
     if unknown_moves:
-        title += f" ({unknown_moves:,} moves with an unknown stage not shown)"
+        title += _(" ({unknown_moves} moves with an unknown stage not shown)").format(
+            unknown_moves=fmt.count(unknown_moves)
+        )
     return apply_theme(fig, title=title, height=560)
 
 
@@ -324,10 +331,10 @@ def campaign_comparison_figure(comp: pd.DataFrame) -> go.Figure:
         category_orders={"target_stage": list(lm.STAGE_ORDER)},
         hover_data={"reached": ":,", "conversions": ":,", "spend": ":$,.0f"},
         labels={
-            "target_stage": "Campaign target stage",
-            "conversion_rate": "Conversion rate",
+            "target_stage": _("Campaign target stage"),
+            "conversion_rate": _("Conversion rate"),
             "approach": "",
         },
     )
     fig.update_yaxes(tickformat=".0%")
-    return legend_below(apply_theme(fig, title="Campaign conversion by target stage"))
+    return legend_below(apply_theme(fig, title=_("Campaign conversion by target stage")))

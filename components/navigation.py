@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from i18n import N_
+
+SECTIONS = (N_("Overview"), N_("Marketing"), N_("Experiments"), N_("Admin"))
+"""The navigation's sections, in order (English msgids; app.py shows them translated)."""
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -22,9 +27,12 @@ class PageSpec:
 
 PAGE_SPECS: tuple[PageSpec, ...] = (
     PageSpec("Overview", "pages/overview.py", "Loop health", ":material/monitoring:", True),
+    PageSpec("Overview", "pages/breakdown.py", "Breakdown", ":material/account_tree:"),
+    PageSpec("Overview", "pages/alerts.py", "Targets & alerts", ":material/notifications:"),
     PageSpec("Marketing", "pages/lifecycle.py", "Lifecycle", ":material/cycle:"),
     PageSpec("Marketing", "pages/channels.py", "Channels & attribution", ":material/campaign:"),
     PageSpec("Marketing", "pages/retention.py", "Retention & CLV", ":material/loyalty:"),
+    PageSpec("Marketing", "pages/tailor.py", "Tailor", ":material/person_search:"),
     PageSpec("Experiments", "pages/experiments.py", "Experiments", ":material/science:"),
     PageSpec(
         "Experiments", "pages/experiment_detail.py", "Experiment detail", ":material/biotech:"

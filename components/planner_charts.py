@@ -10,6 +10,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.theme import BAD_COLOR, NEUTRAL_COLOR, VARIANT_COLORS, apply_theme
+from i18n import _
+from metrics import formatting as fmt
 from metrics.experiments import planner
 from metrics.filters import Filters
 
@@ -27,8 +29,8 @@ def _mark(fig: go.Figure, x: float | None, y: float | None, text: str) -> None:
             mode="markers+text",
             marker=dict(color=BAD_COLOR, size=12, symbol="diamond"),
             text=[text],
-            textposition="bottom right",
-            name="your plan",
+            textposition=_("bottom right"),
+            name=_("your plan"),
             hovertemplate=f"{text}<extra></extra>",
         )
     )
@@ -43,22 +45,27 @@ def mde_figure(curve: pd.DataFrame, plan_days: int | None, mde: float) -> go.Fig
             y=data["mde"],
             mode="lines",
             line=dict(color=LINE_COLOR, width=2),
-            name="MDE at target power",
+            name=_("MDE at target power"),
             customdata=data["units_per_variant"],
             hovertemplate="%{x} days · %{customdata:,.0f} per control arm<br>"
             "MDE %{y:.1%}<extra></extra>",
         )
     )
-    _mark(fig, plan_days, mde, f"{mde:.1%} in {plan_days} d")
+    _mark(
+        fig,
+        plan_days,
+        mde,
+        _("{mde} in {days}").format(mde=fmt.percent(mde), days=fmt.days(plan_days)),
+    )
     top = float(data["mde"].max()) if len(data) else 1.0
-    fig.update_xaxes(title_text="days of traffic", rangemode="tozero")
+    fig.update_xaxes(title_text=_("days of traffic"), rangemode="tozero")
     fig.update_yaxes(
-        title_text="minimum detectable effect (relative)",
+        title_text=_("minimum detectable effect (relative)"),
         tickformat=".0%",
         range=[0, min(top, 4 * abs(mde)) * 1.05],
     )
     fig.update_layout(showlegend=False)
-    return apply_theme(fig, title="MDE vs duration (smallest effect detectable)", height=340)
+    return apply_theme(fig, title=_("MDE vs duration (smallest effect detectable)"), height=340)
 
 
 def power_figure(curve: pd.DataFrame, plan_days: int | None, target: float) -> go.Figure:
@@ -78,10 +85,10 @@ def power_figure(curve: pd.DataFrame, plan_days: int | None, target: float) -> g
     )
     fig.add_hline(y=target, line=dict(color=NEUTRAL_COLOR, dash="dash", width=1))
     _mark(fig, plan_days, target, f"{target:.0%} at {plan_days} d")
-    fig.update_xaxes(title_text="days of traffic", rangemode="tozero")
-    fig.update_yaxes(title_text="power for your MDE", tickformat=".0%", range=[0, 1.02])
+    fig.update_xaxes(title_text=_("days of traffic"), rangemode="tozero")
+    fig.update_yaxes(title_text=_("power for your MDE"), tickformat=".0%", range=[0, 1.02])
     fig.update_layout(showlegend=False)
-    return apply_theme(fig, title="Power vs duration (for your MDE)", height=340)
+    return apply_theme(fig, title=_("Power vs duration (for your MDE)"), height=340)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

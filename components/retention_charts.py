@@ -7,6 +7,7 @@ Figure builders take the small frames from :mod:`metrics.retention.cohorts` and
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from components.theme import NEUTRAL_COLOR, apply_theme, channel_color
+from i18n import N_, _
+from metrics import formatting as fmt
 from metrics.filters import Filters
 from metrics.retention import cohorts
 from metrics.retention.clv import CLVSettings
@@ -23,20 +26,39 @@ TTL = 600
 MIN_CELL_CUSTOMERS = 30
 """Cohorts smaller than this are greyed in the heatmap (too few customers to read a share)."""
 
-LABEL_NAMES = {"channel": "Acquisition channel", "segment": "Segment", "persona": "Persona"}
+LABEL_NAMES = {
+    "channel": N_("Acquisition channel"),
+    "segment": N_("Segment"),
+    "persona": N_("Persona"),
+}
+"""The dimensions the page breaks down by (English msgids: show them with dimension_name)."""
+
+
+def dimension_name(dimension: str) -> str:
+    """The translated name of a breakdown dimension (``channel`` → ``Acquisition channel``)."""
+    return _(LABEL_NAMES[dimension])
 
 
 def label(value: str) -> str:
-    return str(value).replace("_", " ").capitalize()
+    return fmt.label(value)
 
 
-def _legend_below(fig: go.Figure) -> None:
-    """A horizontal legend under the x-axis title (never over it), with room reserved."""
+def _money_hover(axis: str = "x") -> str:
+    """A Plotly hover value of money on ``axis`` in the warehouse currency (``$1,234`` /
+    ``1.234 ₫``)."""
+    return (
+        f"%{{{axis}:{fmt.tick_format('money').replace('.2~f', '.0f')}}}{fmt.tick_suffix('money')}"
+    )
+
+
+def _legend_below(fig: go.Figure, height: int = 460) -> None:
+    """A horizontal legend under the x-axis title (never over it), with room reserved: about
+    75 px below the plot area of a figure ``height`` px tall (legend y is in plot fractions)."""
     fig.update_layout(
         legend={
             "orientation": "h",
             "yanchor": "top",
-            "y": -0.28,
+            "y": -min(0.28, 75 / max(height - 190, 100)),
             "xanchor": "left",
             "x": 0.0,
             "title_text": "",
@@ -73,11 +95,28 @@ def load_repeat(
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def load_channel_clv(
-    _engine: Engine, url: str, filters: Filters, start: dt.date, settings: CLVSettings
+    _engine: Engine,
+    url: str,
+    filters: Filters,
+    start: dt.date,
+    settings: CLVSettings,
+    by: str = "channel",
 ) -> pd.DataFrame:
+    """:func:`metrics.retention.channel_clv.channel_clv` per acquisition channel or campaign;
+    ``dim`` is the readable name (a campaign's: its name and channel)."""
     from metrics.retention.channel_clv import channel_clv
 
-    return channel_clv(_engine, filters, start, filters.end, settings)
+    out = channel_clv(_engine, filters, start, filters.end, settings, by=by)  # type: ignore[arg-type]
+    if out.empty:
+        return out
+    if by == "campaign":
+        names = cohorts.campaign_names(_engine)
+        out["dim"] = out["dim"].map(
+            lambda d: f"{names[d][0]} ({label(names[d][1])})" if d in names else d
+        )
+    else:
+        out["dim"] = out["dim"].map(label)
+    return out
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -96,6 +135,18 @@ def load_holdout(_engine: Engine, url: str, filters: Filters, holdout_days: int 
 # --- pure helpers and figures --------------------------------------------------------------------
 
 
+def payback_text(months: float) -> str | None:
+    """A payback period for a table: whole months, "> 60" when CAC is not recovered within
+    :data:`~metrics.retention.channel_clv.PAYBACK_MAX_MONTHS`, None when there is no figure."""
+    from metrics.retention.channel_clv import PAYBACK_MAX_MONTHS
+
+    if months is None or pd.isna(months):
+        return None
+    if math.isinf(months):
+        return f"> {PAYBACK_MAX_MONTHS}"
+    return f"{months:.0f}"
+
+
 def pooled_cells(cells: pd.DataFrame, value: str | None) -> pd.DataFrame:
     """Cells of one dimension value, or summed over all values (``value`` None)."""
     sub = cells if value is None else cells[cells["dim"] == value]
@@ -105,7 +156,7 @@ def pooled_cells(cells: pd.DataFrame, value: str | None) -> pd.DataFrame:
 
 
 def cohort_label(cohort: pd.Timestamp, grain: str) -> str:
-    return f"{cohort:%d %b %Y}" if grain == "week" else f"{cohort:%b %Y}"
+    return fmt.date(cohort) if grain == "week" else fmt.month(cohort)
 
 
 def shipped_decisions() -> tuple[tuple[dt.date, str], ...]:
@@ -161,7 +212,7 @@ def heatmap_figure(
     shipped decision's date falls (a diagonal: the same calendar date at each cohort's age).
     """
     if cells.empty:
-        return apply_theme(go.Figure(), title="Cohort retention")
+        return apply_theme(go.Figure(), title=_("Cohort retention"))
     z = cells.pivot(index="cohort", columns="period", values="retention").sort_index()
     sizes = cells.groupby("cohort")["size"].first().reindex(z.index)
     rows = [f"{cohort_label(c, grain)} · {int(n):,}" for c, n in sizes.items()]
@@ -214,7 +265,7 @@ def heatmap_figure(
                 x=[str(k) for k in marks["period"]],
                 y=[label_of[c] for c in marks["cohort"]],
                 mode="markers",
-                name="Experiment shipped",
+                name=_("Experiment shipped"),
                 marker={
                     "symbol": "diamond",
                     "size": 7,
@@ -222,7 +273,7 @@ def heatmap_figure(
                     "line": {"width": 1, "color": "white"},
                 },
                 text=[
-                    f"{e} shipped {d:%d %b %Y}"
+                    _("{experiment} shipped {date}").format(experiment=e, date=fmt.date(d))
                     for e, d in zip(marks["experiment"], marks["date"], strict=True)
                 ],
                 hovertemplate="%{text}<extra></extra>",
@@ -232,11 +283,16 @@ def heatmap_figure(
         fig.update_layout(
             legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"}
         )
-    unit = "weeks" if grain == "week" else "months"
-    fig.update_xaxes(title_text=f"{unit.capitalize()} since acquisition (0 = acquisition {grain})")
+    fig.update_xaxes(
+        title_text=_("Weeks since acquisition (0 = acquisition week)")
+        if grain == "week"
+        else _("Months since acquisition (0 = acquisition month)")
+    )
     fig.update_yaxes(autorange="reversed", title_text="", type="category")
     return apply_theme(
-        fig, title="Share of each cohort active, by period", height=max(320, 24 * len(rows) + 140)
+        fig,
+        title=_("Share of each cohort active, by period"),
+        height=max(320, 24 * len(rows) + 140),
     )
 
 
@@ -261,17 +317,26 @@ def curves_figure(curves: pd.DataFrame, dimension: str, metric: str, grain: str)
                 line={"color": _dim_color(dimension, value, i), "width": 2},
                 customdata=sub["customers"],
                 hovertemplate=(
-                    f"{label(value)}<br>period %{{x}}: %{{y:.1%}} "
-                    "(of %{customdata:,} customers)<extra></extra>"
+                    f"{label(value)}<br>"
+                    + _("period %{x}: %{y:.1%} (of %{customdata:,} customers)")
+                    + "<extra></extra>"
                 ),
             )
         )
-    unit = "Weeks" if grain == "week" else "Months"
-    fig.update_xaxes(title_text=f"{unit} since acquisition")
-    fig.update_yaxes(tickformat=".0%", title_text="Retention" if metric == "retention" else "Churn")
+    fig.update_xaxes(
+        title_text=_("Weeks since acquisition")
+        if grain == "week"
+        else _("Months since acquisition")
+    )
+    fig.update_yaxes(
+        tickformat=".0%", title_text=_("Retention") if metric == "retention" else _("Churn")
+    )
     _legend_below(fig)
-    title = "Retention curve" if metric == "retention" else "Churn curve"
-    return apply_theme(fig, title=f"{title} by {LABEL_NAMES[dimension].lower()}", height=440)
+    title = (
+        _("Retention curve by {lower}") if metric == "retention" else _("Churn curve by {lower}")
+    )
+    lower = dimension_name(dimension).lower()
+    return apply_theme(fig, title=title.format(lower=lower), height=440)
 
 
 def repeat_figure(repeat: pd.DataFrame, dimension: str) -> go.Figure:
@@ -280,9 +345,9 @@ def repeat_figure(repeat: pd.DataFrame, dimension: str) -> go.Figure:
     names = [label(v) for v in r["dim"]]
     fig = go.Figure()
     for col, name, opacity in (
-        ("within_30", "within 30 days", 1.0),
-        ("within_90", "within 90 days", 0.65),
-        ("repeat_rate", "by the end date", 0.35),
+        ("within_30", _("within 30 days"), 1.0),
+        ("within_90", _("within 90 days"), 0.65),
+        ("repeat_rate", _("by the end date"), 0.35),
     ):
         fig.add_trace(
             go.Bar(
@@ -296,23 +361,26 @@ def repeat_figure(repeat: pd.DataFrame, dimension: str) -> go.Figure:
         )
     fig.update_layout(barmode="overlay")
     _legend_below(fig)
-    fig.update_xaxes(tickformat=".0%", title_text="Customers with a second purchase")
+    fig.update_xaxes(tickformat=".0%", title_text=_("Customers with a second purchase"))
     return apply_theme(
-        fig, title=f"Repeat purchase by {LABEL_NAMES[dimension].lower()}", height=420
+        fig,
+        title=_("Repeat purchase by {lower}").format(lower=dimension_name(dimension).lower()),
+        height=420,
     )
 
 
-def clv_figure(clv: pd.DataFrame) -> go.Figure:
-    """Predicted CLV of a new customer (with its 90% interval) next to the historical value."""
+def clv_figure(clv: pd.DataFrame, by: str = "channel") -> go.Figure:
+    """Predicted CLV of a new customer (with its 90% interval) next to the historical value;
+    ``dim`` holds display names."""
     c = clv.dropna(subset=["predicted_clv"]).sort_values("predicted_clv")
-    names = [label(v) for v in c["dim"]]
+    names = list(c["dim"])
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
             y=names,
             x=c["predicted_clv"],
             orientation="h",
-            name="Predicted CLV (new customer)",
+            name=_("Predicted CLV (new customer)"),
             marker={"color": "#0072B2"},
             error_x={
                 "type": "data",
@@ -321,7 +389,7 @@ def clv_figure(clv: pd.DataFrame) -> go.Figure:
                 "arrayminus": c["predicted_clv"] - c["predicted_clv_low"],
                 "color": "#333",
             },
-            hovertemplate="%{y}: $%{x:,.0f} predicted<extra></extra>",
+            hovertemplate="%{y}: " + _money_hover() + " " + _("predicted") + "<extra></extra>",
         )
     )
     fig.add_trace(
@@ -329,28 +397,38 @@ def clv_figure(clv: pd.DataFrame) -> go.Figure:
             y=names,
             x=c["historical_value"],
             mode="markers",
-            name="Historical value (same months)",
+            name=_("Historical value (same months)"),
             marker={"color": NEUTRAL_COLOR, "symbol": "diamond", "size": 10},
-            hovertemplate="%{y}: $%{x:,.0f} historical<extra></extra>",
+            hovertemplate="%{y}: " + _money_hover() + " " + _("historical") + "<extra></extra>",
         )
     )
     cac = c.dropna(subset=["cac"])
     if not cac.empty:
         fig.add_trace(
             go.Scatter(
-                y=[label(v) for v in cac["dim"]],
+                y=list(cac["dim"]),
                 x=cac["cac"],
                 mode="markers",
-                name="CAC (per paying customer)",
+                name=_("CAC (per paying customer)"),
                 marker={
                     "color": "#D55E00",
                     "symbol": "line-ns-open",
                     "size": 16,
                     "line": {"width": 3},
                 },
-                hovertemplate="%{y}: CAC $%{x:,.0f}<extra></extra>",
+                hovertemplate="%{y}: CAC " + _money_hover() + "<extra></extra>",
             )
         )
-    fig.update_xaxes(tickprefix="$", title_text="USD per customer")
-    _legend_below(fig)
-    return apply_theme(fig, title="Customer value by acquisition channel", height=460)
+    fig.update_xaxes(
+        tickformat=fmt.tick_format("money"),
+        ticksuffix=fmt.tick_suffix("money"),
+        title_text=_("{currency} per customer").format(currency=fmt.warehouse_currency()),
+    )
+    height = max(460, 180 + 26 * len(names))  # one readable bar per channel or campaign
+    _legend_below(fig, height)
+    title = (
+        _("Customer value by acquisition campaign")
+        if by == "campaign"
+        else _("Customer value by acquisition channel")
+    )
+    return apply_theme(fig, title=title, height=height)

@@ -15,6 +15,8 @@ from components.tables import dataframe
 from data.serving.refresh import covered_through, latest_by_table, refresh
 from data.serving.rollups import all_rollups
 from data.serving.store import RefreshRecord, ServingStore
+from i18n import _
+from metrics import formatting as fmt
 
 COLUMNS = ["Serving table", "What it holds", "Rows", "Complete through", "Behind by (days)",
            "Last refresh (UTC)", "Mode", "Build s", "Status"]  # fmt: skip
@@ -38,7 +40,7 @@ def status_frame(
         newest = covered_through(r, latest)
         if rec is None:
             rows.append((r.name, r.description, None, None, None, None, None, None,
-                         "not built"))  # fmt: skip
+                         _("not built")))  # fmt: skip
             continue
         behind = (
             (newest - rec.covered_through).days
@@ -46,11 +48,11 @@ def status_frame(
             else None
         )
         if store is None or not store.usable(rec):
-            status = "stale: built from another warehouse or LoopLens version"
+            status = _("stale: built from another warehouse or LoopLens version")
         elif behind:
-            status = f"behind the warehouse by {behind} day{'s' if behind != 1 else ''}"
+            status = _("behind the warehouse by {days}").format(days=fmt.days(behind))
         else:
-            status = "up to date"
+            status = _("up to date")
         rows.append((r.name, r.description, rec.row_count, rec.covered_through, behind,
                      rec.refreshed_at, rec.mode, rec.seconds, status))  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -58,17 +60,24 @@ def status_frame(
 
 def _run_refresh(full: bool) -> None:
     config = warehouse_config()
-    with st.status("Refreshing the serving layer…", expanded=True) as box:
+    with st.status(_("Refreshing the serving layer…"), expanded=True) as box:
         try:
             result = refresh(
                 warehouse(), serving_config(), config.url, full=full, progress=box.write
             )
         except (SQLAlchemyError, OSError) as exc:
-            box.update(label="The refresh failed", state="error")
-            st.error(f"The serving layer was not refreshed: {type(exc).__name__}. Pages keep "
-                     "using the previous serving tables or the warehouse.")  # fmt: skip
+            box.update(label=_("The refresh failed"), state="error")
+            st.error(
+                _(
+                    "The serving layer was not refreshed: {error}. Pages keep using the "
+                    "previous serving tables or the warehouse."
+                ).format(error=type(exc).__name__)
+            )  # fmt: skip
             return
-        box.update(label=f"Serving layer refreshed in {result.seconds:.1f} s", state="complete")
+        box.update(
+            label=_("Serving layer refreshed in {seconds:.1f} s").format(seconds=result.seconds),
+            state="complete",
+        )
     _latest.clear()
     store = serving_store()
     if store is not None:
@@ -77,17 +86,19 @@ def _run_refresh(full: bool) -> None:
 
 def render_serving_section() -> None:
     """The serving-layer block of the Data health page."""
-    st.subheader("Serving layer")
+    st.subheader(_("Serving layer"))
     config = serving_config()
     st.caption(
-        f"Pre-aggregated tables the pages read instead of the raw warehouse, in "
-        f"`{config.masked_url}` ({config.source}). Built by `python -m data.serving refresh` "
-        "(cron-friendly) or the buttons below; figures equal the live SQL's."
+        _(
+            "Pre-aggregated tables the pages read instead of the raw warehouse, in "
+            "`{masked_url}` ({source}). Built by `python -m data.serving refresh` "
+            "(cron-friendly) or the buttons below; figures equal the live SQL's."
+        ).format(masked_url=config.masked_url, source=config.source)
     )
     left, right = st.columns(2)
-    if left.button("Refresh now (new days)", key="serving_refresh", icon=":material/sync:"):
+    if left.button(_("Refresh now (new days)"), key="serving_refresh", icon=":material/sync:"):
         _run_refresh(full=False)
-    if right.button("Rebuild from all history", key="serving_rebuild", icon=":material/build:"):
+    if right.button(_("Rebuild from all history"), key="serving_rebuild", icon=":material/build:"):
         _run_refresh(full=True)
     store = serving_store()
     records = store.records() if store is not None else {}
@@ -97,12 +108,15 @@ def render_serving_section() -> None:
         latest = {}
     frame = status_frame(records, store, latest)
     if not records:
-        st.info("No serving layer yet: pages compute every figure live from the warehouse. "
-                "Press **Refresh now** to build it.", icon=":material/info:")  # fmt: skip
+        st.info(_("No serving layer yet: pages compute every figure live from the warehouse. Press "
+"**Refresh now** to build it."), icon=":material/info:")  # fmt: skip
     elif (frame["Status"] != "up to date").any():
         st.warning(
-            "Some serving tables are behind the warehouse or stale; pages answer those "
-            "questions live until the next refresh.",
+            _(
+                "Some serving tables are behind the warehouse or "
+                "stale; pages answer those questions "
+                "live until the next refresh."
+            ),
             icon=":material/schedule:",
         )
     dataframe(

@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.context import serving_store
 from data.serving import ServingStore
+from i18n import _
 
 
 def store_and_key() -> tuple[ServingStore | None, str]:
@@ -27,14 +28,28 @@ def source_caption(*frames: pd.DataFrame) -> None:
     refreshed, latest = store.freshness() if store is not None else (None, None)
     fresh = ""
     if refreshed is not None:
-        fresh = f"serving store refreshed {refreshed:%d %b %Y %H:%M} UTC"
+        fresh = _("serving store refreshed {refreshed:%d %b %Y %H:%M} UTC").format(
+            refreshed=refreshed
+        )
         if latest is not None:
-            fresh += f", warehouse data through {latest:%d %b %Y %H:%M}"
+            fresh += _(", warehouse data through {latest:%d %b %Y %H:%M}").format(latest=latest)
     if not live:
-        st.caption(f"Figures from the {fresh}." if fresh else "Figures from the serving store.")
+        st.caption(
+            _("Figures from the {fresh}.").format(fresh=fresh)
+            if fresh
+            else _("Figures from the serving store.")
+        )
         return
     reasons = "; ".join(dict.fromkeys(r for r in live if r))
     served = len(tagged) - len(live)
-    part = f"{len(live)} of {len(tagged)} sections" if served else "All figures"
-    tail = f" (the rest from the {fresh})" if served and fresh else ""
-    st.caption(f"{part} computed live from the warehouse: {reasons}{tail}.")
+    part = (
+        _("{live} of {tagged} sections").format(live=len(live), tagged=len(tagged))
+        if served
+        else _("All figures")
+    )
+    tail = _(" (the rest from the {fresh})").format(fresh=fresh) if served and fresh else ""
+    st.caption(
+        _("{part} computed live from the warehouse: {reasons}{tail}.").format(
+            part=part, reasons=reasons, tail=tail
+        )
+    )

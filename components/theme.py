@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from data.schema import Channel, LoopStage, Stage
+from metrics.formatting import plotly_separators
 
 # Colour-blind-aware palette (Okabe-Ito first, then Tableau-like extras).
 CHANNEL_COLORS: dict[str, str] = {
@@ -103,7 +104,8 @@ def variant_colors(variants: list[str], control: str | None) -> dict[str, str]:
 
 def apply_theme(fig: go.Figure, *, title: str | None = None, height: int = 360) -> go.Figure:
     """Apply the app template (and an optional title) to a figure; returns the figure."""
-    fig.update_layout(template=TEMPLATE_NAME, height=height)
+    # the locale's decimal and thousands separators (vi: 1.234,5) on every axis and hover
+    fig.update_layout(template=TEMPLATE_NAME, height=height, separators=plotly_separators())
     if title is not None:
         fig.update_layout(title_text=title)
     return fig

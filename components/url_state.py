@@ -7,7 +7,7 @@
   ``channel``, ``segment``, ``region``) and are written back on every run.
 - A link or a programmatic page switch must carry the filters: :func:`switch_page` and
   :func:`page_href` add them, so no navigation changes a filter behind the user's back
-  (``st.switch_page`` otherwise clears every query parameter).
+  (``st.switch_page`` otherwise clears every query parameter), and the language (``lang``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 import streamlit as st
 
+import i18n
+from components import language
 from components.context import FILTERS_KEY
 from metrics.filters import Filters
 
@@ -30,9 +32,13 @@ _TAB_MEMORY = "looplens_tab_memory"
 
 
 def filter_params() -> dict[str, str]:
-    """The current global filters as query parameters ({} before ``app.py`` has set them)."""
+    """The current global filters and the language (``lang``) as query parameters ({} before
+    ``app.py`` has set them): what every in-app link and page switch carries."""
     filters = st.session_state.get(FILTERS_KEY)
-    return filters.to_query_params() if isinstance(filters, Filters) else {}
+    params = filters.to_query_params() if isinstance(filters, Filters) else {}
+    if language.LANG_KEY in st.session_state:  # app.py chose this session's language
+        params[language.LANG_PARAM] = i18n.get_language()
+    return params
 
 
 def switch_page(path: str, **params: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, StatementError
 
 from data.warehouse import ENV_VAR, SECRET_QUERY_KEY, mask_url
+from i18n import _
 
 Severity = Literal["error", "warning"]
 
@@ -174,7 +175,7 @@ def diagnose(exc: BaseException, url: str) -> Problem:
     if isinstance(exc, ModuleNotFoundError | ImportError):
         return _driver_missing(parsed, getattr(exc, "name", None), first_line)
     if isinstance(exc, ValueError) and "invalid literal for int()" in first_line:
-        return _bad_url(masked, "the port is not a number")
+        return _bad_url(masked, _("the port is not a number"))
 
     code = _classify(exc, message)
     return _problem(code, parsed, masked, first_line)
@@ -237,14 +238,14 @@ def _classify(exc: BaseException, message: str) -> ErrorCode:
 def _parse(url: str) -> tuple[URL | None, str | None]:
     """The parsed URL, or an explanation of why it cannot be parsed."""
     if not url or not url.strip():
-        return None, "the URL is empty"
+        return None, _("the URL is empty")
     try:
         parsed = make_url(url)
-        _ = parsed.port  # raises ValueError for a non-numeric port
+        _port = parsed.port  # raises ValueError for a non-numeric port
     except ArgumentError:
-        return None, "it is not of the form dialect+driver://user:password@host:port/database"
+        return None, _("it is not of the form dialect+driver://user:password@host:port/database")
     except ValueError:
-        return None, "the port is not a number"
+        return None, _("the port is not a number")
     return parsed, None
 
 
@@ -311,58 +312,78 @@ def _package_for(parsed: URL | None, module: str | None) -> str | None:
 def _bad_url(masked: str, why: str) -> Problem:
     return Problem(
         ErrorCode.BAD_URL,
-        "The warehouse URL cannot be read",
+        _("The warehouse URL cannot be read"),
         f"`{masked}`: {why}.",
-        "Write the URL as `dialect+driver://user:password@host:port/database`, e.g. "
-        f"{_SUPPORTED_EXAMPLES}. URL-encode special characters in the password "
-        "(`@` → `%40`, `/` → `%2F`, `:` → `%3A`; Python: `urllib.parse.quote_plus`). "
-        f"Set it in `.streamlit/secrets.toml` (`[connections.warehouse] url = ...`) or in "
-        f"the `{ENV_VAR}` environment variable.",
+        _(
+            "Write the URL as `dialect+driver://user:password@host:port/database`, e.g. "
+            "{SUPPORTED_EXAMPLES}. URL-encode special characters in the password (`@` → `%40`, "
+            "`/` → `%2F`, `:` → `%3A`; Python: `urllib.parse.quote_plus`). Set it in "
+            "`.streamlit/secrets.toml` (`[connections.warehouse] url = ...`) or in the "
+            "`{ENV_VAR}` environment variable."
+        ).format(SUPPORTED_EXAMPLES=_SUPPORTED_EXAMPLES, ENV_VAR=ENV_VAR),
     )
 
 
 def _no_such_module(exc: NoSuchModuleError, parsed: URL | None, masked: str) -> Problem:
     plugin = str(exc).rsplit(":", 1)[-1].strip() if ":" in str(exc) else ""
     name = parsed.drivername if parsed is not None else plugin.replace(".", "+")
-    backend, _, driver = name.partition("+")
+    backend, _plus, driver = name.partition("+")
     packages = [DIALECT_PACKAGES[backend]] if backend in DIALECT_PACKAGES else []
     if packages and driver in MODULE_PACKAGES and MODULE_PACKAGES[driver] not in packages:
         packages.append(MODULE_PACKAGES[driver])
     if packages:
         return Problem(
             ErrorCode.DRIVER_MISSING,
-            f"The {backend} driver is not installed",
-            f"SQLAlchemy cannot load the `{name}` dialect used by `{masked}`.",
-            f"Install it into the app's environment: `pip install {' '.join(packages)}` "
-            "(add it to your requirements), then restart LoopLens.",
+            _("The {backend} driver is not installed").format(backend=backend),
+            _("SQLAlchemy cannot load the `{name}` dialect used by `{masked}`.").format(
+                name=name, masked=masked
+            ),
+            _(
+                "Install it into the app's environment: `pip install {packages}` (add it to your "
+                "requirements), then restart LoopLens."
+            ).format(packages=" ".join(packages)),
         )
     if driver and backend in _BUILTIN_DIALECTS:
         return Problem(
             ErrorCode.UNKNOWN_DIALECT,
             f"Unknown {backend} driver `{driver}`",
-            f"SQLAlchemy's {backend} dialect has no driver called `{driver}` (from `{masked}`).",
-            f"Check the part after `+` in the URL, e.g. `postgresql+psycopg://...`; or leave "
-            f"it out to use the default driver. Examples: {_SUPPORTED_EXAMPLES}.",
+            _(
+                "SQLAlchemy's {backend} dialect has no driver called `{driver}` (from `{masked}`)."
+            ).format(backend=backend, driver=driver, masked=masked),
+            _(
+                "Check the part after `+` in the URL, e.g. `postgresql+psycopg://...`; or leave it "
+                "out to use the default driver. Examples: {SUPPORTED_EXAMPLES}."
+            ).format(SUPPORTED_EXAMPLES=_SUPPORTED_EXAMPLES),
         )
     return Problem(
         ErrorCode.UNKNOWN_DIALECT,
-        f"Unknown database type `{name}`",
-        f"SQLAlchemy has no dialect called `{name}` (from `{masked}`).",
-        f"Check the spelling of the part before `://`. Examples: {_SUPPORTED_EXAMPLES}. "
-        "Other databases need their SQLAlchemy dialect package installed.",
+        _("Unknown database type `{name}`").format(name=name),
+        _("SQLAlchemy has no dialect called `{name}` (from `{masked}`).").format(
+            name=name, masked=masked
+        ),
+        _(
+            "Check the spelling of the part before `://`. Examples: {SUPPORTED_EXAMPLES}. Other "
+            "databases need their SQLAlchemy dialect package installed."
+        ).format(SUPPORTED_EXAMPLES=_SUPPORTED_EXAMPLES),
     )
 
 
 def _driver_missing(parsed: URL | None, module: str | None, first_line: str) -> Problem:
     package = _package_for(parsed, module)
     backend = parsed.get_backend_name() if parsed is not None else "database"
-    install = f"`pip install {package}`" if package else f"the package that provides `{module}`"
+    install = (
+        f"`pip install {package}`"
+        if package
+        else _("the package that provides `{module}`").format(module=module)
+    )
     return Problem(
         ErrorCode.DRIVER_MISSING,
-        f"The {backend} driver is not installed",
-        f"Python could not import the driver: {first_line}.",
-        f"Install {install} into the app's environment (add it to your requirements), "
-        "then restart LoopLens.",
+        _("The {backend} driver is not installed").format(backend=backend),
+        _("Python could not import the driver: {first_line}.").format(first_line=first_line),
+        _(
+            "Install {install} into the app's environment (add it to your requirements), then "
+            "restart LoopLens."
+        ).format(install=install),
     )
 
 
@@ -371,38 +392,52 @@ def _problem(code: ErrorCode, parsed: URL | None, masked: str, first_line: str) 
     user = parsed.username if parsed is not None and parsed.username else "(none)"
     database = parsed.database if parsed is not None and parsed.database else "(none)"
     backend = parsed.get_backend_name() if parsed is not None else "database"
-    seen = f"The driver said: {first_line}"
+    seen = _("The driver said: {first_line}").format(first_line=first_line)
     match code:
         case ErrorCode.HOST_NOT_FOUND:
             return Problem(
                 code,
-                f"Host `{parsed.host if parsed else '?'}` not found",
-                f"The name in `{masked}` does not resolve (DNS). {seen}",
-                "Check the host name for typos; if it is an internal name, run LoopLens where "
-                "that name resolves (VPN, same network) or use the IP address.",
+                _("Host `{value}` not found").format(value=parsed.host if parsed else "?"),
+                _("The name in `{masked}` does not resolve (DNS). {seen}").format(
+                    masked=masked, seen=seen
+                ),
+                _(
+                    "Check the host name for typos; if it is an "
+                    "internal name, run LoopLens where that "
+                    "name resolves (VPN, same network) or use the IP address."
+                ),
             )
         case ErrorCode.HOST_UNREACHABLE:
             return Problem(
                 code,
                 f"Cannot reach {where}",
-                f"Nothing accepted the connection at {where} (`{masked}`). {seen}",
-                "Check that the server is running and listening on that host and port, that "
-                "the port in the URL is right, and that no firewall, VPN or security group "
-                "blocks this machine.",
+                _("Nothing accepted the connection at {where} (`{masked}`). {seen}").format(
+                    where=where, masked=masked, seen=seen
+                ),
+                _(
+                    "Check that the server is running and listening on "
+                    "that host and port, that the port "
+                    "in the URL is right, and that no firewall, VPN or security group blocks this "
+                    "machine."
+                ),
             )
         case ErrorCode.AUTH_FAILED:
             return Problem(
                 code,
-                f"The warehouse refused the login for user `{user}`",
-                f"Authentication failed at {where}. {seen}",
-                "Check the user name and password in the URL (URL-encode special characters "
-                "in the password), that the account is not locked or expired, and that the "
-                "server allows logins from this machine (PostgreSQL: `pg_hba.conf`).",
+                _("The warehouse refused the login for user `{user}`").format(user=user),
+                _("Authentication failed at {where}. {seen}").format(where=where, seen=seen),
+                _(
+                    "Check the user name and password in the URL "
+                    "(URL-encode special characters in the "
+                    "password), that the account is not locked or "
+                    "expired, and that the server allows "
+                    "logins from this machine (PostgreSQL: `pg_hba.conf`)."
+                ),
             )
         case ErrorCode.ROLE_MISSING:
             return Problem(
                 code,
-                f"User `{user}` does not exist on {where}",
+                _("User `{user}` does not exist on {where}").format(user=user, where=where),
                 seen,
                 "Fix the user name in the URL, or ask your DBA to create a read-only login: "
                 f"`CREATE ROLE {user} LOGIN PASSWORD '...'` then `GRANT SELECT` on the "
@@ -411,53 +446,82 @@ def _problem(code: ErrorCode, parsed: URL | None, masked: str, first_line: str) 
         case ErrorCode.DATABASE_MISSING:
             return Problem(
                 code,
-                f"Database `{database}` does not exist on {where}",
+                _("Database `{database}` does not exist on {where}").format(
+                    database=database, where=where
+                ),
                 seen,
-                "Fix the database name after the last `/` in the URL (list them with `\\l` "
-                "in psql, or `SHOW DATABASES`), or create the database.",
+                _(
+                    "Fix the database name after the last `/` in the "
+                    "URL (list them with `\\l` in psql, "
+                    "or `SHOW DATABASES`), or create the database."
+                ),
             )
         case ErrorCode.FILE_MISSING:
             return Problem(
                 code,
-                f"The {backend} file does not exist",
-                f"No database file at `{database}`. LoopLens opens warehouse files read-only "
-                f"and never creates them. {seen}",
-                "Check the path in the URL (`duckdb:///relative/path` or "
-                "`duckdb:////absolute/path` — four slashes for an absolute path). For the "
-                "demo, delete `.looplens/` and restart the app to regenerate it.",
+                _("The {backend} file does not exist").format(backend=backend),
+                _(
+                    "No database file at `{database}`. LoopLens opens "
+                    "warehouse files read-only and "
+                    "never creates them. {seen}"
+                ).format(database=database, seen=seen),
+                _(
+                    "Check the path in the URL "
+                    "(`duckdb:///relative/path` or `duckdb:////absolute/path` "
+                    "— four slashes for an absolute path). For the demo, "
+                    "delete `.looplens/` and restart "
+                    "the app to regenerate it."
+                ),
             )
         case ErrorCode.FILE_LOCKED:
             return Problem(
                 code,
-                f"The {backend} file is locked by another process",
-                f"`{database}` is open for writing elsewhere. {seen}",
-                "Close the other program that has the file open read-write (a DuckDB CLI, a "
-                "notebook, a loader job), or have it open the file read-only "
-                "(`duckdb -readonly`, `duckdb.connect(path, read_only=True)`), then re-check. "
-                "Alternatively point LoopLens at a copy of the file.",
+                _("The {backend} file is locked by another process").format(backend=backend),
+                _("`{database}` is open for writing elsewhere. {seen}").format(
+                    database=database, seen=seen
+                ),
+                _(
+                    "Close the other program that has the file open read-write (a DuckDB CLI, a "
+                    "notebook, a loader job), or have it open the file "
+                    "read-only (`duckdb -readonly`, "
+                    "`duckdb.connect(path, read_only=True)`), then re-check. Alternatively point "
+                    "LoopLens at a copy of the file."
+                ),
             )
         case ErrorCode.NOT_A_DATABASE:
             return Problem(
                 code,
-                f"`{database}` is not a {backend} database",
+                _("`{database}` is not a {backend} database").format(
+                    database=database, backend=backend
+                ),
                 seen,
-                "Check that the URL points at the right file and that the URL scheme matches "
-                "the file type (`duckdb:///` for DuckDB files, `sqlite:///` for SQLite). "
-                "A file written by a newer DuckDB version needs a matching `duckdb` package.",
+                _(
+                    "Check that the URL points at the right file and "
+                    "that the URL scheme matches the "
+                    "file type (`duckdb:///` for DuckDB files, "
+                    "`sqlite:///` for SQLite). A file written "
+                    "by a newer DuckDB version needs a matching `duckdb` package."
+                ),
             )
         case ErrorCode.SCHEMA_MISMATCH:
             return Problem(
                 code,
-                "A table or column the query needs is missing",
-                f"The warehouse `{masked}` does not match the LoopLens contract. {seen}",
-                "Create the missing column or table (usually by adding it to the view that maps "
-                f"your data onto the contract; see {DOCS}). The **Data health** page lists "
-                "every missing table and column.",
+                _("A table or column the query needs is missing"),
+                _("The warehouse `{masked}` does not match the LoopLens contract. {seen}").format(
+                    masked=masked, seen=seen
+                ),
+                _(
+                    "Create the missing column or table (usually by "
+                    "adding it to the view that maps your "
+                    "data onto the contract; see {DOCS}). The **Data "
+                    "health** page lists every missing "
+                    "table and column."
+                ).format(DOCS=DOCS),
             )
         case ErrorCode.PERMISSION_DENIED:
             return Problem(
                 code,
-                f"User `{user}` lacks a privilege",
+                _("User `{user}` lacks a privilege").format(user=user),
                 seen,
                 f"Grant the LoopLens user read access: `GRANT USAGE ON SCHEMA <schema> TO {user}` "
                 f"and `GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO {user}` (PostgreSQL "
@@ -467,17 +531,24 @@ def _problem(code: ErrorCode, parsed: URL | None, masked: str, first_line: str) 
         case ErrorCode.TIMEOUT:
             return Problem(
                 code,
-                f"The warehouse at {where} did not answer in time",
+                _("The warehouse at {where} did not answer in time").format(where=where),
                 seen,
-                "Check that the server is up and reachable (a firewall that silently drops "
-                "packets looks like a timeout), or that the warehouse is not suspended or "
-                "overloaded; for slow queries, raise the statement timeout for the LoopLens "
-                "user or add indexes / clustering on the time columns.",
+                _(
+                    "Check that the server is up and reachable (a "
+                    "firewall that silently drops packets "
+                    "looks like a timeout), or that the warehouse is "
+                    "not suspended or overloaded; for "
+                    "slow queries, raise the statement timeout for the "
+                    "LoopLens user or add indexes / "
+                    "clustering on the time columns."
+                ),
             )
     return Problem(
         ErrorCode.UNKNOWN,
-        "The warehouse returned an error",
+        _("The warehouse returned an error"),
         f"`{masked}`: {first_line}",
-        "Read the driver's message above; check the URL, the network and the credentials. "
-        f"If it persists, try the same URL from a SQL client. See {DOCS}.",
+        _(
+            "Read the driver's message above; check the URL, the network and the credentials. If "
+            "it persists, try the same URL from a SQL client. See {DOCS}."
+        ).format(DOCS=DOCS),
     )

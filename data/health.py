@@ -34,7 +34,9 @@ from sqlalchemy.sql.sqltypes import Boolean, Date, DateTime, Float, Integer, Num
 
 from data.errors import DOCS, Problem, diagnose
 from data.schema import CONTRACT_TABLES, TABLE_ROLES
+from data.sqlfuncs import table_names
 from data.warehouse import mask_url
+from i18n import _
 
 
 class Status(StrEnum):
@@ -276,7 +278,30 @@ def read_catalog(conn: Connection, schema: str | None, names: Sequence[str]) -> 
         return _catalog_sqlite(conn, schema, names)
     if dialect in _INFO_SCHEMA_DIALECTS:
         return _catalog_information_schema(conn, schema, names)
+    if dialect == "hive":
+        return _catalog_describe(conn, schema, names)
     return _catalog_inspector(conn, schema, names)
+
+
+def _catalog_describe(conn: Connection, schema: str | None, names: Sequence[str]) -> Catalog:
+    """Spark / Hive through PyHive: ``DESCRIBE`` each table (PyHive's inspector keeps only the
+    first word of a type and lists namespaces as tables on the Spark Thrift Server)."""
+    present = {n.lower(): n for n in table_names(conn, schema)}
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    catalog: Catalog = {}
+    for name in names:
+        actual = present.get(name.lower())
+        if actual is None:
+            continue
+        target = f"{quote(schema)}.{quote(actual)}" if schema else quote(actual)
+        for row in conn.execute(sa_text(f"DESCRIBE {target}")):
+            column, native = (row[0] or "").strip(), (row[1] or "").strip()
+            if not column or column.startswith("#"):
+                if column.startswith("# Partition"):
+                    break
+                continue
+            catalog.setdefault(name, {})[column.lower()] = (column, native, type_family(native))
+    return catalog
 
 
 def _catalog_information_schema(
@@ -328,8 +353,7 @@ def _catalog_sqlite(conn: Connection, schema: str | None, names: Sequence[str]) 
 
 def _catalog_inspector(conn: Connection, schema: str | None, names: Sequence[str]) -> Catalog:
     insp = inspect(conn)
-    present = {n.lower(): n for n in insp.get_table_names(schema=schema)}
-    present |= {n.lower(): n for n in insp.get_view_names(schema=schema)}
+    present = {n.lower(): n for n in table_names(conn, schema)}
     catalog: Catalog = {}
     for name in names:
         actual = present.get(name.lower())
@@ -404,8 +428,10 @@ def check_table(
             problems=(
                 Problem(
                     CheckCode.TABLE_MISSING,
-                    f"Table {where} is missing",
-                    f"No table or view named {where} is visible to this user.",
+                    _("Table {where} is missing").format(where=where),
+                    _("No table or view named {where} is visible to this user.").format(
+                        where=where
+                    ),
                     f"Create a view named `{name}` with the columns {cols} "
                     f"(see {_anchor(name)} for the meaning of each column and mapping "
                     "examples). If it exists in another schema, select that schema; if it "
@@ -424,40 +450,54 @@ def check_table(
             problems.append(
                 Problem(
                     CheckCode.COLUMN_MISSING,
-                    f"Column `{name}.{col.name}` is missing",
-                    f"{where} has no column `{col.name}` ({expected.value}"
-                    f"{', required' if not col.nullable else ', may be NULL'}: "
-                    f"{col.comment or 'see the contract'}).",
+                    _("Column `{name}.{name2}` is missing").format(name=name, name2=col.name),
+                    _("{where} has no column `{name}` ({value}{value2}: {value3}).").format(
+                        where=where,
+                        name=col.name,
+                        value=expected.value,
+                        value2=_(", required") if not col.nullable else _(", may be NULL"),
+                        value3=col.comment or "see the contract",
+                    ),
                     f"Add it to the `{name}` view, e.g. `SELECT ..., <your column> AS "
                     f"{col.name}` (type {_type_sql(col.type, conn.dialect)}); "
                     f"see {_anchor(name)}.",
                 )
             )
             continue
-        _, native, family = hit
+        _name, native, family = hit
         check = ColumnCheck(col.name, expected, native, family or expected)
         checks.append(check)
         if family is not None and not is_compatible(expected, family):
             cast_to = _type_sql(col.type, conn.dialect)
             if family is Family.TEXT and expected in (Family.TIMESTAMP, Family.DATE):
-                detail = (
-                    f"`{name}.{col.name}` is stored as text ({native}); LoopLens needs a "
-                    f"{expected.value}, and text is not compatible: date filters, truncation "
-                    "and freshness would compare strings."
-                )
+                detail = _(
+                    "`{name}.{name2}` is stored as text ({native}); "
+                    "LoopLens needs a {value}, and text "
+                    "is not compatible: date filters, truncation and "
+                    "freshness would compare strings."
+                ).format(name=name, name2=col.name, native=native, value=expected.value)
             else:
-                detail = (
-                    f"`{name}.{col.name}` is {native} ({family.value}); the contract expects "
-                    f"{expected.value}."
+                detail = _(
+                    "`{name}.{name2}` is {native} ({value}); the contract expects {value2}."
+                ).format(
+                    name=name,
+                    name2=col.name,
+                    native=native,
+                    value=family.value,
+                    value2=expected.value,
                 )
             problems.append(
                 Problem(
                     CheckCode.TYPE_INCOMPATIBLE,
-                    f"Column `{name}.{col.name}` has an incompatible type",
+                    _("Column `{name}.{name2}` has an incompatible type").format(
+                        name=name, name2=col.name
+                    ),
                     detail,
-                    f"Convert it in the view: `CAST({col.name} AS {cast_to}) AS {col.name}` "
-                    f"(for text timestamps in UTC, parse them with your warehouse's "
-                    f"timestamp parser). See {_anchor(name)}.",
+                    _(
+                        "Convert it in the view: `CAST({name} AS {cast_to}) "
+                        "AS {name}` (for text timestamps "
+                        "in UTC, parse them with your warehouse's timestamp parser). See {name2}."
+                    ).format(name=col.name, cast_to=cast_to, name2=_anchor(name)),
                 )
             )
 
@@ -475,8 +515,10 @@ def check_table(
         problems.append(
             Problem(
                 CheckCode.TABLE_EMPTY,
-                f"Table {where} is empty",
-                f"{where} exists but has no rows; every chart that uses it will be blank.",
+                _("Table {where} is empty").format(where=where),
+                _("{where} exists but has no rows; every chart that uses it will be blank.").format(
+                    where=where
+                ),
                 f"Load data into it or check the view's joins and WHERE clause "
                 f"(`SELECT COUNT(*) FROM {name}` should be > 0). See {_anchor(name)}.",
                 severity="warning",
@@ -488,10 +530,14 @@ def check_table(
             problems.append(
                 Problem(
                     CheckCode.HIGH_NULL_RATE,
-                    f"`{name}.{col_name}` is NULL in {rate:.1%} of rows",
-                    f"`{col_name}` is a key column and should never be NULL; "
-                    f"{rate:.1%} of {row_count:,} rows have no value, so they drop out of "
-                    "joins and breakdowns.",
+                    _("`{name}.{col_name}` is NULL in {rate:.1%} of rows").format(
+                        name=name, col_name=col_name, rate=rate
+                    ),
+                    _(
+                        "`{col_name}` is a key column and should never be "
+                        "NULL; {rate:.1%} of {row_count:,} "
+                        "rows have no value, so they drop out of joins and breakdowns."
+                    ).format(col_name=col_name, rate=rate, row_count=row_count),
                     f"Fill it in the view (e.g. `COALESCE({col_name}, <default>)` or a join "
                     f"that finds the missing value), or filter those rows out with "
                     f"`WHERE {col_name} IS NOT NULL`. See {_anchor(name)}.",
@@ -511,13 +557,31 @@ def check_table(
             problems.append(
                 Problem(
                     CheckCode.STALE_DATA,
-                    f"`{name}` is {'very ' if very else ''}stale: newest row {age:.1f} days old",
-                    f"The newest `{role.time_column}` is {max_time:%Y-%m-%d %H:%M} UTC, "
-                    f"{age:.1f} days before {now:%Y-%m-%d %H:%M} UTC (fresh means ≤ "
-                    f"{thresholds.fresh_days:g} days). Recent periods will look empty.",
-                    "Check the loader or sync job that feeds this table (last successful run, "
-                    "errors, paused connector), and that timestamps are in UTC. If no new rows "
-                    "are expected, ignore this warning.",
+                    (
+                        _("`{name}` is very stale: newest row {age:.1f} days old")
+                        if very
+                        else _("`{name}` is stale: newest row {age:.1f} days old")
+                    ).format(name=name, age=age),
+                    _(
+                        "The newest `{time_column}` is {max_time:%Y-%m-%d "
+                        "%H:%M} UTC, {age:.1f} days before "
+                        "{now:%Y-%m-%d %H:%M} UTC (fresh means ≤ "
+                        "{fresh_days:g} days). Recent periods will "
+                        "look empty."
+                    ).format(
+                        time_column=role.time_column,
+                        max_time=max_time,
+                        age=age,
+                        now=now,
+                        fresh_days=thresholds.fresh_days,
+                    ),
+                    _(
+                        "Check the loader or sync job that feeds this "
+                        "table (last successful run, errors, "
+                        "paused connector), and that timestamps are in "
+                        "UTC. If no new rows are expected, "
+                        "ignore this warning."
+                    ),
                     severity="warning",
                 )
             )
@@ -525,12 +589,19 @@ def check_table(
             problems.append(
                 Problem(
                     CheckCode.FUTURE_DATA,
-                    f"`{name}` has rows in the future",
-                    f"The newest `{role.time_column}` is {max_time:%Y-%m-%d %H:%M}, "
-                    f"{-age:.1f} days after now (UTC).",
-                    "Timestamps must be UTC: convert local times in the view "
-                    "(e.g. PostgreSQL `ts AT TIME ZONE 'Europe/Berlin' AT TIME ZONE 'UTC'`) "
-                    "and drop test rows with placeholder dates.",
+                    _("`{name}` has rows in the future").format(name=name),
+                    _(
+                        "The newest `{time_column}` is {max_time:%Y-%m-%d "
+                        "%H:%M}, {value:.1f} days after now "
+                        "(UTC)."
+                    ).format(time_column=role.time_column, max_time=max_time, value=-age),
+                    _(
+                        "Timestamps must be UTC: convert local times in "
+                        "the view (e.g. PostgreSQL `ts AT "
+                        "TIME ZONE 'Europe/Berlin' AT TIME ZONE 'UTC'`) and "
+                        "drop test rows with placeholder "
+                        "dates."
+                    ),
                     severity="warning",
                 )
             )

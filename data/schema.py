@@ -108,10 +108,17 @@ class Segment(StrEnum):
 
 
 class Region(StrEnum):
+    """Customer regions: the world regions of the USD demo, the Vietnamese regions of the VND
+    demo (``python -m data.demo --currency VND``)."""
+
     NORTH_AMERICA = "north_america"
     EUROPE = "europe"
     APAC = "apac"
     LATAM = "latam"
+    MIEN_BAC = "mien_bac"  # Northern Vietnam
+    MIEN_TRUNG = "mien_trung"  # Central Vietnam
+    MIEN_NAM = "mien_nam"  # Southern Vietnam
+    TAY_NGUYEN = "tay_nguyen"  # Central Highlands
 
 
 class SurveyKind(StrEnum):

@@ -2,19 +2,41 @@
 
 SQLAlchemy Core has no portable "add N days", "truncate to week" or "seconds between", and each
 warehouse spells them differently. These constructs compile to the right SQL on DuckDB,
-PostgreSQL, SQLite, Trino, Snowflake, BigQuery and Redshift, so query builders stay dialect-free.
+PostgreSQL, SQLite, MySQL/MariaDB, Spark SQL (PyHive's ``hive`` dialect on the Spark Thrift
+Server, and Databricks' ``databricks`` dialect), Trino, Snowflake, BigQuery and Redshift, so query
+builders stay dialect-free. The few *type* spellings a dialect gets wrong for us are fixed here
+too (see the end of the module), so every module that builds SQL gets them by importing this one.
 
-Weeks start on Monday everywhere (ISO 8601).
+Weeks start on Monday everywhere (ISO 8601). ``seconds_between`` counts whole-second boundaries
+crossed (DuckDB's ``date_diff('second', ...)``) everywhere except PostgreSQL, Redshift, SQLite,
+Snowflake and BigQuery; see docs/warehouse.md ("Dialect notes").
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Date, DateTime, Float
+from sqlalchemy import Date, DateTime, Float, Numeric
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, literal_column
 from sqlalchemy.sql.visitors import InternalTraversal
+
+SPARK_DIALECTS = ("hive", "databricks")
+"""SQLAlchemy dialect names that speak Spark SQL: PyHive's ``hive`` (the Spark Thrift Server,
+EMR, Dataproc) and ``databricks`` (databricks-sqlalchemy)."""
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+
+def _compiles_for(element: type, *dialects: str):  # noqa: ANN202 - a decorator
+    """``@compiles(element, d)`` for each of ``dialects`` (one body for a dialect family)."""
+
+    def register(fn):  # noqa: ANN001, ANN202
+        for dialect in dialects:
+            compiles(element, dialect)(fn)
+        return fn
+
+    return register
+
 
 Grain = Literal["day", "week", "month", "quarter", "year"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
@@ -75,6 +97,19 @@ def _add_days_snowflake(element: add_days, compiler: Any, **kw: Any) -> str:
 def _add_days_bigquery(element: add_days, compiler: Any, **kw: Any) -> str:
     (ts,) = element.clauses
     return f"DATETIME_ADD({compiler.process(ts, **kw)}, INTERVAL {element.days} DAY)"
+
+
+@_compiles_for(add_days, *SPARK_DIALECTS)
+def _add_days_spark(element: add_days, compiler: Any, **kw: Any) -> str:
+    # date_add / ``+ INTERVAL`` on a DATE gives a DATE: cast first so the time of day is kept.
+    (ts,) = element.clauses
+    return f"timestampadd(DAY, {element.days}, CAST({compiler.process(ts, **kw)} AS TIMESTAMP))"
+
+
+@_compiles_for(add_days, *MYSQL_DIALECTS)
+def _add_days_mysql(element: add_days, compiler: Any, **kw: Any) -> str:
+    (ts,) = element.clauses
+    return f"TIMESTAMPADD(DAY, {element.days}, CAST({compiler.process(ts, **kw)} AS DATETIME(6)))"
 
 
 class trunc_to(FunctionElement):  # noqa: N801
@@ -144,6 +179,33 @@ def _trunc_bigquery(element: trunc_to, compiler: Any, **kw: Any) -> str:
     return f"DATETIME_TRUNC({compiler.process(ts, **kw)}, {part})"
 
 
+@_compiles_for(trunc_to, *SPARK_DIALECTS)
+def _trunc_spark(element: trunc_to, compiler: Any, **kw: Any) -> str:
+    # Spark's date_trunc takes the unit first (WEEK = Monday) and always returns a TIMESTAMP.
+    (ts,) = element.clauses
+    t = compiler.process(ts, **kw)
+    return f"date_trunc('{element.grain.upper()}', CAST({t} AS TIMESTAMP))"
+
+
+@_compiles_for(trunc_to, *MYSQL_DIALECTS)
+def _trunc_mysql(element: trunc_to, compiler: Any, **kw: Any) -> str:
+    # MySQL/MariaDB have no date_trunc. Built from DATE()/MAKEDATE() and intervals only: a
+    # DATE_FORMAT pattern would need its '%' doubled for the driver's pyformat parameters.
+    (ts,) = element.clauses
+    t = compiler.process(ts, **kw)
+    if element.grain == "day":
+        start = f"DATE({t})"
+    elif element.grain == "week":
+        start = f"(DATE({t}) - INTERVAL WEEKDAY({t}) DAY)"  # WEEKDAY: Monday = 0
+    elif element.grain == "month":
+        start = f"(MAKEDATE(YEAR({t}), 1) + INTERVAL (MONTH({t}) - 1) MONTH)"
+    elif element.grain == "quarter":
+        start = f"(MAKEDATE(YEAR({t}), 1) + INTERVAL (QUARTER({t}) - 1) QUARTER)"
+    else:
+        start = f"MAKEDATE(YEAR({t}), 1)"
+    return f"CAST({start} AS DATETIME(6))"
+
+
 class seconds_between(FunctionElement):  # noqa: N801
     """Seconds from ``start`` to ``end`` (positive when ``end`` is later), as a float."""
 
@@ -197,6 +259,33 @@ def _secs_bigquery(element: seconds_between, compiler: Any, **kw: Any) -> str:
     return f"CAST(DATETIME_DIFF({e}, {s}, SECOND) AS FLOAT64)"
 
 
+@_compiles_for(seconds_between, *SPARK_DIALECTS)
+def _secs_spark(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    # Whole-second boundaries crossed, as DuckDB's date_diff('second'): unix_seconds truncates.
+    start, end = element.clauses
+    s, e = compiler.process(start, **kw), compiler.process(end, **kw)
+    return (
+        f"CAST(unix_seconds(CAST({e} AS TIMESTAMP)) - unix_seconds(CAST({s} AS TIMESTAMP)) "
+        "AS DOUBLE)"
+    )
+
+
+MYSQL_EPOCH = "TIMESTAMP'1970-01-01 00:00:00'"
+
+
+@_compiles_for(seconds_between, *MYSQL_DIALECTS)
+def _secs_mysql(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    # Whole-second boundaries crossed, as DuckDB (TIMESTAMPDIFF truncates the difference, so
+    # take it from the epoch on both sides). UNIX_TIMESTAMP() would depend on the session's
+    # time zone.
+    start, end = element.clauses
+    s, e = compiler.process(start, **kw), compiler.process(end, **kw)
+    return (
+        f"CAST(TIMESTAMPDIFF(SECOND, {MYSQL_EPOCH}, {e}) - TIMESTAMPDIFF(SECOND, {MYSQL_EPOCH}, "
+        f"{s}) AS DOUBLE)"
+    )
+
+
 def days_between(start: Any, end: Any) -> ColumnElement[float]:
     """Days (fractional) from ``start`` to ``end``."""
     return seconds_between(start, end) / literal_column("86400.0")
@@ -236,7 +325,72 @@ def _as_ts_default(element: as_timestamp, compiler: Any, **kw: Any) -> str:
     return f"CAST({compiler.process(arg, **kw)} AS TIMESTAMP)"
 
 
+@_compiles_for(as_timestamp, *MYSQL_DIALECTS)
+def _as_ts_mysql(element: as_timestamp, compiler: Any, **kw: Any) -> str:
+    (arg,) = element.clauses  # MySQL's CAST knows DATETIME, not TIMESTAMP
+    return f"CAST({compiler.process(arg, **kw)} AS DATETIME(6))"
+
+
 @compiles(as_timestamp, "sqlite")
 def _as_ts_sqlite(element: as_timestamp, compiler: Any, **kw: Any) -> str:
     (arg,) = element.clauses  # ISO text already; trunc_to formats it
     return compiler.process(arg, **kw)
+
+
+# --- type spellings ------------------------------------------------------------------------------
+
+
+@compiles(Numeric, "hive")
+def _numeric_hive(type_: Numeric, compiler: Any, **kw: Any) -> str:
+    """PyHive renders every NUMERIC as a bare ``DECIMAL`` (Spark: DECIMAL(10, 0), which drops
+    the cents of ``CAST(x AS NUMERIC(18, 6))``): keep the precision and scale."""
+    if isinstance(type_, Float):
+        return "DOUBLE"
+    if type_.precision is None:
+        return "DECIMAL(38, 18)"
+    return f"DECIMAL({type_.precision}, {type_.scale or 0})"
+
+
+@compiles(Date, "hive")
+def _date_hive(type_: Date, compiler: Any, **kw: Any) -> str:
+    """PyHive spells DATE as ``TIMESTAMP`` (old Hive had no DATE); Spark has DATE."""
+    return "DATE"
+
+
+@_compiles_for(DateTime, *MYSQL_DIALECTS)
+def _datetime_mysql(type_: DateTime, compiler: Any, **kw: Any) -> str:
+    """MySQL's DATETIME keeps whole seconds unless asked for more: store (and CAST to)
+    microseconds, as every other engine does."""
+    return "DATETIME(6)"
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+def table_names(bind: Any, schema: str | None = None) -> list[str]:
+    """Names of the tables and views visible in ``schema`` (default: the connection's).
+
+    SQLAlchemy's inspector everywhere but on PyHive's ``hive`` dialect, whose
+    ``get_table_names`` returns the first column of ``SHOW TABLES`` — on the Spark Thrift
+    Server that is the *namespace* (``default``), not the table: there the ``tableName``
+    column is read instead (plain HiveServer2 has only ``tab_name``, the first column).
+    """
+    from sqlalchemy import inspect, text
+
+    if bind.dialect.name != "hive":
+        insp = inspect(bind)
+        return list(dict.fromkeys([*insp.get_table_names(schema=schema),
+                                   *insp.get_view_names(schema=schema)]))  # fmt: skip
+    quote = bind.dialect.identifier_preparer.quote_identifier
+    query = "SHOW TABLES" + (f" IN {quote(schema)}" if schema else "")
+
+    def run(conn: Any) -> list[str]:
+        result = conn.execute(text(query))
+        keys = list(result.keys())
+        at = keys.index("tableName") if "tableName" in keys else 0
+        return [row[at] for row in result]
+
+    if hasattr(bind, "connect"):  # an Engine
+        with bind.connect() as conn:
+            return run(conn)
+    return run(bind)

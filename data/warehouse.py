@@ -68,8 +68,32 @@ class WarehouseConfig:
             return "unknown"
 
 
-def demo_url(path: Path = DEMO_PATH) -> str:
-    return f"duckdb:///{path}"
+CURRENCY_ENV = "LOOPLENS_CURRENCY"
+
+
+def demo_currency() -> str:
+    """The embedded demo's currency: ``LOOPLENS_CURRENCY``, then ``[looplens] currency`` in the
+    secrets file, then USD. Only USD and VND have a demo (data.demo.localise); any other
+    currency keeps the USD demo."""
+    code = os.environ.get(CURRENCY_ENV, "").strip().upper()
+    if not code and SECRETS_PATH.exists():
+        try:
+            with SECRETS_PATH.open("rb") as fh:
+                code = str(tomllib.load(fh).get("looplens", {}).get("currency", "")).upper()
+        except (OSError, tomllib.TOMLDecodeError):
+            code = ""
+    return code if code in {"USD", "VND"} else "USD"
+
+
+def demo_path(currency: str | None = None) -> Path:
+    """The demo file of a currency: ``demo.duckdb`` (USD) or ``demo-vnd.duckdb`` (VND), so a
+    switch of currency never shows one demo's amounts in another's."""
+    code = (currency or demo_currency()).upper()
+    return DEMO_PATH if code == "USD" else DEMO_PATH.with_name(f"demo-{code.lower()}.duckdb")
+
+
+def demo_url(path: Path | None = None) -> str:
+    return f"duckdb:///{path if path is not None else demo_path()}"
 
 
 def read_secrets_url(path: Path | None = None, connection: str = "warehouse") -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from data.schema import Channel, Region, Segment
 from data.warehouse import mask_url
+from i18n import _
 
 DEFAULT_WINDOW_DAYS = 90
 
@@ -32,7 +33,11 @@ class Filters:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise ValueError(f"end date {self.end} is before start date {self.start}")
+            raise ValueError(
+                _("end date {end} is before start date {start}").format(
+                    end=self.end, start=self.start
+                )
+            )
         for name in ("channels", "segments", "regions"):
             object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
 
@@ -138,7 +143,11 @@ class Filters:
             try:
                 return dt.date.fromisoformat(str(raw)[:10])
             except ValueError:
-                warnings.append(f"Ignored '{key}={shown(raw)}': not a date (use YYYY-MM-DD).")
+                warnings.append(
+                    _("Ignored '{key}={raw}': not a date (use YYYY-MM-DD).").format(
+                        key=key, raw=shown(raw)
+                    )
+                )
                 return fallback
 
         def parse_set(key: str, allowed: frozenset[str]) -> tuple[str, ...]:
@@ -149,13 +158,15 @@ class Filters:
             bad = [v for v in values if v not in allowed]
             if bad:
                 listed = ", ".join(repr(shown(b)) for b in bad[:3])
-                warnings.append(f"Ignored unknown {key} value(s): {listed}.")
+                warnings.append(
+                    _("Ignored unknown {key} value(s): {listed}.").format(key=key, listed=listed)
+                )
             return tuple(v for v in values if v in allowed)
 
         start = parse_date("start", default.start)
         end = parse_date("end", default.end)
         if end < start:
-            warnings.append("Ignored the dates in the link: the end was before the start.")
+            warnings.append(_("Ignored the dates in the link: the end was before the start."))
             start, end = default.start, default.end
         return (
             cls(
@@ -206,9 +217,18 @@ def clamp_dates(
         if moved != day:
             edge = "earliest" if moved == lo else "latest"
             notes.append(
-                f"The link's {name} date {day.isoformat()} is outside the range offered "
-                f"({lo.isoformat()} – {hi.isoformat()}); using the {edge} day, "
-                f"{moved.isoformat()}."
+                _(
+                    "The link's {name} date {isoformat} is outside the "
+                    "range offered ({isoformat2} – "
+                    "{isoformat3}); using the {edge} day, {isoformat4}."
+                ).format(
+                    name=name,
+                    isoformat=day.isoformat(),
+                    isoformat2=lo.isoformat(),
+                    isoformat3=hi.isoformat(),
+                    edge=edge,
+                    isoformat4=moved.isoformat(),
+                )
             )
         return moved
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from components import channel_charts as cc
 from components import figure_cache as figures
+from components import markov_view as mv
 from components.context import (
     current_filters,
     show_problem,
@@ -20,20 +21,22 @@ from components.kpi_tiles import warehouse_key
 from components.sources import source_caption
 from components.tables import dataframe
 from components.url_state import IN_URL, TABS_IN_URL
+from i18n import _
 from metrics import formatting as fmt
 from metrics.marketing import attribution as attr
 from metrics.marketing import channels as cm
+from metrics.marketing import markov as mk
 
 filters = current_filters()
 engine = warehouse()
 url = warehouse_key(engine)
 
-st.title("Channels & attribution")
+st.title(_("Channels & attribution"))
 
-with st.expander("Attribution settings", expanded=False, icon=":material/tune:"):
+with st.expander(_("Attribution settings"), expanded=False, icon=":material/tune:"):
     c1, c2, c3 = st.columns(3)
     model = c1.selectbox(
-        "Model for the performance tables",
+        _("Model for the performance tables"),
         attr.MODELS,
         index=attr.MODELS.index("last_touch"),
         format_func=attr.MODEL_LABELS.get,
@@ -41,39 +44,57 @@ with st.expander("Attribution settings", expanded=False, icon=":material/tune:")
         **IN_URL,
     )
     lookback = c2.number_input(
-        "Lookback window (days before each order)", 0, 365, 30, step=1, key="ch_lookback", **IN_URL
+        _("Lookback window (days before each order)"),
+        0,
+        365,
+        30,
+        step=1,
+        key="ch_lookback",
+        **IN_URL,
     )
     half_life = c3.number_input(
-        "Time-decay half-life (days)", 0.5, 180.0, 7.0, step=0.5, key="ch_half_life", **IN_URL
+        _("Time-decay half-life (days)"), 0.5, 180.0, 7.0, step=0.5, key="ch_half_life", **IN_URL
     )
     st.caption(
-        "Conversions are orders (revenue = order revenue). Touches are touchpoints of the "
-        "customer with event type " + ", ".join(attr.TOUCH_EVENT_TYPES) + " within the lookback "
-        f"window; orders without one are credited to **{attr.NO_TOUCH}**. The channel filter "
-        "selects which rows are shown; credits come from the full model."
+        _(
+            "Conversions are orders (revenue = order revenue). Touches are touchpoints of the "
+            "customer with event type "
+        )
+        + ", ".join(attr.TOUCH_EVENT_TYPES)
+        + _(
+            " within the lookback window; orders without one are credited to **{NO_TOUCH}**. The "
+            "channel filter selects which rows are shown; credits come from the full model."
+        ).format(NO_TOUCH=attr.NO_TOUCH)
     )
 try:
     options = attr.AttributionOptions(int(lookback), float(half_life))
 except ValueError as exc:
-    show_problem("Invalid attribution settings", str(exc), "Adjust the settings above.")
+    show_problem(_("Invalid attribution settings"), str(exc), _("Adjust the settings above."))
     st.stop()
 
-with warehouse_errors("loading channel performance"):
+with warehouse_errors(_("loading channel performance")):
     by_channel = cc.load_performance(engine, url, filters, options, model, "channel")
     by_campaign = cc.load_performance(engine, url, filters, options, model, "campaign")
 
 if by_channel.empty:
     st.info(
-        "No spend and no orders match these filters. Widen the date range or clear the channel, "
-        "segment or region selection in the sidebar.",
+        _(
+            "No spend and no orders match these filters. Widen the date range or clear the "
+            "channel, segment or region selection in the sidebar."
+        ),
         icon=":material/filter_alt_off:",
     )
     st.stop()
 
-_FORMATS = {"usd": "dollar", "count": "localized", "percent": "percent", "ratio": "%.2f×"}
+_FORMATS = {
+    "usd": "dollar" if fmt.warehouse_currency() == "USD" else "localized",
+    "count": "localized",
+    "percent": "percent",
+    "ratio": "%.2f×",
+}
 _WHOLE = {"spend", "revenue"}  # large amounts: no cents (rounded in _shown)
 COLUMNS = {
-    "key": "Channel",
+    "key": _("Channel"),
     **{
         name: st.column_config.NumberColumn(
             info.label,
@@ -92,8 +113,22 @@ for _name in _WHOLE:
 
 CSV_HEADERS = {"key": "Name", **{name: info.label for name, info in cm.METRICS.items()}}
 # (The CSV headers are the on-screen names: attributed, not the catalog's tracked figures.)
-ON_SCREEN = ("key", "campaign", "channel", "spend", "ctr", "cpc", "conversions", "cvr", "cpa")
-ON_SCREEN += ("revenue", "roas")  # impressions and clicks: CSV and the chart below
+# Fits 1024 px with the sidebar open: the decision columns on screen; impressions, clicks, CTR,
+# CPC and CVR (the ad funnel) in the CSV and the chart below.
+ON_SCREEN = ("key", "campaign", "channel", "spend", "conversions", "cpa", "revenue", "roas")
+SHORT = {"conversions": _("Orders (attr.)"), "roas": _("ROAS (attr.)")}
+SHORT |= {"revenue": _("Revenue (attr., {symbol})").format(symbol=fmt.currency_symbol())}
+SHORT |= {
+    "cpa": _("CPA (attr.)")
+    if fmt.warehouse_currency() == "USD"
+    else _("CPA (attr., {symbol})").format(symbol=fmt.currency_symbol())
+}
+for _name, _short in SHORT.items():  # shorter headers; the full name and definition in (?)
+    COLUMNS[_name] = st.column_config.NumberColumn(
+        _short,
+        format=COLUMNS[_name]["type_config"].get("format") or "localized",
+        help=f"{cm.METRICS[_name].label}: {cm.METRICS[_name].definition}",
+    )
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -110,18 +145,20 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
 source_caption(by_channel, by_campaign)
 
 perf_tab, attr_tab, dark_tab = st.tabs(
-    ["Performance", "Attribution", "Dark funnel"], key="ch_tab", **TABS_IN_URL
+    [_("Performance"), _("Attribution"), _("Dark funnel")], key="ch_tab", **TABS_IN_URL
 )
 
 with perf_tab:
     st.caption(
-        f"Spend, impressions and clicks as reported by the ad platforms (not split by segment or "
-        f"region). Conversions and revenue: orders attributed with **{attr.MODEL_LABELS[model]}**"
-        f" over a {options.lookback_days}-day lookback. "
-        "– marks a ratio with a zero denominator. Impressions and clicks are in the CSV and the "
-        "chart below."
+        _(
+            "Spend, impressions and clicks as reported by the ad platforms (not split by segment "
+            "or region). Conversions and revenue: orders attributed with **{MODEL_LABELS}** over "
+            "a {lookback_days}-day lookback. – marks a ratio with a zero denominator. "
+            'Impressions, clicks, CTR, CPC and CVR are in the CSV and the chart below; "attr." = '
+            "attributed."
+        ).format(MODEL_LABELS=attr.MODEL_LABELS[model], lookback_days=options.lookback_days)
     )
-    st.markdown("**By channel**")
+    st.markdown(_("**By channel**"))
     dataframe(
         _shown(by_channel),
         hide_index=True,
@@ -131,16 +168,16 @@ with perf_tab:
     )
     csv_download(by_channel.rename(columns=CSV_HEADERS), "channel_performance", "dl_ch_channels")
 
-    st.markdown("**By campaign**")
+    st.markdown(_("**By campaign**"))
     dataframe(
         _shown(by_campaign),
         hide_index=True,
         column_order=[c for c in ON_SCREEN if c in by_campaign and c != "key"],
         column_config={
             **COLUMNS,
-            "key": "Campaign id",
-            "campaign": "Campaign",
-            "channel": "Channel",
+            "key": _("Campaign id"),
+            "campaign": _("Campaign"),
+            "channel": _("Channel"),
         },
         key="ch_campaign_table",
     )
@@ -150,7 +187,7 @@ with perf_tab:
     with left:
         c1, c2 = st.columns(2)
         metric = c1.selectbox(
-            "Metric",
+            _("Metric"),
             list(cm.METRICS),
             index=list(cm.METRICS).index("revenue"),
             format_func=lambda m: cm.METRICS[m].label,
@@ -159,7 +196,7 @@ with perf_tab:
         )
         grain = (
             c2.segmented_control(
-                "Grain", ["day", "week", "month"], default="week", key="ch_ts_grain", **IN_URL
+                _("Grain"), ["day", "week", "month"], default="week", key="ch_ts_grain", **IN_URL
             )
             or "week"
         )
@@ -167,18 +204,23 @@ with perf_tab:
         ts_period = filters.whole_periods(grain)
         ts = cc.load_timeseries(engine, url, ts_period, options, model, grain)
         if ts.empty:
-            st.info("No data over time for these filters.")
+            st.info(_("No data over time for these filters."))
         else:
             st.plotly_chart(figures.timeseries_figure(ts, metric, grain), key="ch_ts_chart")
             if ts_period != filters:
                 st.caption(
-                    f"Whole {grain}s only: {ts_period.start:%d %b} – {ts_period.end:%d %b %Y} "
-                    "(a partial first or last bucket would look like a drop)."
+                    _(
+                        "Whole {grain} only: {start:%d %b} – {end:%d %b %Y} "
+                        "(a partial first or last bucket "
+                        "would look like a drop)."
+                    ).format(
+                        grain=fmt.grain_plural(grain), start=ts_period.start, end=ts_period.end
+                    )
                 )
             csv_download(ts.rename(columns=CSV_HEADERS), "channel_timeseries", "dl_ch_ts")
     with right:
         if not (by_campaign["spend"] > 0).any():
-            st.info("No campaign has spend in the period, so there is no ROAS to plot.")
+            st.info(_("No campaign has spend in the period, so there is no ROAS to plot."))
         else:
             st.plotly_chart(figures.spend_roas_figure(by_campaign), key="ch_scatter")
             csv_download(
@@ -192,59 +234,75 @@ with perf_tab:
 with attr_tab:
     credit = cc.load_attribution(engine, url, filters, options)
     if credit.empty:
-        st.info("No orders in the period for these filters, so there is nothing to attribute.")
+        st.info(_("No orders in the period for these filters, so there is nothing to attribute."))
     else:
         totals = credit[credit["model"] == "last_touch"][["conversions", "revenue"]].sum()
         st.caption(
-            f"Each model attributes the same **{totals['conversions']:,.0f} orders** and "
-            f"**${totals['revenue']:,.0f}** (shown channels). Time decay: half-life "
-            f"{options.half_life_days:g} days; position based: 40% first, 40% last, 20% spread "
-            "over the middle (one touch 100%, two touches 50/50)."
+            _(
+                "Each model attributes the same **{conversions} orders** and "
+                "**{revenue}** (shown channels). Time decay: half-life {half_life_days:g} "
+                "days; position based: 40% first, 40% last, 20% spread over the middle (one touch "
+                "100%, two touches 50/50)."
+            ).format(
+                conversions=fmt.count(totals["conversions"]),
+                revenue=fmt.money(totals["revenue"]),
+                half_life_days=options.half_life_days,
+            )
         )
+        with warehouse_errors(_("computing the Markov attribution")):
+            markov = mv.load_markov(engine, url, filters, options)
         for value in ("conversions", "revenue"):
-            table = attr.attribution_table(credit, value)
+            table = mk.with_markov(attr.attribution_table(credit, value), markov, value, filters)
             left, right = st.columns([3, 2])
             left.plotly_chart(figures.attribution_figure(table, value), key=f"ch_attr_{value}")
             with right:
-                fmt = "dollar" if value == "revenue" else "%.1f"
+                num_format = fmt.column_money_format() if value == "revenue" else "%.1f"
                 dataframe(
                     table,
                     hide_index=True,
                     key=f"ch_attr_table_{value}",
                     column_config={
-                        "key": "Channel",
+                        "key": _("Channel"),
                         **{
-                            m: st.column_config.NumberColumn(attr.MODEL_LABELS[m], format=fmt)
+                            m: st.column_config.NumberColumn(
+                                attr.MODEL_LABELS[m], format=num_format
+                            )
                             for m in attr.MODELS
                         },
+                        mk.MODEL: st.column_config.NumberColumn(
+                            _(mk.MODEL_LABEL), format=num_format
+                        ),
                     },
                 )
                 csv_download(table, f"attribution_{value}", f"dl_ch_attr_{value}")
+        mv.render_transition_graph(markov)
 
 with dark_tab:
     st.caption(
-        "Customers first seen in the period: their tracked acquisition channel against their "
-        "answer to “how did you hear about us?”. Row % are among customers who answered."
+        _(
+            "Customers first seen in the period: their tracked acquisition channel against their "
+            "answer to “how did you hear about us?”. Row % are among customers who answered."
+        )
     )
     long = cc.load_dark_funnel(engine, url, filters)
     if long.empty:
-        st.info("No customers were first seen in the period for these filters.")
+        st.info(_("No customers were first seen in the period for these filters."))
     else:
         xt = cm.crosstab(long)
         answered = int(xt.counts.drop(columns=[cm.NO_ANSWER], errors="ignore").to_numpy().sum())
         c1, c2 = st.columns(2)
-        c1.metric("Customers who answered", f"{answered:,}")
+        c1.metric(_("Customers who answered"), fmt.count(answered))
         rate = cm.agreement_rate(long)
-        c2.metric("Answer agrees with tracking", "–" if rate != rate else f"{rate:.0%}")
+        c2.metric(_("Answer agrees with tracking"), "–" if rate != rate else fmt.percent(rate, 0))
         if answered == 0:
-            st.info("Nobody answered the self-reported source question in the period.")
+            st.info(_("Nobody answered the self-reported source question in the period."))
         else:
             st.plotly_chart(figures.dark_funnel_figure(xt), key="ch_dark_heatmap")
             csv_download(xt.counts.reset_index(), "dark_funnel_counts", "dl_ch_dark_counts")
-            st.markdown("**Where they disagree most**")
+            st.markdown(_("**Where they disagree most**"))
             worst = cm.disagreements(long)
             if worst.empty:
-                st.info("No tracked channel has enough answers (10+) to rank disagreements.")
+                st.info(_("No tracked channel has enough answers (10+) to rank disagreements."))
             else:
                 for line in worst["summary"].head(3):
                     st.markdown(f"- {md_text(line)}.")  # names channels: literal
@@ -253,11 +311,11 @@ with dark_tab:
                     hide_index=True,
                     key="ch_dark_table",
                     column_config={
-                        "tracked": "Tracked as",
-                        "self_reported": "Say they heard via",
+                        "tracked": _("Tracked as"),
+                        "self_reported": _("Say they heard via"),
                         "customers": st.column_config.NumberColumn("Customers", format="%d"),
                         "answered": st.column_config.NumberColumn(
-                            "Answers for that channel", format="%d"
+                            _("Answers for that channel"), format="%d"
                         ),
                         "share": st.column_config.NumberColumn("Share", format="percent"),
                         "summary": None,

@@ -35,6 +35,8 @@ from components.experiment_view import (
 )
 from components.kpi_tiles import warehouse_key
 from components.url_state import IN_URL
+from i18n import _
+from metrics import formatting as fmt
 from metrics import small_samples as small
 from metrics.experiments import views as ev
 from metrics.experiments.data import UnknownExperimentError
@@ -60,12 +62,14 @@ def _none(choice: str) -> str | None:
 engine = warehouse()
 url = warehouse_key(engine)
 
-with warehouse_errors("reading the experiments"):
+with warehouse_errors(_("reading the experiments")):
     infos = cached_experiments(engine, url)
 
-st.title("Experiment detail")
+st.title(_("Experiment detail"))
 if not infos:
-    st.info("**No experiments yet.** The `experiments` table is empty.", icon=":material/science:")
+    st.info(
+        _("**No experiments yet.** The `experiments` table is empty."), icon=":material/science:"
+    )
     st.stop()
 
 by_id = {i.experiment_id: i for i in infos}
@@ -81,19 +85,21 @@ if PICK_KEY not in st.session_state:
 if requested and requested not in by_id and st.session_state.get(PICK_KEY) is None:
     known = ", ".join(md_text(i) for i in sorted(by_id))
     show_problem(
-        "Unknown experiment in the link",
-        f"The link asks for experiment “{md_text(shown(requested, 64))}”, which is not in the "
-        f"warehouse (known: {known}).",
-        "Pick an experiment below, or check the link you followed.",
+        _("Unknown experiment in the link"),
+        _(
+            "The link asks for experiment “{md_text}”, which is not in the warehouse (known: "
+            "{known})."
+        ).format(md_text=md_text(shown(requested, 64)), known=known),
+        _("Pick an experiment below, or check the link you followed."),
     )
 
 picked = st.selectbox(
-    "Experiment",
+    _("Experiment"),
     list(by_id),
     format_func=lambda i: f"{by_id[i].name} ({i})",
     key=PICK_KEY,
     persist_state="session",  # in the URL as ?experiment= (below), kept across page switches
-    placeholder="Choose an experiment",
+    placeholder=_("Choose an experiment"),
 )
 if picked is None:
     st.stop()
@@ -104,7 +110,7 @@ info = by_id[picked]
 # --- options ---------------------------------------------------------------------------------
 o1, o2, o3, o4 = st.columns([3, 1.3, 2.2, 1.6])
 engine_kind = o1.radio(
-    "Engine",
+    _("Engine"),
     list(ev.ENGINE_LABELS),
     format_func=lambda k: ev.ENGINE_LABELS[k],
     horizontal=True,
@@ -112,9 +118,9 @@ engine_kind = o1.radio(
     **IN_URL,
     help=HELP["engine"] + "\n\n" + HELP["sequential"],
 )
-cuped = o2.toggle("CUPED", key="exp_cuped", **IN_URL, help=HELP["cuped"])
+cuped = o2.toggle(_("CUPED"), key="exp_cuped", **IN_URL, help=HELP["cuped"])
 correction_choice = o3.selectbox(
-    "Multiple-testing correction",
+    _("Multiple-testing correction"),
     ["none", "holm", "bh"],
     index=1,
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
@@ -123,7 +129,7 @@ correction_choice = o3.selectbox(
     help=HELP["correction"],
 )
 scale = o4.radio(
-    "Lift",
+    _("Lift"),
     ["relative", "absolute"],
     horizontal=True,
     key="exp_lift_scale",
@@ -135,13 +141,13 @@ tuning_n = None
 if engine_kind == "sequential":
     tuning_n = int(
         st.number_input(
-            "Planned units per treatment-control pair (n*, from the Planner's sequential plan)",
+            _("Planned units per treatment-control pair (n*, from the Planner's sequential plan)"),
             min_value=100,
             value=5000,
             step=1000,
             key="exp_tuning_n",
             **IN_URL,
-            help="The confidence sequence is narrowest at n*. Fix it before looking at data.",
+            help=_("The confidence sequence is narrowest at n*. Fix it before looking at data."),
         )
     )
 prior_mean, prior_sd = 0.0, None
@@ -149,24 +155,26 @@ if engine_kind == "bayesian":
     p1, p2 = st.columns(2)
     prior_mean = (
         p1.number_input(
-            "Prior mean of the lift (%)",
+            _("Prior mean of the lift (%)"),
             value=0.0,
             step=0.5,
             key="exp_prior_mean",
             **IN_URL,
-            help="Centre of a normal prior on the relative lift; 0 = no expected change.",
+            help=_("Centre of a normal prior on the relative lift; 0 = no expected change."),
         )
         / 100
     )
     sd_pct = p2.number_input(
-        "Prior sd of the lift (%; 0 = flat prior)",
+        _("Prior sd of the lift (%; 0 = flat prior)"),
         min_value=0.0,
         value=0.0,
         step=1.0,
         key="exp_prior_sd",
         **IN_URL,
-        help="How large lifts usually are: e.g. 5% if past tests rarely moved the metric by "
-        "more than ±10%. Shrinks noisy early results towards the prior mean.",
+        help=_(
+            "How large lifts usually are: e.g. 5% if past tests rarely moved the metric by more "
+            "than ±10%. Shrinks noisy early results towards the prior mean."
+        ),
     )
     prior_sd = sd_pct / 100 if sd_pct > 0 else None
 options = ev.AnalysisOptions(
@@ -181,35 +189,50 @@ options = ev.AnalysisOptions(
 try:
     analysis = cached_analysis(engine, url, picked, options)
 except UnknownExperimentError as exc:
-    show_problem("Unknown experiment", str(exc), "Pick another experiment above.")
+    show_problem(_("Unknown experiment"), str(exc), _("Pick another experiment above."))
     st.stop()
 except QUERY_ERRORS as exc:
-    show_query_problem(exc, "analysing the experiment")
+    show_query_problem(exc, _("analysing the experiment"))
     st.stop()
 
 st.caption(
-    f"`{info.experiment_id}` · **{info.status}** · loop stage **{info.loop_stage}** · started "
-    f"{info.started_at:%Y-%m-%d}"
-    + (f", ended {info.ended_at:%Y-%m-%d}" if info.ended_at else "")
-    + f" · {info.days_running} days · variants: "
+    _(
+        "`{experiment_id}` · **{status}** · loop stage **{loop_stage}** · started "
+        "{started_at:%Y-%m-%d}"
+    ).format(
+        experiment_id=info.experiment_id,
+        status=info.status,
+        loop_stage=info.loop_stage,
+        started_at=info.started_at,
+    )
+    + (_(", ended {ended_at:%Y-%m-%d}").format(ended_at=info.ended_at) if info.ended_at else "")
+    + _(" · {days_running} days · variants: ").format(days_running=info.days_running)
     + ", ".join(f"{v.variant} ({v.expected_share:.0%})" for v in info.variants)
 )
-st.markdown(f"**Hypothesis.** {md_text(info.hypothesis)}")  # warehouse text: literal
+st.markdown(
+    _("**Hypothesis.** {hypothesis}").format(hypothesis=md_text(info.hypothesis))
+)  # warehouse text: literal
 glossary(key="exp_glossary")
 if engine_kind == "bayesian":
-    st.caption("The Bayesian engine reports chance to win; no multiple-testing correction applies.")
+    st.caption(
+        _("The Bayesian engine reports chance to win; no multiple-testing correction applies.")
+    )
 
 if ev.has_no_units(analysis):
     st.info(
-        "**No units assigned yet.** This experiment has no rows in `experiment_assignments`, "
-        "so there is nothing to analyse. Results appear once units are assigned.",
+        _(
+            "**No units assigned yet.** This experiment has no rows in `experiment_assignments`, "
+            "so there is nothing to analyse. Results appear once units are assigned."
+        ),
         icon=":material/hourglass_empty:",
     )
     st.stop()
 for variant in ev.empty_variants(analysis):
     st.warning(
-        f"Variant **{variant}** has no units: it cannot be compared, and the traffic split "
-        "is broken (see the SRM check below).",
+        _(
+            "Variant **{variant}** has no units: it cannot be compared, and the traffic split is "
+            "broken (see the SRM check below)."
+        ).format(variant=variant),
         icon=":material/warning:",
     )
 
@@ -218,16 +241,16 @@ metric_table = render_analysis(analysis, relative=relative, key="exp")
 if not metric_table.empty:
     csv_download(metric_table, f"{picked}_metrics", key="dl_exp_metrics")
 if any(m.name == "revenue_per_user" for m in analysis.metrics):  # an experiment about revenue
-    with warehouse_errors("computing the order-value quantiles"):
+    with warehouse_errors(_("computing the order-value quantiles")):
         render_quantiles(engine, url, analysis, options, key="exp")
 
 # --- over time ---------------------------------------------------------------------------------
 primary = analysis.primary
-st.subheader("Over time")
+st.subheader(_("Over time"))
 left, right = st.columns([3, 2])
 with left:
     if primary is not None and primary.name in EXPERIMENT_METRICS and primary.results:
-        with warehouse_errors("reading the daily statistics"):
+        with warehouse_errors(_("reading the daily statistics")):
             daily = cached_daily_stats(engine, url, picked, primary.name, cuped)
         series = ev.cumulative_effect(
             daily,
@@ -246,7 +269,9 @@ with left:
                     series,
                     control=analysis.control,
                     variants=treatments,
-                    title=f"Cumulative effect on {primary.label} (uncorrected intervals)",
+                    title=_("Cumulative effect on {label} (uncorrected intervals)").format(
+                        label=primary.label
+                    ),
                 ),
                 key="exp_cumulative_chart",
             )
@@ -254,62 +279,70 @@ with left:
             if peeking:
                 st.warning(peeking)
             st.caption(
-                "Each day shows the result as it would have been read that day, with all units "
-                "assigned so far. A lift that shrinks over time hints at a novelty effect; "
-                "early swings are noise."
+                _(
+                    "Each day shows the result as it would have been read that day, with all units "
+                    "assigned so far. A lift that shrinks over time "
+                    "hints at a novelty effect; early "
+                    "swings are noise."
+                )
             )
             csv_download(series, f"{picked}_cumulative_effect", key="dl_exp_cumulative")
         else:
-            st.info("Not enough data yet to estimate the effect day by day.")
+            st.info(_("Not enough data yet to estimate the effect day by day."))
     else:
-        st.info("The primary metric could not be analysed, so there is no effect over time.")
+        st.info(_("The primary metric could not be analysed, so there is no effect over time."))
 with right:
-    with warehouse_errors("reading the daily traffic split"):
+    with warehouse_errors(_("reading the daily traffic split")):
         assignments = cached_daily_assignments(engine, url, picked)
     split = ev.traffic_split(assignments, info.expected_shares)
     st.plotly_chart(
-        traffic_split_chart(split, control=analysis.control, title="Daily traffic split"),
+        traffic_split_chart(split, control=analysis.control, title=_("Daily traffic split")),
         key="exp_traffic_chart",
     )
     srm = analysis.srm
     with st.container(border=True):
-        st.markdown("**Sample ratio check**", help=HELP["srm"])
+        st.markdown(_("**Sample ratio check**"), help=HELP["srm"])
         if srm is None or srm.error_message:
             st.caption(
-                "Not checked: "
-                + (srm.error_message if srm else "the design declares no expected shares.")
+                _("Not checked: ")
+                + (srm.error_message if srm else _("the design declares no expected shares."))
             )
         elif srm.flagged:
             st.warning(
-                f"Sample ratio mismatch: χ² = {srm.chi2:.1f}, p = {srm.p_value:.2g} "
-                f"(< {srm.threshold:g}). Fix the assignment before trusting any result.",
+                _(
+                    "Sample ratio mismatch: χ² = {chi2:.1f}, p = "
+                    "{p_value:.2g} (< {threshold:g}). Fix "
+                    "the assignment before trusting any result."
+                ).format(chi2=srm.chi2, p_value=srm.p_value, threshold=srm.threshold),
                 icon=":material/warning:",
             )
         else:
             st.success(
-                f"Split as designed: χ² = {srm.chi2:.2f}, p = {ev.fmt_p(srm.p_value)}.",
+                _("Split as designed: χ² = {chi2}, p = {p_value}.").format(
+                    chi2=fmt.count(srm.chi2, 2), p_value=ev.fmt_p(srm.p_value)
+                ),
                 icon=":material/check_circle:",
             )
         st.dataframe(fmt_share_table(split), hide_index=True, key="exp_srm_table")
 
 # --- segments ------------------------------------------------------------------------------------
-st.subheader("Segments")
+st.subheader(_("Segments"))
 s1, s2, s3 = st.columns([2, 2, 3])
 slice_by = s1.selectbox(
-    "Break down by", list(SLICE_COLUMNS), format_func=SLICE_LABELS.get, key="exp_slice", **IN_URL
+    _("Break down by"), list(SLICE_COLUMNS), format_func=SLICE_LABELS.get, key="exp_slice", **IN_URL
 )
 analysable = [m for m in analysis.metrics if m.name in EXPERIMENT_METRICS and m.results]
 seg_metric = None
 if analysable:
     seg_metric = s2.selectbox(
-        "Metric",
+        _("Metric"),
         [m.name for m in analysable],
         format_func=lambda n: EXPERIMENT_METRICS[n].label,
         key="exp_segment_metric",
         **IN_URL,
     )
 seg_correction = s3.selectbox(
-    "Correction across slices",
+    _("Correction across slices"),
     ["holm", "bh", "none"],
     format_func=lambda c: ev.CORRECTION_LABELS[_none(c)],
     key="exp_segment_correction",
@@ -317,10 +350,10 @@ seg_correction = s3.selectbox(
     help=HELP["correction"],
 )
 if seg_metric is None:
-    st.info("No metric of this experiment can be broken down.")
+    st.info(_("No metric of this experiment can be broken down."))
 else:
     definition = EXPERIMENT_METRICS[seg_metric]
-    with warehouse_errors("reading the segment statistics"):
+    with warehouse_errors(_("reading the segment statistics")):
         sliced = cached_sliced_stats(engine, url, picked, seg_metric, slice_by)
     seg = ev.segment_table(
         sliced,
@@ -333,10 +366,14 @@ else:
     n_tests = int(seg["p_value"].notna().sum())
     applied = ev.CORRECTION_LABELS[_none(seg_correction)]
     st.warning(
-        f"**Slices multiply comparisons.** {n_tests} slice × variant tests: at α = "
-        f"{analysis.alpha:g} about {n_tests * analysis.alpha:.1f} would look 'significant' by "
-        f"chance alone if nothing differed. Correction applied across slices: **{applied}**. "
-        "Treat a slice result as a hypothesis for the next test, not a finding.",
+        _(
+            "**Slices multiply comparisons.** {n_tests} slice × variant tests: at α = {alpha:g} "
+            "about {value:.1f} would look 'significant' by chance alone if nothing differed. "
+            "Correction applied across slices: **{applied}**. Treat a slice result as a "
+            "hypothesis for the next test, not a finding."
+        ).format(
+            n_tests=n_tests, alpha=analysis.alpha, value=n_tests * analysis.alpha, applied=applied
+        ),
         icon=":material/call_split:",
     )
     shown = seg.assign(
@@ -377,32 +414,32 @@ else:
         column_config={
             "slice": SLICE_LABELS.get(slice_by, slice_by),
             "variant": "Variant",
-            "control_units": st.column_config.NumberColumn("Control units", format="%d"),
-            "treatment_units": st.column_config.NumberColumn("Treatment units", format="%d"),
+            "control_units": st.column_config.NumberColumn(_("Control units"), format="%d"),
+            "treatment_units": st.column_config.NumberColumn(_("Treatment units"), format="%d"),
             "control_rate": "Control",
             "treatment_rate": "Treatment",
             "lift": st.column_config.TextColumn(
-                "Relative lift [95% interval"
-                + (", Holm-adjusted]" if seg_correction == "holm" else "]"),
+                _("Relative lift [95% interval")
+                + (_(", Holm-adjusted]") if seg_correction == "holm" else "]"),
                 help=HELP["interval"],
             ),
             "p": st.column_config.TextColumn("p-value", help=HELP["p_value"]),
             "p_adj": st.column_config.TextColumn("Adjusted p", help=HELP["correction"]),
             "significant": st.column_config.CheckboxColumn(
-                "Significant", help="Adjusted p below alpha (after the correction)"
+                "Significant", help=_("Adjusted p below alpha (after the correction)")
             ),
             "note": "Note",
         },
     )
-    st.caption("Segments use the frequentist engine without CUPED, whatever the options above.")
+    st.caption(_("Segments use the frequentist engine without CUPED, whatever the options above."))
     csv_download(seg, f"{picked}_segments_{slice_by}", key="dl_exp_segments")
 
 # --- decision ------------------------------------------------------------------------------------
-st.subheader("Decision")
+st.subheader(_("Decision"))
 evidence = ev.evidence_snapshot(analysis, options, relative=relative)
-st.markdown("**Decision history**")
+st.markdown(_("**Decision history**"))
 render_decision_history(picked, key="decision")
-form_col, _ = st.columns([2, 1])
+form_col, _spare = st.columns([2, 1])
 with form_col:
-    st.markdown("**Record a decision**")
+    st.markdown(_("**Record a decision**"))
     render_decision_form(analysis, evidence, key="decision")

@@ -17,6 +17,8 @@ from components.kpi_tiles import kpi_tile, warehouse_key
 from components.sources import source_caption
 from components.tables import dataframe
 from components.url_state import IN_URL
+from i18n import _
+from metrics import formatting as fmt
 from metrics.marketing import lifecycle as lm
 from metrics.marketing.kpis import KPIS
 
@@ -24,28 +26,32 @@ filters = current_filters()
 engine = warehouse()
 url = warehouse_key(engine)
 
-st.title("Lifecycle")
+st.title(_("Lifecycle"))
 st.caption(
-    f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y}. Segment and region filter the customer; "
-    "the channel filter keeps customers by their tracked acquisition channel."
+    _(
+        "{start:%d %b %Y} – {end:%d %b %Y}. Segment and region filter the customer; the "
+        "channel filter keeps customers by their tracked acquisition channel."
+    ).format(start=filters.start, end=filters.end)
 )
 grain = (
     st.segmented_control(
-        "Time grain", ["week", "month"], default="week", key="lifecycle_grain", **IN_URL
+        _("Time grain"), ["week", "month"], default="week", key="lifecycle_grain", **IN_URL
     )
     or "week"
 )
 
 # Whole weeks/months only: a partial first or last bucket would look like a collapse.
 volume_period = filters.whole_periods(grain)
-with warehouse_errors("loading lifecycle stages"):
+with warehouse_errors(_("loading lifecycle stages")):
     volumes = lcc.load_volumes(engine, url, volume_period, grain)
     dist = lcc.load_distribution(engine, url, filters)
     trans = lcc.load_transitions(engine, url, filters)
 if volumes.empty and dist.empty:
     st.info(
-        "No lifecycle changes match these filters. Widen the date range or clear the channel, "
-        "segment or region selection in the sidebar.",
+        _(
+            "No lifecycle changes match these filters. Widen the date range or clear the "
+            "channel, segment or region selection in the sidebar."
+        ),
         icon=":material/filter_alt_off:",
     )
     st.stop()
@@ -54,16 +60,18 @@ if volumes.empty and dist.empty:
 left, right = st.columns([3, 2])
 with left:
     if volumes.empty:
-        st.info("No stage entries in the period.")
+        st.info(_("No stage entries in the period."))
     else:
         st.plotly_chart(figures.volume_figure(volumes, grain), key="lc_volume_chart")
         st.caption(
-            f"Whole {grain}s only: {volume_period.start:%d %b %Y} – {volume_period.end:%d %b %Y}."
+            _("Whole {grain} only: {start:%d %b %Y} – {end:%d %b %Y}.").format(
+                grain=fmt.grain_plural(grain), start=volume_period.start, end=volume_period.end
+            )
         )
         csv_download(volumes, "stage_entries", "dl_lc_volumes")
 with right:
     if dist.empty:
-        st.info("No customer has a stage yet at the end of the period.")
+        st.info(_("No customer has a stage yet at the end of the period."))
     else:
         st.plotly_chart(
             figures.distribution_figure(dist, f"{filters.end:%d %b %Y}"), key="lc_dist_chart"
@@ -71,10 +79,10 @@ with right:
         csv_download(dist, "current_stage_distribution", "dl_lc_dist")
 
 # --- stage KPIs --------------------------------------------------------------------------------
-st.subheader("Stage KPIs")
+st.subheader(_("Stage KPIs"))
 kpis = lcc.load_stage_kpis(engine, url, filters)
 if kpis.empty:
-    st.info("No stage KPIs are available.")
+    st.info(_("No stage KPIs are available."))
 else:
     stages = list(lm.STAGE_KPI_NAMES)
     per_row = 4  # seven stages side by side truncate every label and value at 1440 px
@@ -84,7 +92,7 @@ else:
             st.markdown(f"**{stage.capitalize()}**")
             rows = kpis[kpis["stage"] == stage]
             if rows.empty:
-                st.caption("Stage conversion below.")
+                st.caption(_("Stage conversion below."))
             for row in rows.itertuples():
                 kpi_tile(
                     KPIS[row.kpi],
@@ -94,50 +102,59 @@ else:
                     n_previous=row.n_previous,
                     border=False,
                 )
-    st.caption("Changes are against the previous period of equal length.")
+    st.caption(_("Changes are against the previous period of equal length."))
     csv_download(kpis.drop(columns="display"), "stage_kpis", "dl_lc_kpis")
 
 # --- conversion and time in stage --------------------------------------------------------------
-st.subheader("Conversion and time in stage")
+st.subheader(_("Conversion and time in stage"))
 conv = lcc.load_conversion(engine, url, filters)
 tis = lcc.load_time_in_stage(engine, url, filters)
 left, right = st.columns(2)
 with left:
     if conv.empty:
-        st.info("No customer entered a funnel stage in the period.")
+        st.info(_("No customer entered a funnel stage in the period."))
     else:
         st.plotly_chart(figures.conversion_figure(conv), key="lc_conv_chart")
         st.caption(
-            "Share of customers entering a stage in the period who later reach the next stage "
-            "by the end of the period."
+            _(
+                "Share of customers entering a stage in the period "
+                "who later reach the next stage by "
+                "the end of the period."
+            )
         )
         csv_download(conv, "stage_conversion", "dl_lc_conv")
 with right:
     if tis.empty:
-        st.info("No completed stays in the period.")
+        st.info(_("No completed stays in the period."))
     else:
         st.plotly_chart(figures.time_in_stage_figure(tis), key="lc_tis_chart")
         st.caption(
-            "Median days from entering a stage (in the period) to the next stage change, over "
-            "stays that ended by the end of the period; open stays are left out. Exact median "
-            "(percentile_cont, or an equivalent window-function median on SQLite)."
+            _(
+                "Median days from entering a stage (in the period) to the next stage change, over "
+                "stays that ended by the end of the period; open stays are left out. Exact median "
+                "(percentile_cont, or an equivalent window-function median on SQLite)."
+            )
         )
         csv_download(tis, "median_time_in_stage", "dl_lc_tis")
 
 # --- non-linear flow ---------------------------------------------------------------------------
-st.subheader("Non-linear flow")
+st.subheader(_("Non-linear flow"))
 if trans.empty:
-    st.info("No stage transitions in the period (first entries are not transitions).")
+    st.info(_("No stage transitions in the period (first entries are not transitions)."))
 else:
     summary = lm.flow_summary(trans)
     for col, row in zip(st.columns(len(summary)), summary.itertuples(), strict=True):
-        col.metric(row.kind.capitalize(), f"{row.moves:,}", help=f"{row.share:.0%} of all moves")
+        col.metric(
+            row.kind.capitalize(),
+            fmt.count(row.moves),
+            help=_("{share} of all moves").format(share=fmt.percent(row.share, 0)),
+        )
     st.plotly_chart(figures.sankey_figure(trans), key="lc_sankey")
     csv_download(trans, "stage_transitions", "dl_lc_trans")
-    st.markdown("**Biggest backward flows**")
+    st.markdown(_("**Biggest backward flows**"))
     back = lm.biggest_backward_flows(trans)
     if back.empty:
-        st.info("No backward moves in the period.")
+        st.info(_("No backward moves in the period."))
     else:
         dataframe(
             back,
@@ -149,17 +166,17 @@ else:
                 "moves": st.column_config.NumberColumn("Moves", format="%d"),
                 "customers": st.column_config.NumberColumn("Customers", format="%d"),
                 "share_out": st.column_config.NumberColumn(
-                    "Share of moves out", format="percent", help="of all moves out of 'From'"
+                    _("Share of moves out"), format="percent", help=_("of all moves out of 'From'")
                 ),
             },
         )
         csv_download(back, "backward_flows", "dl_lc_back")
 
 # --- campaigns by target stage -----------------------------------------------------------------
-st.subheader("Campaigns by target stage")
+st.subheader(_("Campaigns by target stage"))
 comp = lcc.load_campaign_comparison(engine, url, filters)
 if comp.empty:
-    st.info("No campaign touchpoints or spend in the period for these filters.")
+    st.info(_("No campaign touchpoints or spend in the period for these filters."))
 else:
     st.plotly_chart(figures.campaign_comparison_figure(comp), key="lc_campaign_chart")
     dataframe(
@@ -168,26 +185,32 @@ else:
         height=(len(comp) + 1) * 35 + 3,
         key="lc_campaign_table",
         column_config={
-            "target_stage": "Target stage",
+            "target_stage": _("Target stage"),
             "approach": "Approach",
             "campaigns": st.column_config.NumberColumn("Campaigns", format="%d"),
             "touches": st.column_config.NumberColumn("Touches", format="localized"),
-            "reached": st.column_config.NumberColumn("Customers reached", format="localized"),
+            "reached": st.column_config.NumberColumn(_("Customers reached"), format="localized"),
             "clicks": st.column_config.NumberColumn("Clicks", format="localized"),
             "conversions": st.column_config.NumberColumn("Conversions", format="localized"),
-            "converters": st.column_config.NumberColumn("Converted customers", format="localized"),
-            "spend": st.column_config.NumberColumn("Spend", format="dollar"),
-            "ctr": st.column_config.NumberColumn("Click rate", format="percent"),
-            "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
+            "converters": st.column_config.NumberColumn(
+                _("Converted customers"), format="localized"
+            ),
+            "spend": st.column_config.NumberColumn(_("Spend"), format=fmt.column_money_format()),
+            "ctr": st.column_config.NumberColumn(_("Click rate"), format="percent"),
+            "conversion_rate": st.column_config.NumberColumn(
+                _("Conversion rate"), format="percent"
+            ),
             "cost_per_conversion": st.column_config.NumberColumn(
-                "Cost / conversion", format="dollar"
+                _("Cost / conversion"), format=fmt.column_money_format()
             ),
         },
     )
     st.caption(
-        "Conversions = purchase events carrying the campaign; conversion rate = customers with "
-        "one ÷ customers reached; click rate = click events ÷ touches. Spend is not split by "
-        "segment or region; cost per conversion is blank without media spend."
+        _(
+            "Conversions = purchase events carrying the campaign; conversion rate = customers "
+            "with one ÷ customers reached; click rate = click events ÷ touches. Spend is not "
+            "split by segment or region; cost per conversion is blank without media spend."
+        )
     )
     csv_download(comp, "campaigns_by_target_stage", "dl_lc_campaigns")
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from components.context import current_filters, warehouse, warehouse_errors
 from components.downloads import csv_download
+from components.drilldown import breakdown_link, open_from_chart
 from components.evolve_view import evolve_summary_or_none
 from components.figure_cache import bar_chart
 from components.freshness import live_note
@@ -19,9 +20,12 @@ from components.kpi_tiles import (
     kpi_tiles,
     warehouse_key,
 )
+from components.summary_download import summary_pdf_button
+from components.targets_view import tile_target_lines
 from components.theme import CHANNEL_COLORS, LOOP_COLORS, VARIANT_COLORS
 from components.url_state import TABS_IN_URL, filter_params
 from data.schema import PAID_CHANNELS, LoopStage
+from i18n import _
 from metrics import formatting as fmt
 from metrics.marketing import kpi_sql
 from metrics.marketing import loop_health as lh
@@ -68,7 +72,7 @@ def _value(totals: pd.DataFrame, name: str, column: str = "current") -> float | 
 def _signals_table(health: lh.LoopHealth) -> None:
     table = pd.DataFrame(
         [
-            (s.name, s.display, s.status.value if s.graded else "(context)", s.reason)
+            (s.name, s.display, _(s.status.value) if s.graded else _("(context)"), s.reason)
             for s in health.signals
         ],
         columns=["Signal", "Value", "Status", "Why"],
@@ -87,25 +91,30 @@ def _loop_header(health: lh.LoopHealth) -> None:
         unsafe_allow_html=True,
     )
     with right:
-        st.badge(health.status.value, color=BADGE_COLORS[health.status])
+        st.badge(_(health.status.value), color=BADGE_COLORS[health.status])
 
 
-st.title("Loop health")
+st.title(_("Loop health"))
 st.caption(
-    f"{filters.start:%d %b %Y} – {filters.end:%d %b %Y} ({filters.days} days), compared with "
-    f"the previous {filters.days} days ({prev.start:%d %b} – {prev.end:%d %b %Y}). "
-    "Hover a tile's (?) for how it is computed."
+    _(
+        "{start:%d %b %Y} – {end:%d %b %Y} ({days} days), compared with the previous {days} "
+        "days ({start2:%d %b} – {end2:%d %b %Y}). Hover a tile's (?) for how it is computed."
+    ).format(
+        start=filters.start, end=filters.end, days=filters.days, start2=prev.start, end2=prev.end
+    )
 )
 
-with warehouse_errors("loading the KPI totals"):
+with warehouse_errors(_("loading the KPI totals")):
     totals = cached_totals(engine, url, TILE_KPIS + EXTRA_KPIS, filters)
 
 activity_counts = ("new_customers", "revenue", "reach", "paid_spend")
 if all((_value(totals, n) or 0) == 0 for n in activity_counts):
     st.info(
-        "**No data for these filters.** There are no new customers, orders, touchpoints or "
-        f"spend between {filters.start} and {filters.end} for the selected channels, segments "
-        "and regions. Widen the date range or clear some filters in the sidebar.",
+        _(
+            "**No data for these filters.** There are no new customers, orders, touchpoints or "
+            "spend between {start} and {end} for the selected channels, segments and regions. "
+            "Widen the date range or clear some filters in the sidebar."
+        ).format(start=filters.start, end=filters.end),
         icon=":material/filter_alt_off:",
     )
     st.stop()
@@ -117,18 +126,27 @@ summary = st.container(border=True)
 weeks = filters.whole_periods("week")  # a partial first/last week would look like a dip
 sparks = {n: cached_kpi(engine, url, n, weeks, "week")["value"].tolist() for n in TILE_KPIS}
 tiles = totals[totals.kpi.isin(TILE_KPIS)]
-kpi_tiles(tiles, sparks, days=filters.days)
+kpi_tiles(
+    tiles,
+    sparks,
+    days=filters.days,
+    after_tile=breakdown_link,
+    target_lines=tile_target_lines(tiles, filters),
+)
 live_note(totals)
 notes = sorted({note for n in TILE_KPIS for note in kpi_sql.ignored_filters(n, filters)})
 tiles_csv = tiles.assign(definition=[KPIS[n].definition for n in tiles.kpi])
 foot_left, foot_right = st.columns([4, 1])
 with foot_left:
     st.caption(
-        f"Sparklines: weekly values, whole weeks {weeks.start:%d %b} – {weeks.end:%d %b}. "
+        _("Sparklines: weekly values, whole weeks {start:%d %b} – {end:%d %b}. ").format(
+            start=weeks.start, end=weeks.end
+        )
         + (" ".join(notes) if notes else "")
     )
 with foot_right:
     csv_download(tiles_csv, "kpi_totals", key="dl_kpi_totals")
+    summary_pdf_button(engine, url, filters)
 
 # --- loop data ------------------------------------------------------------------------------
 new_by_channel = cached_kpi(engine, url, "new_customers", filters, "channel")
@@ -161,13 +179,13 @@ mix_before = lh.channel_shares(new_by_channel_prev)
 # --- highlights -----------------------------------------------------------------------------
 with summary:
     st.markdown(
-        "**Loops:** "
+        _("**Loops:** ")
         + " · ".join(
-            f"{h.loop.value.title()} :{BADGE_COLORS[h.status]}-badge[{h.status.value}]"
+            f"{h.loop.value.title()} :{BADGE_COLORS[h.status]}-badge[{_(h.status.value)}]"
             for h in loops
         )
     )
-    st.markdown("**What changed**")
+    st.markdown(_("**What changed**"))
     items = lh.highlights(
         totals[totals.kpi.isin(TILE_KPIS)], mix_now, mix_before, loops, filters.days
     )
@@ -184,7 +202,7 @@ with row1[0].container(border=True):
     _signals_table(h)
     share = mix_now.rename("share").rename_axis("channel").reset_index()
     if share.empty:
-        st.info("No new customers in this period.")
+        st.info(_("No new customers in this period."))
     else:
         share = share.sort_values("share", ascending=False)
         st.plotly_chart(
@@ -192,16 +210,19 @@ with row1[0].container(border=True):
                 share,
                 "channel",
                 "share",
-                title="Share of new customers by channel (brand pull in colour)",
+                title=_("Share of new customers by channel (brand pull in colour)"),
                 color_map=CHANNEL_COLORS,
                 highlight=sorted(lh.BRAND_CHANNELS),
                 unit=Unit.PERCENT,
-                y_title="share of new customers",
+                y_title=_("share of new customers"),
                 horizontal=True,
                 height=300,
             ),
             key="ch_express_mix",
+            on_select="rerun",
+            selection_mode="points",
         )
+        open_from_chart("ch_express_mix", share, "channel", "new_customers")
         csv_download(share, "new_customer_share_by_channel", key="dl_express_mix")
 
 with row1[1].container(border=True):
@@ -210,7 +231,7 @@ with row1[1].container(border=True):
     _signals_table(h)
     conv = by_personalised.dropna(subset=["is_personalised"]).copy()
     if conv.empty:
-        st.info("No campaign touches in this period: nothing to compare.")
+        st.info(_("No campaign touches in this period: nothing to compare."))
     else:
         conv["campaigns"] = conv["is_personalised"].map({True: "Personalised", False: "Generic"})
         conv = conv.sort_values("campaigns", ascending=False)
@@ -219,14 +240,17 @@ with row1[1].container(border=True):
                 conv,
                 "campaigns",
                 "value",
-                title="Campaign conversion: personalised vs generic",
+                title=_("Campaign conversion: personalised vs generic"),
                 color_map={"Personalised": VARIANT_COLORS[2], "Generic": "#7F7F7F"},
                 unit=Unit.PERCENT,
-                y_title="converters ÷ customers touched",
+                y_title=_("converters ÷ customers touched"),
                 height=300,
             ),
             key="ch_tailor_conv",
+            on_select="rerun",
+            selection_mode="points",
         )
+        open_from_chart("ch_tailor_conv", conv, "is_personalised", "campaign_conversion_rate")
         shown = conv.rename(columns={"numerator": "converters", "denominator": "touched"})
         csv_download(
             shown[["campaigns", "converters", "touched", "value"]],
@@ -241,28 +265,35 @@ with row2[0].container(border=True):
     paid = lh.share_of(mix_now, PAID_CHANNELS)
     owned = None if paid is None else 1.0 - paid
     st.caption(
-        "Owned/earned channels brought "
+        _("Owned/earned channels brought ")
         + ("–" if owned is None else f"{owned * 100:.0f}%")
-        + " of new customers; paid channels "
+        + _(" of new customers; paid channels ")
         + ("–" if owned is None else f"{(1 - owned) * 100:.0f}%")
         + "."
     )
     tab_reach, tab_cac, tab_roas = st.tabs(
-        ["Reach by channel", "CAC by channel", "ROAS (tracked) by channel"],
+        [_("Reach by channel"), _("CAC by channel"), _("ROAS (tracked) by channel")],
         key="ov_amplify_tab",
         **TABS_IN_URL,
     )
     for tab, frame, name, title in (
-        (tab_reach, reach_by_channel, "reach", "Customers reached by channel"),
-        (tab_cac, cac_by_channel, "cac", "CAC by channel (channel spend ÷ its new customers)"),
-        (tab_roas, roas_by_channel, "roas", f"{KPIS['roas'].label} by paid channel"),
+        (tab_reach, reach_by_channel, "reach", _("Customers reached by channel")),
+        (tab_cac, cac_by_channel, "cac", _("CAC by channel (channel spend ÷ its new customers)")),
+        (
+            tab_roas,
+            roas_by_channel,
+            "roas",
+            _("{label} by paid channel").format(label=KPIS["roas"].label),
+        ),
     ):
         with tab:
             data = frame.dropna(subset=["value"])
             if name != "reach":
                 data = data[data["channel"].isin(PAID_CHANNELS)]
             if data.empty:
-                st.info(f"No {KPIS[name].label} by channel for these filters.")
+                st.info(
+                    _("No {label} by channel for these filters.").format(label=KPIS[name].label)
+                )
                 continue
             data = data.sort_values("value", ascending=False)
             st.plotly_chart(
@@ -278,7 +309,10 @@ with row2[0].container(border=True):
                     height=280,
                 ),
                 key=f"ch_amplify_{name}",
+                on_select="rerun",
+                selection_mode="points",
             )
+            open_from_chart(f"ch_amplify_{name}", data, "channel", name)
             csv_download(
                 data.rename(columns={"value": KPIS[name].label}),
                 f"{name}_by_channel",
@@ -292,27 +326,29 @@ with row2[1].container(border=True):
     st.caption(
         " · ".join(
             f"**{fmt.count(activity[name])}** {label.lower()}"
-            for name, (label, _) in kpi_sql.ACTIVITY_LABELS.items()
+            for name, (label, _help) in kpi_sql.ACTIVITY_LABELS.items()
         )
-        + " (win rate, decisions and impact: in the table above)."
+        + _(" (win rate, decisions and impact: in the table above).")
     )
     if evolve is None:
-        st.caption("The decision log (app-state store) is unavailable: decisions are not graded.")
+        st.caption(
+            _("The decision log (app-state store) is unavailable: decisions are not graded.")
+        )
     else:
         st.page_link(
             "pages/evolve.py",
-            label="Open Evolve",
+            label=_("Open Evolve"),
             icon=":material/cycle:",
             query_params=filter_params(),
         )
     csv_download(
         pd.DataFrame([activity]).rename(
-            columns={k: label for k, (label, _) in kpi_sql.ACTIVITY_LABELS.items()}
-            | {"total": "All experiments"}
+            columns={k: label for k, (label, _help) in kpi_sql.ACTIVITY_LABELS.items()}
+            | {"total": _("All experiments")}
         ),
         "experiment_activity",
         key="dl_evolve_activity",
     )
 
-with st.expander("How is each loop's status decided?", icon=":material/help:"):
+with st.expander(_("How is each loop's status decided?"), icon=":material/help:"):
     st.markdown(lh.STATUS_RULES)

@@ -13,11 +13,12 @@ import streamlit as st
 from components.downloads import csv_download
 from components.experiment_view import HELP, glossary, render_analysis
 from components.tables import dataframe
+from i18n import _
 from metrics.experiments import views as ev
 from metrics.experiments.analysis import analyze_summary
 from metrics.experiments.summary_csv import MAX_BYTES, MAX_VARIANTS, parse_summary_csv
 
-PASTE, UPLOAD, GRID = "Paste CSV", "Upload a file", "Type in a grid"
+PASTE, UPLOAD, GRID = _("Paste CSV"), _("Upload a file"), _("Type in a grid")
 EXAMPLE = (
     "variant,units,conversions,is_control\ncontrol,10000,500,true\ntreatment,10000,560,false\n"
 )
@@ -55,42 +56,48 @@ def _grid_csv(df: pd.DataFrame) -> str:
     return out.to_csv(index=False, float_format="%.17g")
 
 
-st.title("Quick analysis")
+st.title(_("Quick analysis"))
 st.caption(
-    "Analyse an experiment run elsewhere from its per-variant totals: `variant, units` and "
-    "`conversions` (rates) or `sum, sum_sq` (means: Σy and Σy² over units); optional "
-    "`denom_sum, denom_sum_sq, cross_sum` (ratios), `cov_sum, cov_sum_sq, cov_cross_sum` "
-    "(CUPED), `is_control` (else the first row is the control) and `expected_share` (the "
-    "designed split, for the SRM check). Same format as "
-    "`python -m metrics.experiments analyze --summary`."
+    _(
+        "Analyse an experiment run elsewhere from its per-variant totals: `variant, units` "
+        "and `conversions` (rates) or `sum, sum_sq` (means: Σy and Σy² over units); optional "
+        "`denom_sum, denom_sum_sq, cross_sum` (ratios), `cov_sum, cov_sum_sq, cov_cross_sum` "
+        "(CUPED), `is_control` (else the first row is the control) and `expected_share` (the "
+        "designed split, for the SRM check). Same format as `python -m metrics.experiments "
+        "analyze --summary`."
+    )
 )
 
-mode = st.radio("Input", [PASTE, UPLOAD, GRID], horizontal=True, key="qa_input")
+mode = st.radio(_("Input"), [PASTE, UPLOAD, GRID], horizontal=True, key="qa_input")
 source: str | bytes | None = None
 grid = False
 if mode == PASTE:
     source = st.text_area(
-        "Per-variant CSV",
+        _("Per-variant CSV"),
         key="qa_paste",
         height=160,
         placeholder=EXAMPLE,
         max_chars=MAX_BYTES,
-        help=f"Up to {MAX_VARIANTS} variants and {MAX_BYTES // 1000} KB.",
+        help=_("Up to {MAX_VARIANTS} variants and {value} KB.").format(
+            MAX_VARIANTS=MAX_VARIANTS, value=MAX_BYTES // 1000
+        ),
     )
-    st.button("Use the example", key="qa_example", on_click=_use_example, type="tertiary")
+    st.button(_("Use the example"), key="qa_example", on_click=_use_example, type="tertiary")
 elif mode == UPLOAD:
     uploaded = st.file_uploader(
-        "Summary CSV",
+        _("Summary CSV"),
         type=["csv", "txt"],
         key="qa_upload",
         max_upload_size=1,  # MB, the smallest Streamlit allows; the parser caps at MAX_BYTES
-        help=f"Up to {MAX_VARIANTS} variants and {MAX_BYTES // 1000} KB.",
+        help=_("Up to {MAX_VARIANTS} variants and {value} KB.").format(
+            MAX_VARIANTS=MAX_VARIANTS, value=MAX_BYTES // 1000
+        ),
     )
     source = uploaded.getvalue() if uploaded is not None else None
 else:
     grid = True
     grid_kind = st.radio(
-        "Metric type",
+        _("Metric type"),
         list(GRID_COLUMNS),
         format_func=lambda k: {"binomial": "Conversion (rate)", "mean": "Mean (sum, sum_sq)"}[k],
         horizontal=True,
@@ -114,7 +121,7 @@ else:
 
 o1, o2, o3 = st.columns([3, 2.2, 2])
 engine_kind = o1.radio(
-    "Engine",
+    _("Engine"),
     list(ev.ENGINE_LABELS),
     format_func=lambda k: ev.ENGINE_LABELS[k],
     horizontal=True,
@@ -122,7 +129,7 @@ engine_kind = o1.radio(
     help=HELP["engine"] + "\n\n" + HELP["sequential"],
 )
 correction = o2.selectbox(
-    "Multiple-testing correction",
+    _("Multiple-testing correction"),
     [None, "holm", "bh"],
     index=1,
     format_func=lambda c: ev.CORRECTION_LABELS[c],
@@ -135,16 +142,16 @@ alpha = o3.number_input(
 )
 o4, o5, o6, o7 = st.columns([2, 1.3, 1.3, 2])
 metric = (
-    o4.text_input("Metric name", value="metric", key="qa_metric", max_chars=64)[:64].strip()
+    o4.text_input(_("Metric name"), value="metric", key="qa_metric", max_chars=64)[:64].strip()
     or "metric"
 )
-lower_better = o5.toggle("Lower is better", key="qa_lower_better")
-cuped = o6.toggle("CUPED", key="qa_cuped", help=HELP["cuped"])
-scale = o7.radio("Lift", ["relative", "absolute"], horizontal=True, key="qa_lift_scale")
+lower_better = o5.toggle(_("Lower is better"), key="qa_lower_better")
+cuped = o6.toggle(_("CUPED"), key="qa_cuped", help=HELP["cuped"])
+scale = o7.radio(_("Lift"), ["relative", "absolute"], horizontal=True, key="qa_lift_scale")
 
 if source is None or (isinstance(source, str) and not source.strip()):
     st.info(
-        "Paste per-variant numbers, upload a CSV or switch to the grid to see the analysis.",
+        _("Paste per-variant numbers, upload a CSV or switch to the grid to see the analysis."),
         icon=":material/table_chart:",
     )
     st.stop()
@@ -152,10 +159,13 @@ if source is None or (isinstance(source, str) and not source.strip()):
 parsed = parse_summary_csv(source)
 if not parsed.ok:
     messages = _grid_messages(parsed.errors) if grid else list(parsed.errors)
-    where = "" if grid else " Rows are file lines: the header is row 1."
+    where = "" if grid else _(" Rows are file lines: the header is row 1.")
     st.error(
-        f"**The numbers could not be read ({len(messages)} problem"
-        f"{'s' if len(messages) != 1 else ''}).**{where}\n\n"
+        (
+            _("**The numbers could not be read (1 problem).**{where}\n\n")
+            if len(messages) == 1
+            else _("**The numbers could not be read ({messages} problems).**{where}\n\n")
+        ).format(messages=len(messages), where=where)
         + "\n".join(f"- {m}" for m in messages),
         icon=":material/error:",
     )
@@ -185,7 +195,11 @@ inputs = pd.DataFrame(
 )
 if parsed.expected_shares is not None:
     inputs["designed share"] = [parsed.expected_shares[s.variant] for s in parsed.stats]
-with st.expander(f"Parsed input: {len(inputs)} variants, {parsed.kind.value} metric"):
+with st.expander(
+    _("Parsed input: {inputs} variants, {value} metric").format(
+        inputs=len(inputs), value=parsed.kind.value
+    )
+):
     dataframe(inputs, hide_index=True, width="stretch", key="qa_inputs_table")
     csv_download(inputs, "quick_analysis_input", key="dl_qa_input")
 
@@ -195,7 +209,9 @@ if not rows.empty:
     csv_download(rows, "quick_analysis_results", key="dl_qa_results")
 if parsed.expected_shares is None:
     st.caption(
-        "No traffic-split (SRM) check: the designed split is unknown. Add an `expected_share` "
-        "column (the designed share of traffic per variant, e.g. 0.5 / 0.5, 50 / 50 or 1 / 1) "
-        "to check the units per variant against it."
+        _(
+            "No traffic-split (SRM) check: the designed split is unknown. Add an "
+            "`expected_share` column (the designed share of traffic per variant, e.g. 0.5 / 0.5, "
+            "50 / 50 or 1 / 1) to check the units per variant against it."
+        )
     )

@@ -463,7 +463,14 @@ def test_env_var_then_secrets_take_precedence(isolated_config, monkeypatch) -> N
 
 def test_schema_is_separate_from_the_warehouse_contract(store: AppStateStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
-    assert tables == {"approvals", "decisions", "schema_version"}
+    assert tables == {
+        "alert_episodes",
+        "alert_rules",
+        "approvals",
+        "decisions",
+        "schema_version",
+        "targets",
+    }
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -307,3 +307,21 @@ def test_first_start_shows_only_the_real_navigation(chromium, tmp_path: Path) ->
     shown = {tuple(links) for links in seen}
     assert shown <= {(), tuple(TITLES)}, f"sidebar during generation: {sorted(shown)}"
     assert net.outside == [], f"requests leaving the machine: {sorted(set(net.outside))}"
+
+
+def test_channel_table_does_not_scroll_sideways_at_1024_px(app_server: str, chromium) -> None:
+    """Issue 11 layout rule: the By-channel table fits its container at 1024 px, sidebar open."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    page.goto(app_server + "/channels", wait_until="domcontentloaded")
+    _expect_page(page, "Channels & attribution")
+    table = page.locator('[data-testid="stDataFrame"]').first
+    expect(table).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    scroller = table.locator(".dvn-scroller")
+    expect(scroller).to_have_count(1, timeout=RUN_TIMEOUT_MS)
+    scroll_width, client_width = scroller.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert client_width > 0
+    assert scroll_width <= client_width, (scroll_width, client_width)
+    context.close()

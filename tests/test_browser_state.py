@@ -13,6 +13,7 @@ context (a new session) to assert the same view.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.parse
 
 import pytest
@@ -68,6 +69,46 @@ def _settle(page) -> None:  # noqa: ANN001
     _wait_for_run(page)
 
 
+def _choose(page, key: str, option_name: str, exact: bool = True) -> None:  # noqa: ANN001
+    """Pick an option of the selectbox with widget key ``key``.
+
+    A click that lands while the surrounding block is still laying out (an expander that has just
+    opened) can leave the list closed with the box focused, so the box is clicked again until the
+    option shows, as a user would."""
+    option = page.get_by_role("option", name=option_name, exact=exact)
+    box = page.locator(f".st-key-{key}")
+    box.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    for _attempt in range(6):
+        _wait_for_run(page)
+        box.click()
+        try:
+            option.wait_for(state="visible", timeout=3000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the list did not open
+            page.keyboard.press("Escape")
+    option.click()
+
+
+def _open_expander(page, label: str) -> None:  # noqa: ANN001
+    """Open the expander titled ``label`` (a no-op when it is open already).
+
+    A click on its summary while a rerun is re-laying the page out can be lost, so the summary is
+    clicked again until the ``<details>`` element reports itself open."""
+    from playwright.sync_api import expect
+
+    details = page.locator('[data-testid="stExpander"] details', has_text=label).first
+    for _attempt in range(4):
+        if details.get_attribute("open") is not None:
+            return
+        details.locator("summary").click()
+        try:
+            expect(details).to_have_attribute("open", re.compile(".*"), timeout=3000)
+            return
+        except AssertionError:
+            _wait_for_run(page)
+    raise AssertionError(f"the {label!r} expander did not open")
+
+
 def _assert_filters(page, wanted: dict[str, str], where: str) -> None:  # noqa: ANN001
     """The URL carries exactly the wanted filters and the sidebar's date picker shows them."""
     from playwright.sync_api import expect
@@ -78,7 +119,7 @@ def _assert_filters(page, wanted: dict[str, str], where: str) -> None:  # noqa: 
     expect(dates.first).to_have_value(wanted["start"], timeout=RUN_TIMEOUT_MS)
     expect(dates.nth(1)).to_have_value(wanted["end"], timeout=RUN_TIMEOUT_MS)
     channels = page.locator(".st-key-filter_channels")
-    for label in ("Email", "Paid Search"):
+    for label in ("Email", "Paid search"):
         expect(channels.get_by_text(label, exact=True)).to_be_visible()
 
 
@@ -129,8 +170,7 @@ def test_a_copied_link_reopens_the_same_view(app_server: str, chromium, wanted) 
     _settle(page)
     page.locator(".st-key-exp_cuped").get_by_text("CUPED").click()
     _settle(page)
-    page.locator(".st-key-exp_correction").click()
-    page.get_by_role("option", name="Benjamini").click()
+    _choose(page, "exp_correction", "Benjamini", exact=False)
     _settle(page)
     detail_link = page.url
     assert {"exp_engine", "exp_cuped", "exp_correction", "experiment"} <= set(_query(page))
@@ -138,9 +178,9 @@ def test_a_copied_link_reopens_the_same_view(app_server: str, chromium, wanted) 
     # Channels: attribution model, lookback and tab.
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Channels").click()
     _expect_page(page, "Channels & attribution")
-    page.get_by_text("Attribution settings").click()
-    page.locator(".st-key-ch_model").click()
-    page.get_by_role("option", name="Linear", exact=True).click()
+    _settle(page)  # the page's first run finishes before its controls are used
+    _open_expander(page, "Attribution settings")
+    _choose(page, "ch_model", "Linear")
     _settle(page)
     lookback = page.locator(".st-key-ch_lookback input")
     lookback.fill("14")
@@ -182,7 +222,7 @@ def test_a_copied_link_reopens_the_same_view(app_server: str, chromium, wanted) 
             expect(fresh.get_by_role("tab", name="Dark funnel")).to_have_attribute(
                 "aria-selected", "true"
             )
-            fresh.get_by_text("Attribution settings").click()
+            _open_expander(fresh, "Attribution settings")
             expect(fresh.locator(".st-key-ch_model").get_by_role("combobox")).to_have_value(
                 MODEL_LABELS["linear"]
             )

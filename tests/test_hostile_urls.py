@@ -27,7 +27,10 @@ from tests.hostile_helpers import (
 )
 
 FRAME_PARAMS = ("start", "end", "channel", "segment", "region")
-PAGE_PARAMS = {"experiment": "pages/experiment_detail.py"}
+PAGE_PARAMS = {
+    "experiment": "pages/experiment_detail.py",
+    **dict.fromkeys(("bd_kpi", "bd_path", "bd_by"), "pages/breakdown.py"),
+}
 UNKNOWN_PARAM = "utm_source"  # a parameter the app does not read must be harmless too
 
 VALUES: dict[str, str] = {

@@ -40,7 +40,8 @@ def test_page_and_its_controls_run(demo_env: Path) -> None:
     assert at.title[0].value == "Retention & CLV"
     subheaders = [h.value for h in at.subheader]
     assert (
-        "Cohort retention" in subheaders and "Predictive CLV by acquisition channel" in subheaders
+        "Cohort retention" in subheaders
+        and "Predictive CLV by acquisition channel or campaign" in subheaders
     )
     assert len(at.dataframe) >= 2, "repeat-purchase and CLV tables are shown"
     clv_table = at.dataframe[-1].value
@@ -57,6 +58,11 @@ def test_page_and_its_controls_run(demo_env: Path) -> None:
     at.selectbox(key="ret_horizon").set_value(24).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    at.radio(key="ret_clv_by").set_value("campaign").run()
+    assert not at.exception, [e.value for e in at.exception]
+    campaigns = set(at.dataframe[-1].value["dim"])
+    assert "(no campaign)" in campaigns
+    assert any(name.endswith("(Paid social)") for name in campaigns), campaigns
 
 
 def test_the_planted_paid_social_churn_shows(demo_file: Path) -> None:

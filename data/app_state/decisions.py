@@ -28,6 +28,7 @@ from data.app_state.store import (
     DecisionKind,
     decisions,
 )
+from i18n import _
 
 __all__ = [
     "DecisionKind",
@@ -44,7 +45,7 @@ class DecisionValidationError(ValueError):
     """A decision was not recorded because of bad input; ``issues`` lists every problem."""
 
     def __init__(self, issues: list[str]) -> None:
-        super().__init__("Decision not recorded: " + "; ".join(issues))
+        super().__init__(_("Decision not recorded: ") + "; ".join(issues))
         self.issues = tuple(issues)
 
 
@@ -112,7 +113,7 @@ def record_decision(
     issues: list[str] = []
     experiment_id = _text(issues, "experiment_id", experiment_id, EXPERIMENT_ID_MAX)
     rationale = _text(issues, "rationale", rationale, RATIONALE_MAX)
-    decided_by = _text(issues, "decided_by (your name)", decided_by, NAME_MAX)
+    decided_by = _text(issues, _("decided_by (your name)"), decided_by, NAME_MAX)
     recommendation = _optional_text(
         issues, "recommendation_at_decision", recommendation_at_decision, LABEL_MAX
     )
@@ -121,17 +122,30 @@ def record_decision(
     evidence_json = _evidence_json(issues, evidence)
     if followed_recommendation is not None and not isinstance(followed_recommendation, bool):
         issues.append(
-            f"followed_recommendation must be True, False or None, got {followed_recommendation!r}"
+            _(
+                "followed_recommendation must be True, False or "
+                "None, got {followed_recommendation!r}"
+            ).format(followed_recommendation=followed_recommendation)
         )
     elif followed_recommendation is not None and recommendation is None:
-        issues.append("followed_recommendation needs the recommendation_at_decision it refers to")
+        issues.append(
+            _("followed_recommendation needs the recommendation_at_decision it refers to")
+        )
     impact = _impact(issues, expected_impact)
     if identity_verified is not None and not isinstance(identity_verified, bool):
-        issues.append(f"identity_verified must be True, False or None, got {identity_verified!r}")
+        issues.append(
+            _("identity_verified must be True, False or None, got {identity_verified!r}").format(
+                identity_verified=identity_verified
+            )
+        )
     if rollout_date is not None and (
         isinstance(rollout_date, datetime) or not isinstance(rollout_date, date)
     ):
-        issues.append(f"rollout_date must be a date (no time of day), got {rollout_date!r}")
+        issues.append(
+            _("rollout_date must be a date (no time of day), got {rollout_date!r}").format(
+                rollout_date=rollout_date
+            )
+        )
     stamp = _recorded_at(issues, recorded_at)
     if issues:
         raise DecisionValidationError(issues)
@@ -242,13 +256,19 @@ def _record(row: Mapping[str, Any] | Row) -> DecisionRecord:
 
 def _text(issues: list[str], name: str, value: object, limit: int) -> str:
     if not isinstance(value, str):
-        issues.append(f"{name} must be text, got {type(value).__name__}")
+        issues.append(
+            _("{name} must be text, got {name__}").format(name=name, name__=type(value).__name__)
+        )
         return ""
     value = value.strip()
     if not value:
         issues.append(f"{name} is empty")
     elif len(value) > limit:
-        issues.append(f"{name} is {len(value):,} characters long; the limit is {limit:,}")
+        issues.append(
+            _("{name} is {value:,} characters long; the limit is {limit:,}").format(
+                name=name, value=len(value), limit=limit
+            )
+        )
     return value
 
 
@@ -264,7 +284,11 @@ def _kind(issues: list[str], value: object) -> DecisionKind:
     try:
         return DecisionKind(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        issues.append(f"decision {value!r} is unknown; use one of {', '.join(DecisionKind)}")
+        issues.append(
+            _("decision {value!r} is unknown; use one of {DecisionKind}").format(
+                value=value, DecisionKind=", ".join(DecisionKind)
+            )
+        )
         return DecisionKind.SHIP  # placeholder; the issue stops the write
 
 
@@ -276,10 +300,14 @@ def _impact(issues: list[str], value: object) -> float | None:
             raise TypeError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        issues.append(f"expected_impact must be a number (a fraction), got {value!r}")
+        issues.append(
+            _("expected_impact must be a number (a fraction), got {value!r}").format(value=value)
+        )
         return None
     if not math.isfinite(number):
-        issues.append(f"expected_impact must be a finite fraction, got {value!r}")
+        issues.append(
+            _("expected_impact must be a finite fraction, got {value!r}").format(value=value)
+        )
         return None
     return number
 
@@ -290,15 +318,19 @@ def _recorded_at(issues: list[str], value: object) -> datetime | None:
         return None
     if not isinstance(value, datetime):
         issues.append(
-            f"recorded_at must be a datetime in UTC (naive or timezone-aware), got {value!r}"
+            _(
+                "recorded_at must be a datetime in UTC (naive or timezone-aware), got {value!r}"
+            ).format(value=value)
         )
         return None
     naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     now = datetime.now(UTC).replace(tzinfo=None)
     if naive > now:
         issues.append(
-            f"recorded_at {naive:%Y-%m-%d %H:%M:%S} UTC is in the future (now is "
-            f"{now:%Y-%m-%d %H:%M:%S} UTC); a decision can only be backdated"
+            _(
+                "recorded_at {naive:%Y-%m-%d %H:%M:%S} UTC is in the future (now is {now:%Y-%m-%d "
+                "%H:%M:%S} UTC); a decision can only be backdated"
+            ).format(naive=naive, now=now)
         )
         return None
     return naive
@@ -308,22 +340,26 @@ def _evidence_json(issues: list[str], evidence: object) -> str:
     """The evidence as JSON text; problems are appended to ``issues`` with their location."""
     if not isinstance(evidence, Mapping):
         issues.append(
-            f"evidence must be a dict of the numbers shown, got {type(evidence).__name__}"
+            _("evidence must be a dict of the numbers shown, got {name__}").format(
+                name__=type(evidence).__name__
+            )
         )
         return "{}"
     found: list[str] = []
     try:
         plain = _plain(evidence, "evidence", found)
     except RecursionError:
-        found.append("evidence is nested too deeply (or contains itself)")
+        found.append(_("evidence is nested too deeply (or contains itself)"))
     if found:
         issues.extend(found)
         return "{}"
     text = json.dumps(plain, ensure_ascii=False, allow_nan=False)
     if len(text) > EVIDENCE_MAX:
         issues.append(
-            f"evidence is {len(text):,} characters as JSON; the limit is {EVIDENCE_MAX:,} "
-            "(store the summary numbers, not raw data)"
+            _(
+                "evidence is {text:,} characters as JSON; the limit is {EVIDENCE_MAX:,} (store the "
+                "summary numbers, not raw data)"
+            ).format(text=len(text), EVIDENCE_MAX=EVIDENCE_MAX)
         )
     return text
 
@@ -334,13 +370,19 @@ def _plain(value: object, path: str, found: list[str]) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            found.append(f"{path} is {value!r}: JSON has no NaN or infinity; use None")
+            found.append(
+                _("{path} is {value!r}: JSON has no NaN or infinity; use None").format(
+                    path=path, value=value
+                )
+            )
         return float(value)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                found.append(f"{path} has the key {key!r}; keys must be text")
+                found.append(
+                    _("{path} has the key {key!r}; keys must be text").format(path=path, key=key)
+                )
                 continue
             out[key] = _plain(item, f"{path}[{key!r}]", found)
         return out
@@ -353,7 +395,9 @@ def _plain(value: object, path: str, found: list[str]) -> Any:
         except (TypeError, ValueError):
             pass
     found.append(
-        f"{path} is a {type(value).__name__}, which JSON cannot store "
-        "(use numbers, text, True/False, None, lists or dicts)"
+        _(
+            "{path} is a {name__}, which JSON cannot store (use numbers, text, True/False, None, "
+            "lists or dicts)"
+        ).format(path=path, name__=type(value).__name__)
     )
     return None

@@ -63,10 +63,11 @@ from data import warehouse
 ENV_VAR = "LOOPLENS_APP_STATE_URL"
 SECRETS_KEY = "app_state"
 DEFAULT_PATH = warehouse.STATE_DIR / "app_state.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code writes. Bump it (and add a migration step) on schema changes.
 
-1: the decision log. 2: ``decisions.identity_verified`` and the ``approvals`` table."""
+1: the decision log. 2: ``decisions.identity_verified`` and the ``approvals`` table.
+3: ``targets``, ``alert_rules`` and ``alert_episodes`` (data.app_state.targets / .alerts)."""
 
 BUSY_TIMEOUT_S = 30.0
 """How long an SQLite writer waits for another writer's lock before giving up, in seconds."""
@@ -173,8 +174,15 @@ class AppStateConfig:
 
 
 def default_url() -> str:
-    """The embedded SQLite file, ``.looplens/app_state.sqlite`` (``LOOPLENS_HOME`` moves it)."""
-    return f"sqlite:///{DEFAULT_PATH}"
+    """The embedded SQLite file, ``.looplens/app_state.sqlite`` (``LOOPLENS_HOME`` moves it);
+    ``app_state-vnd.sqlite`` beside the VND demo, whose targets are in đồng."""
+    code = warehouse.demo_currency()
+    path = (
+        DEFAULT_PATH
+        if code == "USD"
+        else DEFAULT_PATH.with_name(f"app_state-{code.lower()}.sqlite")
+    )
+    return f"sqlite:///{path}"
 
 
 def read_secrets_url(path: Path | None = None) -> str | None:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from data.demo import experiments as dx
 from data.demo import lifecycle as dl
 from data.demo import world as dw
+from data.demo.localise import CURRENCIES, localise_frames, localise_manifest, profile_for
 from data.demo.write import (
     TargetDatabaseError,
     TargetExistsError,
@@ -43,8 +44,10 @@ from data.demo.write import (
     write_duckdb,
     write_generic,
     write_postgres,
+    write_spark,
 )
 from data.schema import CONTRACT_TABLES, SurveyKind
+from data.sqlfuncs import SPARK_DIALECTS
 from data.warehouse import duckdb_path, mask_url, to_url
 
 DEFAULT_CUSTOMERS = 55_000
@@ -342,6 +345,18 @@ def _manifest(
             "money": "USD",
         },
         "experiments": [dx.manifest_entry(a, cal) for a in assignments],
+        "anomalies": [
+            {
+                "kind": "spend_spike",
+                "kpis": ["paid_spend", "cac"],
+                "driver": {"channel": dw.SPEND_SPIKE_CHANNEL},
+                "days": [
+                    (cal.end_date - dt.timedelta(days=k)).isoformat()
+                    for k in dw.SPEND_SPIKE_DAYS_BEFORE_END
+                ],
+                "multiplier": dw.SPEND_SPIKE_MULTIPLIER,
+            }
+        ],
         "story": {
             "personalised": {
                 "definition": "customers whose first (tracked) touch came from a personalised "
@@ -415,6 +430,7 @@ def generate(
     progress: Progress | None = None,
     overwrite: bool = False,
     manifest: str | os.PathLike | None = None,
+    currency: str = "USD",
 ) -> dict:
     """Generate the demo warehouse into ``target`` and return (and write) its manifest.
 
@@ -422,9 +438,11 @@ def generate(
     last day of history (default: yesterday, UTC). ``progress(fraction, message)`` is called
     with fractions in 0..1. ``overwrite``: replace an existing file / existing contract tables
     (else ``TargetExistsError``). ``manifest``: JSON path (default ``manifest_path_for``; required
-    for non-DuckDB targets).
+    for non-DuckDB targets). ``currency``: ``USD`` or ``VND`` (the Vietnamese market: VND
+    amounts, Vietnamese campaign and region names; :mod:`data.demo.localise`).
     """
     end = _validate(customers, seed, end_date)
+    market = profile_for(currency)
     url, path = _resolve_target(target)
     manifest_file = Path(manifest) if manifest is not None else manifest_path_for(target)
     report = progress or (lambda _f, _m: None)
@@ -436,6 +454,10 @@ def generate(
             report(0.0, f"created database {created}")
 
     frames, result = _build(int(customers), int(seed), end, report)
+    result["currency"] = "USD"
+    if market is not None:
+        localise_frames(frames, market)
+        localise_manifest(result, market)
     result["target"] = mask_url(url)
     total_rows = sum(len(df) for df in frames.values())
     done = 0
@@ -453,6 +475,8 @@ def generate(
         try:
             if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
                 write_postgres(engine, frames, tick, overwrite=overwrite)
+            elif engine.dialect.name in SPARK_DIALECTS:
+                write_spark(engine, frames, tick, overwrite=overwrite)
             else:
                 write_generic(engine, frames, tick, overwrite=overwrite)
         finally:
@@ -541,12 +565,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="replace an existing file / existing contract tables"
     )
+    parser.add_argument(
+        "--currency", default="USD", choices=CURRENCIES,
+        help="USD (default) or VND: the Vietnamese demo (VND amounts, Vietnamese campaigns and "
+        "regions); run the app on it with LOOPLENS_CURRENCY=VND",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         result = generate(
             args.out, customers=args.customers, seed=args.seed, end_date=args.end_date,
             progress=_bar(), overwrite=args.force, manifest=args.manifest,
+            currency=args.currency,
         )  # fmt: skip
     except (ValueError, TargetExistsError, TargetDatabaseError, OSError, SQLAlchemyError) as exc:
         sys.stderr.write(f"\nerror: {exc}\n")

@@ -21,7 +21,9 @@ NULL_ID = -1
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 EVENTS: tuple[str, ...] = tuple(e.value for e in EventType)
 SEGMENTS: tuple[str, ...] = tuple(s.value for s in Segment)
-REGIONS: tuple[str, ...] = tuple(r.value for r in Region)
+REGIONS: tuple[str, ...] = (Region.NORTH_AMERICA, Region.EUROPE, Region.APAC, Region.LATAM)
+"""The world regions the demo draws customers from (REGION_SHARE is aligned with them; the VND
+demo renames them to Vietnamese regions, data.demo.localise)."""
 PERSONAS: tuple[str, ...] = ("founder", "marketer", "engineer", "analyst", "exec")
 
 CH = {c: i for i, c in enumerate(CHANNELS)}
@@ -737,6 +739,23 @@ def background(
 # --- ad spend -----------------------------------------------------------------------------------
 
 
+SPEND_SPIKE_CHANNEL = "paid_social"
+SPEND_SPIKE_DAYS_BEFORE_END = (12, 11)
+SPEND_SPIKE_MULTIPLIER = 3.0
+"""A planted anomaly for the alert detector (docs/alerts.md): on the two days 12 and 11 days
+before the last day, every paid-social campaign spends 3× (a runaway bid); impressions and
+clicks are drawn before it and stay as they were, so CPC and CAC jump with it."""
+
+
+def plant_spend_spike(
+    spend: np.ndarray, day: np.ndarray, channel: np.ndarray, cal: Calendar
+) -> np.ndarray:
+    """``spend`` with the planted 2-day paid-social spike applied (no random draws)."""
+    days = [cal.days - 1 - k for k in SPEND_SPIKE_DAYS_BEFORE_END]
+    hit = np.isin(day, days) & (channel == CH[SPEND_SPIKE_CHANNEL])
+    return np.where(hit, np.round(spend * SPEND_SPIKE_MULTIPLIER, 2), spend)
+
+
 def daily_spend(
     rng: np.random.Generator, cal: Calendar, campaigns: Campaigns, n_customers: int
 ) -> dict[str, np.ndarray]:
@@ -777,5 +796,6 @@ def daily_spend(
         cols["imps"].append(imps)
         cols["clicks"].append(clicks)
     out = {k: np.concatenate(v) for k, v in cols.items()}
+    out["spend"] = plant_spend_spike(out["spend"], out["day"], out["channel"], cal)
     order = np.lexsort((out["campaign_id"], out["day"]))
     return {k: v[order] for k, v in out.items()}

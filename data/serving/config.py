@@ -2,7 +2,8 @@
 
 Resolution order: ``[connections.serving] url`` in ``.streamlit/secrets.toml``, then the
 environment variable ``LOOPLENS_SERVING_URL``, then the embedded DuckDB file
-``$LOOPLENS_HOME/serving.duckdb`` (``.looplens/serving.duckdb`` by default).
+``$LOOPLENS_HOME/serving.duckdb`` (``.looplens/serving.duckdb`` by default;
+``serving-vnd.duckdb`` for the VND demo).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data.warehouse import STATE_DIR, duckdb_path, mask_url, read_secrets_url
+from data.warehouse import STATE_DIR, demo_currency, duckdb_path, mask_url, read_secrets_url
 
 ENV_VAR = "LOOPLENS_SERVING_URL"
 DEFAULT_PATH = STATE_DIR / "serving.duckdb"
@@ -51,7 +52,16 @@ def resolve_serving_config(secrets_url: str | None = None) -> ServingConfig:
     env_url = os.environ.get(ENV_VAR, "").strip()
     if env_url:
         return ServingConfig(env_url, "env")
-    return ServingConfig(f"duckdb:///{DEFAULT_PATH}", "default")
+    return ServingConfig(f"duckdb:///{default_path()}", "default")
+
+
+def default_path() -> Path:
+    """The default serving file: ``serving.duckdb``, or ``serving-vnd.duckdb`` beside the VND
+    demo (``LOOPLENS_CURRENCY=VND``), so each demo keeps its own serving layer."""
+    code = demo_currency()
+    return (
+        DEFAULT_PATH if code == "USD" else DEFAULT_PATH.with_name(f"serving-{code.lower()}.duckdb")
+    )
 
 
 def warehouse_fingerprint(warehouse_url: str) -> str:

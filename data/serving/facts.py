@@ -32,9 +32,11 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     cast,
     func,
     literal_column,
+    not_,
     null,
     select,
     union_all,
@@ -377,7 +379,9 @@ def _part_expr(part: str) -> tuple[Any | None, Any]:
     if part == "target_stage":
         return _CA.c.target_stage, joined
     if part == "is_personalised":
-        return func.cast(_CA.c.is_personalised, String), joined
+        # one spelling on every engine: CAST(boolean AS text) is '0'/'1' on MySQL and SQLite
+        flag = _CA.c.is_personalised
+        return case((flag, "true"), (not_(flag), "false"), else_=None), joined
     raise ValueError(f"unknown partition {part!r}")
 
 

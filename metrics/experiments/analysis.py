@@ -39,6 +39,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from data.serving.store import ServingStore
+from i18n import _
 from metrics.experiments.data import ExperimentInfo, get_experiment
 from metrics.experiments.definitions import (
     EXPERIMENT_METRICS,
@@ -227,9 +228,17 @@ def analyze_stats(
     harmed when significantly worse at ``alpha``.
     """
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+        raise ValueError(
+            _("unknown engine {engine!r}; use one of {ENGINES}").format(
+                engine=engine, ENGINES=", ".join(ENGINES)
+            )
+        )
     if correction is not None and correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; use holm, bh or none")
+        raise ValueError(
+            _("unknown correction {correction!r}; use holm, bh or none").format(
+                correction=correction
+            )
+        )
     notes = list(warnings)
 
     srm = None
@@ -237,12 +246,18 @@ def analyze_stats(
     if expected_shares is not None and counts:
         undeclared = sorted(set(counts) - set(expected_shares))
         if undeclared:
-            notes.append(f"SRM not checked: undeclared variants in assignments: {undeclared}")
+            notes.append(
+                _("SRM not checked: undeclared variants in assignments: {undeclared}").format(
+                    undeclared=undeclared
+                )
+            )
         else:
             order = list(expected_shares)
             srm = srm_test([counts.get(v, 0) for v in order], [expected_shares[v] for v in order])
             if srm.error_message:
-                notes.append(f"SRM not checked: {srm.error_message}")
+                notes.append(
+                    _("SRM not checked: {error_message}").format(error_message=srm.error_message)
+                )
 
     analyses: list[MetricAnalysis] = []
     for m in metrics:
@@ -286,7 +301,7 @@ def analyze_stats(
         if len(family) > 1:
             adjusted = iter(adjust_results([r for _, r in family], method, alpha))
             by_metric: dict[int, list[MetricResult]] = {}
-            for i, _ in family:
+            for i, _member in family:
                 by_metric.setdefault(i, []).append(next(adjusted))
             for i, res in by_metric.items():
                 analyses[i] = dataclasses.replace(analyses[i], results=tuple(res))
@@ -295,10 +310,15 @@ def analyze_stats(
     guardrails = [a for a in analyses if a.role == "guardrail"]
     per_variant: list[tuple[str, Recommendation]] = []
     if primary is None or primary.error_message or not primary.results:
-        why = (primary.error_message if primary else None) or "no primary metric"
-        reasons = [f"The primary metric could not be analysed: {why}"]
+        why = (primary.error_message if primary else None) or _("no primary metric")
+        reasons = [_("The primary metric could not be analysed: {why}").format(why=why)]
         if srm is not None and srm.flagged:
-            reasons.insert(0, f"Sample ratio mismatch (chi-square p = {srm.p_value:.2g}).")
+            reasons.insert(
+                0,
+                _("Sample ratio mismatch (chi-square p = {p_value:.2g}).").format(
+                    p_value=srm.p_value
+                ),
+            )
         overall = Recommendation(RecommendationKind.INVALID, tuple(reasons))
         best = None
     else:
@@ -409,13 +429,19 @@ def analyze_experiment(
     """
     if metric is not None and metric not in EXPERIMENT_METRICS:
         known = ", ".join(sorted(EXPERIMENT_METRICS))
-        raise ValueError(f"unknown experiment metric {metric!r}; known metrics: {known}")
+        raise ValueError(
+            _("unknown experiment metric {metric!r}; known metrics: {known}").format(
+                metric=metric, known=known
+            )
+        )
     info = get_experiment(engine, experiment_id, as_of=as_of)
     notes: list[str] = []
     control = info.control.variant if info.control else None
     if control is None:
         control = info.variants[0].variant if info.variants else "control"
-        notes.append(f"no variant is flagged as control; using {control!r}")
+        notes.append(
+            _("no variant is flagged as control; using {control!r}").format(control=control)
+        )
     roles = metric_roles(info, metric)
     definitions = [EXPERIMENT_METRICS[n] for n, _ in roles if n in EXPERIMENT_METRICS]
     src = route(serving, experiment_id, definitions, winsorize_pct=winsorize_pct, as_of=as_of)
@@ -443,13 +469,19 @@ def analyze_experiment(
                     True,
                     (),
                     name,
-                    error_message=f"unknown metric {name!r} (known: {known})",
+                    error_message=_("unknown metric {name!r} (known: {known})").format(
+                        name=name, known=known
+                    ),
                 )
             )
             continue
         use_cuped = cuped and definition.supports_cuped
         if cuped and not use_cuped:
-            notes.append(f"CUPED not applied to {name}: the metric has no pre-period covariate")
+            notes.append(
+                _("CUPED not applied to {name}: the metric has no pre-period covariate").format(
+                    name=name
+                )
+            )
         inputs.append(
             MetricInput(
                 name,
@@ -497,10 +529,10 @@ def _note_if_ended(result: ExperimentAnalysis, info: ExperimentInfo) -> Experime
     rec = result.recommendation
     if rec.kind is not RecommendationKind.KEEP_RUNNING or info.ended_at is None:
         return result
-    note = (
-        f"This experiment ended on {info.ended_at:%Y-%m-%d} before reaching the target power: "
+    note = _(
+        "This experiment ended on {ended_at:%Y-%m-%d} before reaching the target power: "
         "extend it (restart assignment) or rerun it with more traffic before deciding."
-    )
+    ).format(ended_at=info.ended_at)
     return dataclasses.replace(
         result, recommendation=dataclasses.replace(rec, reasons=(*rec.reasons, note))
     )
@@ -530,7 +562,7 @@ def analyze_summary(
     win before the sample the MDE needs must pass the early-stop threshold.
     """
     has_cov = all(s.has_covariate for s in stats)
-    notes = [] if not cuped or has_cov else ["CUPED not applied: the covariate sums are missing"]
+    notes = [] if not cuped or has_cov else [_("CUPED not applied: the covariate sums are missing")]
     m = MetricInput(
         metric, "primary", str(kind), higher_is_better, tuple(stats), metric, cuped and has_cov
     )

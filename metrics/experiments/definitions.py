@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from data.schema import EventType
+from i18n import N_, TranslatedFields
 from metrics.stats.common import MetricKind  # the one vocabulary shared with the stats engine
 
 __all__ = [
@@ -100,7 +101,7 @@ class Measure:
 
 
 @dataclass(frozen=True)
-class ExperimentMetric:
+class ExperimentMetric(TranslatedFields):
     """A declarative experiment metric.
 
     ``numerator`` defines y (for binomial metrics its aggregation must be ``ANY``);
@@ -109,6 +110,8 @@ class ExperimentMetric:
     ``unit`` names what y measures ("fraction of units", "USD per unit", "clicks per
     impression") for display.
     """
+
+    TRANSLATED = ("label", "description", "unit")  # read back in the active language (i18n)
 
     name: str
     label: str
@@ -167,64 +170,74 @@ EXPERIMENT_METRICS: dict[str, ExperimentMetric] = {
     for m in (
         ExperimentMetric(
             name="purchase_conversion",
-            label="Purchase conversion",
-            description="Share of units with at least one order within 14 days of assignment.",
+            label=N_("Purchase conversion"),
+            description=N_("Share of units with at least one order within 14 days of assignment."),
             kind=MetricKind.BINOMIAL,
             higher_is_better=True,
             numerator=_ANY_ORDER,
             covariate=_ANY_ORDER,
-            unit="fraction of units",
+            unit=N_("fraction of units"),
         ),
         ExperimentMetric(
             name="signup_conversion",
-            label="Signup conversion",
-            description="Share of units with a signup touchpoint within 14 days of assignment.",
+            label=N_("Signup conversion"),
+            description=N_("Share of units with a signup touchpoint within 14 days of assignment."),
             kind=MetricKind.BINOMIAL,
             higher_is_better=True,
             numerator=_touch(EventType.SIGNUP),
             covariate=_touch(EventType.SIGNUP),
-            unit="fraction of units",
+            unit=N_("fraction of units"),
         ),
         ExperimentMetric(
             name="revenue_per_user",
-            label="Revenue per user",
+            label=N_("Revenue per user"),
             description=(
-                "Order revenue (USD) per unit within 14 days of assignment, 0 without orders; "
-                "CUPED covariate: the unit's order revenue in the 28 days before assignment."
+                N_(
+                    "Order revenue (USD) per unit within 14 days of "
+                    "assignment, 0 without orders; CUPED "
+                    "covariate: the unit's order revenue in the 28 days before assignment."
+                )
             ),
             kind=MetricKind.MEAN,
             higher_is_better=True,
             numerator=_REVENUE,
             covariate=_REVENUE,
-            unit="USD per unit",
+            unit=N_("USD per unit"),
         ),
         ExperimentMetric(
             name="support_contact_rate",
-            label="Support contact rate",
+            label=N_("Support contact rate"),
             description=(
-                "Share of units with a support contact within 14 days of assignment "
-                "(a guardrail: lower is better)."
+                N_(
+                    "Share of units with a support contact within 14 "
+                    "days of assignment (a guardrail: "
+                    "lower is better)."
+                )
             ),
             kind=MetricKind.BINOMIAL,
             higher_is_better=False,
             numerator=_touch(EventType.SUPPORT_CONTACT),
             covariate=_touch(EventType.SUPPORT_CONTACT),
-            unit="fraction of units",
+            unit=N_("fraction of units"),
         ),
         ExperimentMetric(
             name="click_through_rate",
-            label="Click-through rate",
+            label=N_("Click-through rate"),
             description=(
-                "Clicks / impressions over all units' first 14 days after assignment "
-                "(units with 0 impressions stay in both sums); CUPED covariate: the unit's "
-                "clicks in the 28 days before assignment."
+                N_(
+                    "Clicks / impressions over all units' first 14 days "
+                    "after assignment (units with 0 "
+                    "impressions stay in both sums); CUPED covariate: "
+                    "the unit's clicks in the 28 days "
+                    "before assignment."
+                )
             ),
             kind=MetricKind.RATIO,
             higher_is_better=True,
             numerator=_touch(EventType.CLICK, Aggregation.COUNT),
             denominator=_touch(EventType.IMPRESSION, Aggregation.COUNT),
             covariate=_touch(EventType.CLICK, Aggregation.COUNT),
-            unit="clicks per impression",
+            unit=N_("clicks per impression"),
         ),
     )
 }

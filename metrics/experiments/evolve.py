@@ -38,6 +38,8 @@ from data.app_state.decisions import DecisionRecord, all_decisions, current_deci
 from data.app_state.store import AppStateStore, DecisionKind
 from data.schema import ExperimentStatus, experiments
 from data.sqlfuncs import trunc_to
+from i18n import _
+from metrics import formatting as fmt
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
 from metrics.marketing.kpis import KPIS
@@ -235,7 +237,7 @@ def cumulative_impact(current: Mapping[str, DecisionRecord]) -> pd.DataFrame:
         (
             d.rollout_date or _naive_utc(d.recorded_at).date(),
             d.experiment_id,
-            d.target_kpi or "(no target KPI)",
+            d.target_kpi or _("(no target KPI)"),
             d.expected_impact,
         )
         for d in current.values()
@@ -294,7 +296,7 @@ def learnings(
                 "experiment_id": exp_id,
                 "name": e["name"] if e is not None else exp_id,
                 "loop_stage": e["loop_stage"] if e is not None else "",
-                "status": e["status"] if e is not None else "not in warehouse",
+                "status": e["status"] if e is not None else _("not in warehouse"),
                 "hypothesis": e["hypothesis"] if e is not None else "",
                 "decision": d.decision.value if d else UNDECIDED,
                 "rationale": d.rationale if d else "",
@@ -474,7 +476,9 @@ def realised_impact(
     (its dates are replaced by the windows). One small query per decision.
     """
     if window_days < 1:
-        raise ValueError(f"window_days must be at least 1; got {window_days}")
+        raise ValueError(
+            _("window_days must be at least 1; got {window_days}").format(window_days=window_days)
+        )
     base = base or Filters(data_end, data_end)
     out: list[RealisedImpact] = []
     for d in decisions:
@@ -483,15 +487,22 @@ def realised_impact(
         a1 = windows(d.rollout_date, window_days)[3]
         if name is None:
             out.append(
-                _impact(d, None, window_days, "unknown_kpi", f"{d.target_kpi!r} is not a KPI.")
+                _impact(
+                    d,
+                    None,
+                    window_days,
+                    "unknown_kpi",
+                    _("{target_kpi!r} is not a KPI.").format(target_kpi=d.target_kpi),
+                )
             )
             continue
         if a1 > data_end:
             wait = (a1 - data_end).days
-            message = (
-                f"Rollout too recent: the after window ends {a1:%d %b %Y}, the data ends "
-                f"{data_end:%d %b %Y} (check back in {wait} day{'s' if wait != 1 else ''})."
-            )
+            message = _(
+                "Rollout too recent: the after window ends {a1:%d %b "
+                "%Y}, the data ends {data_end:%d "
+                "%b %Y} (check back in {wait})."
+            ).format(a1=a1, data_end=data_end, wait=fmt.days(wait))
             out.append(_impact(d, name, window_days, "too_recent", message))
             continue
         stmt = realised_impact_query(name, d.rollout_date, window_days, base)
@@ -499,7 +510,7 @@ def realised_impact(
             rows = {row[0]: row[1] for row in conn.execute(stmt)}
         before, after = _finite(rows.get("before")), _finite(rows.get("after"))
         if before is None or after is None or (before == 0 and after == 0):
-            message = "No data in one or both windows for these filters."
+            message = _("No data in one or both windows for these filters.")
             out.append(_impact(d, name, window_days, "no_data", message, before, after))
             continue
         change = after / before - 1 if before != 0 else None

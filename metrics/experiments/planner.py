@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Engine, Select, and_, func, select
 
 from data.schema import customers, orders
+from i18n import _
 from metrics.filters import Filters
 from metrics.marketing import kpi_sql
 from metrics.marketing.kpis import KPIS
@@ -48,7 +49,7 @@ ALTERNATIVES = ("two-sided", "larger")
 def baseline_label(name: str) -> str:
     """Display label of a baseline KPI."""
     if name == REVENUE_PER_CUSTOMER:
-        return "Revenue per new customer"
+        return _("Revenue per new customer")
     return KPIS[name].label
 
 
@@ -84,37 +85,42 @@ def validate(inputs: PlanInputs) -> list[str]:
     issues: list[str] = []
     b, m = inputs.baseline, inputs.mde
     if not _finite(b):
-        issues.append("The baseline must be a number.")
+        issues.append(_("The baseline must be a number."))
     elif inputs.kind == "binomial":
         if b <= 0:
             issues.append(
-                "The baseline rate is 0%: nothing converts, so a relative effect is undefined. "
-                "Enter the current conversion rate (e.g. 3%)."
+                _(
+                    "The baseline rate is 0%: nothing converts, so a "
+                    "relative effect is undefined. Enter "
+                    "the current conversion rate (e.g. 3%)."
+                )
             )
         elif b >= 1:
-            issues.append("The baseline rate must be below 100%.")
+            issues.append(_("The baseline rate must be below 100%."))
     elif b == 0:
-        issues.append("The baseline mean is 0, so a relative effect is undefined.")
+        issues.append(_("The baseline mean is 0, so a relative effect is undefined."))
     if inputs.kind == "mean" and not (_finite(inputs.baseline_sd) and inputs.baseline_sd > 0):
-        issues.append("The standard deviation must be greater than 0.")
+        issues.append(_("The standard deviation must be greater than 0."))
     if not _finite(m) or m <= 0:
-        issues.append("The minimum detectable effect must be greater than 0%.")
+        issues.append(_("The minimum detectable effect must be greater than 0%."))
     elif inputs.kind == "binomial" and _finite(b) and 0 < b < 1 and b * (1 + m) >= 1:
         issues.append(
-            f"A +{m:.0%} effect on a {b:.1%} baseline would exceed 100%; choose a smaller MDE."
+            _(
+                "A +{m:.0%} effect on a {b:.1%} baseline would exceed 100%; choose a smaller MDE."
+            ).format(m=m, b=b)
         )
     if inputs.daily_units is not None and not (
         _finite(inputs.daily_units) and inputs.daily_units > 0
     ):
-        issues.append("Daily traffic is 0: no units enter the experiment, so it never ends.")
+        issues.append(_("Daily traffic is 0: no units enter the experiment, so it never ends."))
     if not 0 < inputs.alpha < 0.5:
-        issues.append("Alpha (significance level) must be between 0 and 0.5.")
+        issues.append(_("Alpha (significance level) must be between 0 and 0.5."))
     if not 0.5 <= inputs.power < 1:
-        issues.append("Power must be at least 50% and below 100%.")
+        issues.append(_("Power must be at least 50% and below 100%."))
     if int(inputs.n_variants) < 2:
-        issues.append("An experiment needs at least 2 variants (control + 1 treatment).")
+        issues.append(_("An experiment needs at least 2 variants (control + 1 treatment)."))
     if not 0 < inputs.control_share < 1:
-        issues.append("The control's share of traffic must be between 0% and 100%.")
+        issues.append(_("The control's share of traffic must be between 0% and 100%."))
     if inputs.alternative not in ALTERNATIVES:
         issues.append(f"Unknown alternative {inputs.alternative!r}.")
     if inputs.engine not in ("frequentist", "bayesian", "sequential"):
@@ -274,7 +280,9 @@ def revenue_per_customer_query(filters: Filters) -> Select:
 def fetch_baseline(engine: Engine, name: str, filters: Filters) -> Baseline:
     """The baseline of a KPI in ``BASELINE_KPIS`` for the filters (errors as ``error_message``)."""
     if name not in BASELINE_KPIS:
-        return Baseline(name, "", None, None, 0, f"{name!r} is not a planner baseline KPI")
+        return Baseline(
+            name, "", None, None, 0, _("{name!r} is not a planner baseline KPI").format(name=name)
+        )
     if name == REVENUE_PER_CUSTOMER:
         with engine.connect() as conn:
             row = conn.execute(revenue_per_customer_query(filters)).one()
@@ -301,7 +309,7 @@ def fetch_daily_traffic(engine: Engine, filters: Filters) -> float:
 
 
 def _no_data(filters: Filters) -> str:
-    return (
-        f"No data between {filters.start} and {filters.end} for the selected channels, "
-        "segments and regions: widen the filters or type the baseline in."
-    )
+    return _(
+        "No data between {start} and {end} for the selected channels, segments and regions: "
+        "widen the filters or type the baseline in."
+    ).format(start=filters.start, end=filters.end)

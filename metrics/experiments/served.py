@@ -35,6 +35,7 @@ from data.serving.experiments import (
     metric_hash,
 )
 from data.serving.store import ServingStore
+from i18n import _
 from metrics.experiments.definitions import ExperimentMetric, MetricKind
 
 SourceKind = Literal["serving", "live"]
@@ -82,12 +83,12 @@ def route(
         return LIVE_NO_STORE
     if winsorize_pct is not None:
         return _live(
-            "winsorised metrics are computed live (their caps are percentiles over all units)"
+            _("winsorised metrics are computed live (their caps are percentiles over all units)")
         )
     if as_of is not None:
-        return _live("an as-of analysis is computed live")
+        return _live(_("an as-of analysis is computed live"))
     if not serving.exists() or not serving.covers(ROLLUP_NAMES, dt.date.min):
-        return _live("the serving store has no usable experiment tables yet")
+        return _live(_("the serving store has no usable experiment tables yet"))
     try:
         with serving.engine().connect() as conn:
             index = conn.execute(
@@ -96,7 +97,7 @@ def route(
                 )
             ).first()
             if index is None:
-                return _live("the experiment is newer than the last refresh")
+                return _live(_("the experiment is newer than the last refresh"))
             wanted = {m.name: metric_hash(m) for m in metrics}
             built: dict[str, str] = {}
             if wanted and int(index.assignment_rows) > 0:
@@ -109,12 +110,18 @@ def route(
                     ).all()
                 )
     except SQLAlchemyError as exc:
-        return _live(f"the serving store could not be read ({type(exc).__name__})")
+        return _live(
+            _("the serving store could not be read ({name__})").format(name__=type(exc).__name__)
+        )
     if int(index.assignment_rows) > 0:
         changed = sorted(n for n, h in wanted.items() if built.get(n) != h)
         if changed:
-            return _live(f"metric definition changed since the last refresh: {', '.join(changed)}")
-    refreshed, _ = serving.freshness()
+            return _live(
+                _("metric definition changed since the last refresh: {changed}").format(
+                    changed=", ".join(changed)
+                )
+            )
+    refreshed, _through = serving.freshness()
     return Source("serving", "", refreshed)
 
 

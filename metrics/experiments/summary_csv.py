@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from i18n import _
 from metrics.stats.common import MetricKind
 from metrics.stats.sufficient import VariantStats
 
@@ -72,11 +73,19 @@ def _number(raw: str, row: int, col: str, errors: list[str], whole: bool) -> flo
         value = math.nan
     if whole:
         if not (math.isfinite(value) and value >= 0 and value == int(value)):
-            errors.append(f"row {row}, column {col!r}: expected a whole number ≥ 0, got {raw!r}")
+            errors.append(
+                _("row {row}, column {col!r}: expected a whole number ≥ 0, got {raw!r}").format(
+                    row=row, col=col, raw=raw
+                )
+            )
             return None
         return int(value)
     if not math.isfinite(value):
-        errors.append(f"row {row}, column {col!r}: expected a number, got {raw!r}")
+        errors.append(
+            _("row {row}, column {col!r}: expected a number, got {raw!r}").format(
+                row=row, col=col, raw=raw
+            )
+        )
         return None
     return value
 
@@ -92,8 +101,10 @@ def _share(raw: str, row: int, errors: list[str]) -> float | None:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         errors.append(
-            f"row {row}, column {SHARE_COLUMN!r}: expected a positive number "
-            f"(fraction, percentage or weight), got {raw!r}"
+            _(
+                "row {row}, column {SHARE_COLUMN!r}: expected a positive number (fraction, "
+                "percentage or weight), got {raw!r}"
+            ).format(row=row, SHARE_COLUMN=SHARE_COLUMN, raw=raw)
         )
         return None
     return value
@@ -116,13 +127,18 @@ def parse_summary_csv(source: bytes | str | Path) -> SummaryParse:
         if isinstance(source, Path):
             source = source.read_bytes()
     except OSError as exc:
-        return SummaryParse(errors=(f"cannot read the file: {exc.strerror or exc}",))
+        return SummaryParse(
+            errors=(_("cannot read the file: {value}").format(value=exc.strerror or exc),)
+        )
     size = len(source) if isinstance(source, bytes) else len(source.encode("utf-8", "replace"))
     if size > MAX_BYTES:
         return SummaryParse(
             errors=(
-                f"the input is {size:,} bytes, more than the {MAX_BYTES:,} accepted "
-                f"(a summary of up to {MAX_VARIANTS} variants needs a few KB)",
+                _(
+                    "the input is {size:,} bytes, more than the "
+                    "{MAX_BYTES:,} accepted (a summary of up "
+                    "to {MAX_VARIANTS} variants needs a few KB)"
+                ).format(size=size, MAX_BYTES=MAX_BYTES, MAX_VARIANTS=MAX_VARIANTS),
             )
         )
     if isinstance(source, bytes):
@@ -130,30 +146,39 @@ def parse_summary_csv(source: bytes | str | Path) -> SummaryParse:
             text = source.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             return SummaryParse(
-                errors=(f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV",)
+                errors=(
+                    _("the file is not UTF-8 text (byte {start}); save it as UTF-8 CSV").format(
+                        start=exc.start
+                    ),
+                )
             )
     else:
         text = source.removeprefix("\ufeff")
     if not text.strip():
-        return SummaryParse(errors=("the file is empty",))
+        return SummaryParse(errors=(_("the file is empty"),))
     if "\x00" in text:
-        return SummaryParse(errors=("the input contains NUL bytes: it is not a CSV text file",))
+        return SummaryParse(errors=(_("the input contains NUL bytes: it is not a CSV text file"),))
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
-        return SummaryParse(errors=(f"not a valid CSV file: {exc}",))
+        return SummaryParse(errors=(_("not a valid CSV file: {exc}").format(exc=exc),))
     variants = sum(1 for r in rows[1:] if any(c.strip() for c in r))
     if variants > MAX_VARIANTS:
         return SummaryParse(
             errors=(
-                f"the input has {variants:,} variant rows; at most {MAX_VARIANTS} can be "
-                "analysed at once (split the variants into several analyses)",
+                _(
+                    "the input has {variants:,} variant rows; at most "
+                    "{MAX_VARIANTS} can be analysed at "
+                    "once (split the variants into several analyses)"
+                ).format(variants=variants, MAX_VARIANTS=MAX_VARIANTS),
             )
         )
     parsed = _parse_rows(rows)
     if len(parsed.errors) > MAX_ERRORS:
         more = len(parsed.errors) - MAX_ERRORS
-        return SummaryParse(errors=(*parsed.errors[:MAX_ERRORS], f"… and {more} more problems"))
+        return SummaryParse(
+            errors=(*parsed.errors[:MAX_ERRORS], _("… and {more} more problems").format(more=more))
+        )
     return parsed
 
 
@@ -162,20 +187,24 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
     errors: list[str] = []
     dupes = sorted({h for h in header if header.count(h) > 1 and h})
     if dupes:
-        errors.append(f"row 1: duplicate column(s) {', '.join(map(repr, dupes))}")
+        errors.append(
+            _("row 1: duplicate column(s) {join}").format(join=", ".join(map(repr, dupes)))
+        )
     cols = set(header)
     missing = [c for c in ("variant", "units") if c not in cols]
     if "conversions" in cols:
         kind = MetricKind.BINOMIAL
         if cols & {"sum", "sum_sq", *RATIO_COLUMNS}:
-            errors.append("row 1: give either 'conversions' (binomial) or 'sum, sum_sq', not both")
+            errors.append(
+                _("row 1: give either 'conversions' (binomial) or 'sum, sum_sq', not both")
+            )
     elif cols & {"sum", "sum_sq", *RATIO_COLUMNS}:
         kind = MetricKind.RATIO if cols & set(RATIO_COLUMNS) else MetricKind.MEAN
         needed = ["sum", "sum_sq"] + (list(RATIO_COLUMNS) if kind is MetricKind.RATIO else [])
         missing += [c for c in needed if c not in cols]
     else:
         kind = None
-        missing.append("conversions (binomial) or sum and sum_sq (mean)")
+        missing.append(_("conversions (binomial) or sum and sum_sq (mean)"))
     has_cov = bool(cols & set(COVARIATE_COLUMNS))
     if has_cov:
         missing += [c for c in COVARIATE_COLUMNS if c not in cols]
@@ -193,19 +222,27 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
     no_share_rows: list[int] = []
     data_rows = [(i + 1, r) for i, r in enumerate(rows) if i > 0 and any(c.strip() for c in r)]
     if not data_rows:
-        return SummaryParse(errors=("the file has a header but no variant rows",))
+        return SummaryParse(errors=(_("the file has a header but no variant rows"),))
     for row_no, raw in data_rows:
         if len(raw) != len(header):
-            errors.append(f"row {row_no}: expected {len(header)} fields, found {len(raw)}")
+            errors.append(
+                _("row {row_no}: expected {header} fields, found {raw}").format(
+                    row_no=row_no, header=len(header), raw=len(raw)
+                )
+            )
             continue
         cell = {h: raw[index[h]] for h in header}
         name = cell["variant"].strip()
         if not name:
-            errors.append(f"row {row_no}, column 'variant': the variant name is empty")
+            errors.append(
+                _("row {row_no}, column 'variant': the variant name is empty").format(row_no=row_no)
+            )
         elif name in seen:
             errors.append(
-                f"row {row_no}, column 'variant': duplicate variant {name!r} "
-                f"(first on row {seen[name]})"
+                _(
+                    "row {row_no}, column 'variant': duplicate variant "
+                    "{name!r} (first on row {seen})"
+                ).format(row_no=row_no, name=name, seen=seen[name])
             )
         else:
             seen[name] = row_no
@@ -216,7 +253,10 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
             conv = _number(cell["conversions"], row_no, "conversions", row_errors, whole=True)
             if conv is not None and units is not None and conv > units:
                 row_errors.append(
-                    f"row {row_no}, column 'conversions': {conv} conversions exceed {units} units"
+                    _(
+                        "row {row_no}, column 'conversions': {conv} "
+                        "conversions exceed {units} units"
+                    ).format(row_no=row_no, conv=conv, units=units)
                 )
             values = {"sum": conv, "sum_sq": conv}
         else:
@@ -226,8 +266,10 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
             for c in ("sum_sq", "denom_sum_sq"):
                 if values.get(c) is not None and values[c] < 0:
                     row_errors.append(
-                        f"row {row_no}, column {c!r}: a sum of squares cannot be "
-                        f"negative, got {cell[c]!r}"
+                        _(
+                            "row {row_no}, column {c!r}: a sum of squares "
+                            "cannot be negative, got {cell!r}"
+                        ).format(row_no=row_no, c=c, cell=cell[c])
                     )
         if has_cov:
             for c in COVARIATE_COLUMNS:
@@ -238,8 +280,9 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
                 controls.append(name)
             elif flag not in FALSE_WORDS:
                 row_errors.append(
-                    f"row {row_no}, column 'is_control': expected true/false, got "
-                    f"{cell['is_control']!r}"
+                    _(
+                        "row {row_no}, column 'is_control': expected true/false, got {is_control!r}"
+                    ).format(row_no=row_no, is_control=cell["is_control"])
                 )
         if SHARE_COLUMN in cell:
             if cell[SHARE_COLUMN].strip():
@@ -254,16 +297,20 @@ def _parse_rows(rows: list[list[str]]) -> SummaryParse:
             stats.append(VariantStats(name, units, **values))
     if "is_control" in index and not errors and len(controls) != 1:
         errors.append(
-            f"column 'is_control': exactly one variant must be the control; found {len(controls)}"
+            _(
+                "column 'is_control': exactly one variant must be the control; found {controls}"
+            ).format(controls=len(controls))
         )
     if share_rows and no_share_rows:
         errors += [
-            f"row {r}, column {SHARE_COLUMN!r}: no share given while other rows have one; "
-            "give every variant a share or leave the column empty"
+            _(
+                "row {r}, column {SHARE_COLUMN!r}: no share given while other rows have one; give "
+                "every variant a share or leave the column empty"
+            ).format(r=r, SHARE_COLUMN=SHARE_COLUMN)
             for r in no_share_rows
         ]
     if not errors and len(stats) < 2:
-        errors.append("at least two variants (a control and a treatment) are needed")
+        errors.append(_("at least two variants (a control and a treatment) are needed"))
     if errors:
         return SummaryParse(errors=tuple(errors))
     control = controls[0] if controls else stats[0].variant

@@ -24,6 +24,7 @@ import pandas as pd
 
 from data.app_state.decisions import DecisionRecord
 from data.app_state.store import DecisionKind
+from i18n import _
 from metrics.experiments.analysis import CORRECTIONS, ExperimentAnalysis, to_jsonable
 from metrics.experiments.data import ExperimentInfo
 from metrics.stats.engine import MetricResult, analyze_metric
@@ -115,11 +116,23 @@ class AnalysisOptions:
 
     def _validate(self) -> None:
         if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
-            raise ValueError(f"prior_sd must be a positive fraction or None; got {self.prior_sd}")
+            raise ValueError(
+                _("prior_sd must be a positive fraction or None; got {prior_sd}").format(
+                    prior_sd=self.prior_sd
+                )
+            )
         if self.engine not in ENGINE_LABELS:
-            raise ValueError(f"unknown engine {self.engine!r}; use {', '.join(ENGINE_LABELS)}")
+            raise ValueError(
+                _("unknown engine {engine!r}; use {ENGINE_LABELS}").format(
+                    engine=self.engine, ENGINE_LABELS=", ".join(ENGINE_LABELS)
+                )
+            )
         if self.correction is not None and self.correction not in CORRECTIONS:
-            raise ValueError(f"unknown correction {self.correction!r}; use holm, bh or None")
+            raise ValueError(
+                _("unknown correction {correction!r}; use holm, bh or None").format(
+                    correction=self.correction
+                )
+            )
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -221,7 +234,7 @@ def empty_variants(analysis: ExperimentAnalysis) -> list[str]:
 def evidence_label(result: MetricResult) -> tuple[str, str]:
     """(label, value) of the result's main evidence: chance to win, adjusted or plain p."""
     if result.chance_to_win is not None:
-        return "Chance to win", fmt_pct(result.chance_to_win, signed=False)
+        return _("Chance to win"), fmt_pct(result.chance_to_win, signed=False)
     label = "Always-valid p" if result.engine == "sequential" else "p-value"
     if result.p_value_adjusted is not None:
         name = {"holm": "Holm", "fdr_bh": "BH"}.get(str(result.correction), result.correction)
@@ -400,7 +413,7 @@ def list_rows(
                 row["srm"] = "⚠ mismatch" if a.srm.flagged else "ok"
                 row["srm_p_value"] = a.srm.p_value
             if has_no_units(a):
-                row["problem"] = problems.get(info.experiment_id) or "no units assigned yet"
+                row["problem"] = problems.get(info.experiment_id) or _("no units assigned yet")
         rows.append(row)
     return pd.DataFrame(rows, columns=list(LIST_COLUMNS))
 
@@ -527,12 +540,12 @@ def peeking_note(engine: str) -> str | None:
     """
     if engine == "sequential":
         return None
-    return (
-        f"These are {engine} fixed-horizon intervals, valid only when read once, at the "
+    return _(
+        "These are {engine} fixed-horizon intervals, valid only when read once, at the "
         "planned end. Reading them daily and stopping when one excludes 0 inflates false "
         "positives (about 28% instead of 5% over 30 daily looks, by simulation). To decide "
         "before the planned end, use the sequential engine."
-    )
+    ).format(engine=engine)
 
 
 def cumulative_effect(
@@ -812,7 +825,7 @@ def history_rows(history: Sequence[DecisionRecord]) -> pd.DataFrame:
                     parts.append("rationale edited")
                 else:
                     parts.append(f"{name}: {_show(attr, old)} → {_show(attr, new)}")
-            changes = "; ".join(parts) or "re-recorded (no field changed)"
+            changes = "; ".join(parts) or _("re-recorded (no field changed)")
         rows.append(
             {
                 "version": rec.version,

@@ -50,6 +50,7 @@ from sqlalchemy.sql.expression import ColumnElement, Subquery
 from data.schema import EventType, campaigns, customers, orders, touchpoints
 from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, add_days, day_of, days_between, trunc_to
+from i18n import _
 from metrics.filters import Filters
 from metrics.marketing.serving_route import route, tag
 
@@ -91,16 +92,24 @@ class AttributionOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.lookback_days, int) or not 0 <= self.lookback_days <= 365:
             raise ValueError(
-                f"lookback window must be a whole number of days from 0 to 365, "
-                f"got {self.lookback_days!r}"
+                _(
+                    "lookback window must be a whole number of days "
+                    "from 0 to 365, got {lookback_days!r}"
+                ).format(lookback_days=self.lookback_days)
             )
         if not self.half_life_days > 0:
-            raise ValueError(f"time-decay half-life must be > 0 days, got {self.half_life_days!r}")
+            raise ValueError(
+                _("time-decay half-life must be > 0 days, got {half_life_days!r}").format(
+                    half_life_days=self.half_life_days
+                )
+            )
         if not self.touch_event_types:
-            raise ValueError("at least one touch event type is needed")
+            raise ValueError(_("at least one touch event type is needed"))
         unknown = set(self.touch_event_types) - {e.value for e in EventType}
         if unknown:
-            raise ValueError(f"unknown touch event type(s): {', '.join(sorted(unknown))}")
+            raise ValueError(
+                _("unknown touch event type(s): {join}").format(join=", ".join(sorted(unknown)))
+            )
 
 
 DEFAULT_OPTIONS = AttributionOptions()
@@ -249,9 +258,13 @@ def attribution_stmt(
     day/week/month...) is added.
     """
     if by not in ("channel", "campaign"):
-        raise ValueError(f"attribute by 'channel' or 'campaign', not {by!r}")
+        raise ValueError(_("attribute by 'channel' or 'campaign', not {by!r}").format(by=by))
     if grain is not None and grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise ValueError(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     rows = _live_rows(filters, options)
     key = rows.c[by].label("key")
     group: list[ColumnElement] = [key]
@@ -303,7 +316,7 @@ def daily_credit(
     Served from the serving store for :data:`DEFAULT_OPTIONS` when it covers the period, else
     computed live (``attrs["source"]`` says which).
     """
-    why = None if options == DEFAULT_OPTIONS else "attribution options are not the defaults"
+    why = None if options == DEFAULT_OPTIONS else _("attribution options are not the defaults")
     r = route(engine, serving, SERVED_TABLES, filters, live_because=why)
     stmt = served_daily_credit_stmt(filters) if r.served else daily_credit_stmt(filters, options)
     with r.engine.connect() as conn:
@@ -326,7 +339,11 @@ def daily_credit(
 def trunc_days(days: pd.Series, grain: str) -> pd.Series:
     """Start of each day's period (weeks start on Monday), as :func:`data.sqlfuncs.trunc_to`."""
     if grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise ValueError(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     if grain == "day":
         return days
     freq = {"week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}[grain]
@@ -364,13 +381,13 @@ def attribute(
     per page); without it and without ``serving`` one live statement by key runs.
     """
     if by not in ("channel", "campaign"):
-        raise ValueError(f"attribute by 'channel' or 'campaign', not {by!r}")
+        raise ValueError(_("attribute by 'channel' or 'campaign', not {by!r}").format(by=by))
     if credit is None and serving is not None:
         credit = daily_credit(engine, filters, options, serving=serving)
     if credit is None:
         with engine.connect() as conn:
             wide = pd.read_sql(attribution_stmt(filters, options, by=by), conn)
-        source = {"source": "live", "source_reason": "no serving store"}
+        source = {"source": "live", "source_reason": _("no serving store")}
     else:
         wide = _from_daily(credit, {"key": credit[by]})
         source = {k: credit.attrs[k] for k in ("source", "source_reason") if k in credit.attrs}
@@ -405,7 +422,7 @@ def attribute_over_time(
     if credit is None:
         with engine.connect() as conn:
             wide = pd.read_sql(attribution_stmt(filters, options, by="channel", grain=grain), conn)
-        source = {"source": "live", "source_reason": "no serving store"}
+        source = {"source": "live", "source_reason": _("no serving store")}
     else:
         wide = _from_daily(
             credit, {"period": trunc_days(credit["day"], grain), "key": credit["channel"]}
@@ -466,7 +483,7 @@ def _with_campaign_names(
 def attribution_table(long: pd.DataFrame, value: str = "conversions") -> pd.DataFrame:
     """Models side by side: one row per key, one column per model (``value`` per cell)."""
     if value not in ("conversions", "revenue"):
-        raise ValueError("value must be 'conversions' or 'revenue'")
+        raise ValueError(_("value must be 'conversions' or 'revenue'"))
     if long.empty:
         return pd.DataFrame(columns=["key", *MODELS])
     table = long.pivot_table(index="key", columns="model", values=value, aggfunc="sum")

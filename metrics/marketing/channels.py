@@ -24,6 +24,7 @@ from sqlalchemy import Engine, Select, String, cast, func, select
 from data.schema import customers, daily_spend
 from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, trunc_to
+from i18n import N_, TranslatedFields, _
 from metrics.filters import Filters
 from metrics.marketing import attribution as attr
 from metrics.marketing.kpis import KPIS
@@ -33,7 +34,9 @@ NO_ANSWER = "(no answer)"
 
 
 @dataclass(frozen=True)
-class MetricInfo:
+class MetricInfo(TranslatedFields):
+    TRANSLATED = ("label", "definition")  # read back in the active language (i18n)
+
     label: str
     unit: str  # "usd" | "count" | "percent" (fraction) | "ratio"
     definition: str = ""
@@ -42,29 +45,52 @@ class MetricInfo:
 _MODEL = "by the chosen attribution model (orders credited to the touches in the lookback)"
 
 METRICS: dict[str, MetricInfo] = {
-    "spend": MetricInfo("Spend", "usd", "Media spend reported by the ad platforms (USD)."),
-    "impressions": MetricInfo("Impressions", "count", "Ad impressions (ad-platform reporting)."),
-    "clicks": MetricInfo("Clicks", "count", "Ad clicks (ad-platform reporting)."),
+    "spend": MetricInfo(N_("Spend"), "usd", N_("Media spend reported by the ad platforms (USD).")),
+    "impressions": MetricInfo(
+        N_("Impressions"), "count", N_("Ad impressions (ad-platform reporting).")
+    ),
+    "clicks": MetricInfo(N_("Clicks"), "count", N_("Ad clicks (ad-platform reporting).")),
     # The same definitions as the KPI catalog's: reuse its names.
     "ctr": MetricInfo(KPIS["ctr"].label, "percent", KPIS["ctr"].definition),
     "cpc": MetricInfo(KPIS["cpc"].label, "usd", KPIS["cpc"].definition),
     "conversions": MetricInfo(
-        "Conversions (attributed)", "count", f"Orders credited {_MODEL}; fractional when shared."
+        N_("Conversions (attributed)"),
+        "count",
+        N_(
+            "Orders credited by the chosen attribution model (orders credited to "
+            "the touches in the lookback); fractional when shared."
+        ),
     ),
     "cvr": MetricInfo(
-        "CVR (attributed)", "percent", "Attributed conversions ÷ ad clicks (a share of clicks)."
+        N_("CVR (attributed)"),
+        "percent",
+        N_("Attributed conversions ÷ ad clicks (a share of clicks)."),
     ),
     "cpa": MetricInfo(
-        "CPA (attributed)",
+        N_("CPA (attributed)"),
         "usd",
-        f"Spend ÷ orders credited {_MODEL} (USD). Not the tracked-purchase CPA of the KPI catalog.",
+        N_(
+            "Spend ÷ orders credited by the chosen attribution "
+            "model (orders credited to the touches "
+            "in the lookback) (USD). Not the tracked-purchase CPA of the KPI catalog."
+        ),
     ),
-    "revenue": MetricInfo("Revenue (attributed)", "usd", f"Order revenue credited {_MODEL}."),
+    "revenue": MetricInfo(
+        N_("Revenue (attributed)"),
+        "usd",
+        N_(
+            "Order revenue credited by the chosen attribution model "
+            "(orders credited to the touches in the lookback)."
+        ),
+    ),
     "roas": MetricInfo(
-        "ROAS (attributed)",
+        N_("ROAS (attributed)"),
         "ratio",
-        f"Return on ad spend: order revenue credited {_MODEL} ÷ the channel's media spend. "
-        "Not the tracked-purchase ROAS of Loop health, which needs no model.",
+        N_(
+            "Return on ad spend: order revenue credited by the chosen attribution model (orders "
+            "credited to the touches in the lookback) ÷ the channel's media spend. "
+            "Not the tracked-purchase ROAS of Loop health, which needs no model."
+        ),
     ),
 }
 """Every metric the channel table and the time-series picker offer."""
@@ -83,7 +109,11 @@ def media_stmt(
     campaign) instead of the warehouse's ``daily_spend``.
     """
     if grain is not None and grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise ValueError(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     if served:
         from data.serving.facts import spend_daily as t
 
@@ -153,7 +183,11 @@ def performance(
     per page); ``serving``: answer from the serving store where it covers the question.
     """
     if model not in attr.MODELS:
-        raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
+        raise ValueError(
+            _("unknown attribution model {model!r}; use one of {MODELS}").format(
+                model=model, MODELS=attr.MODELS
+            )
+        )
     r = route(engine, serving, MEDIA_TABLES, filters)
     media = _media(r, filters, by, None)
     credit = attr.attribute(engine, filters, options, by=by, serving=serving, credit=credit)
@@ -209,7 +243,11 @@ def timeseries(
     ``serving`` / ``credit``: as for :func:`performance`.
     """
     if model not in attr.MODELS:
-        raise ValueError(f"unknown attribution model {model!r}; use one of {attr.MODELS}")
+        raise ValueError(
+            _("unknown attribution model {model!r}; use one of {MODELS}").format(
+                model=model, MODELS=attr.MODELS
+            )
+        )
     r = route(engine, serving, MEDIA_TABLES, filters)
     media = _media(r, filters, "channel", grain)
     media["period"] = pd.to_datetime(media["period"]).astype("datetime64[us]")
@@ -316,8 +354,9 @@ def disagreements(long: pd.DataFrame, *, min_answers: int = 10, n: int = 10) -> 
     ans["share"] = ans["customers"] / ans["answered"]
     ans = ans.sort_values(["share", "customers"], ascending=False).head(n)
     ans["summary"] = [
-        f"{s:.0%} of customers tracked as {t.replace('_', ' ')} say they heard about us via "
-        f"{r.replace('_', ' ')}"
+        _(
+            "{s:.0%} of customers tracked as {replace} say they heard about us via {replace2}"
+        ).format(s=s, replace=t.replace("_", " "), replace2=r.replace("_", " "))
         for s, t, r in zip(ans["share"], ans["tracked"], ans["self_reported"], strict=True)
     ]
     return ans[cols].reset_index(drop=True)

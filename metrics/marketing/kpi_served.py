@@ -27,6 +27,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from data.serving import facts
 from data.sqlfuncs import as_timestamp, day_of, trunc_to
+from i18n import _
 from metrics.filters import Filters
 from metrics.marketing.kpis import Agg, Cond, Measure, Op, Window
 
@@ -145,21 +146,23 @@ def _campaign_join(t: Any) -> Any:
 def _additive(m: Measure, f: Filters, grain: str) -> Select:
     t = _DAILY.get(m.table)
     if t is None:
-        raise NotServable(f"no daily facts for {m.table}")
+        raise NotServable(_("no daily facts for {table}").format(table=m.table))
     by_campaign = grain == "campaign" or grain in _CAMPAIGN_GRAINS
     if m.table == "touchpoints" and by_campaign:
         if f.segments or f.regions:
-            raise NotServable("touchpoints by campaign with a segment or region filter")
+            raise NotServable(_("touchpoints by campaign with a segment or region filter"))
         t = facts.touchpoints_campaign_daily
     agg = Agg(m.agg)
     if agg is Agg.COUNT:
         if m.column is not None:
-            raise NotServable("COUNT(column) is not pre-aggregated")
+            raise NotServable(_("COUNT(column) is not pre-aggregated"))
         value: Any = func.sum(t.c.n)
     elif (m.table, m.column) in _SUMMED:
         value = func.sum(t.c[m.column])
     else:
-        raise NotServable(f"SUM({m.table}.{m.column}) is not pre-aggregated")
+        raise NotServable(
+            _("SUM({table}.{column}) is not pre-aggregated").format(table=m.table, column=m.column)
+        )
     own = m.table in _OWN_CHANNEL
     channel = t.c.channel if own else t.c.get("acquisition_channel")
     conds = [_days(t.c.day, Window(m.window), f), *(_cond(t, c) for c in m.where)]
@@ -206,7 +209,7 @@ def _touchpoint_signature(m: Measure) -> str:
                 have.add((left, Op.NOT_NULL, None))
         if have == wanted:
             return sig
-    raise NotServable("no first-occurrence table for these touchpoint conditions")
+    raise NotServable(_("no first-occurrence table for these touchpoint conditions"))
 
 
 def _lifecycle_signature(m: Measure) -> str:
@@ -223,7 +226,7 @@ def _bucket_start(grain: str, day: Any, f: Filters) -> Any:
 
 def _distinct(m: Measure, f: Filters, grain: str) -> Select:
     if m.column != "customer_id":
-        raise NotServable("distinct counts are served for customers only")
+        raise NotServable(_("distinct counts are served for customers only"))
     window = Window(m.window)
     if m.table == "orders" and not m.where:
         t: Any = facts.orders_first
@@ -238,13 +241,13 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
         if grain == "channel" or grain in _CAMPAIGN_GRAINS:
             part = grain
             if f.channels and grain != "channel":
-                raise NotServable("a channel filter with a campaign grain")
+                raise NotServable(_("a channel filter with a campaign grain"))
         elif f.channels:
             if len(f.channels) != 1:
-                raise NotServable("distinct customers over several (not all) channels")
+                raise NotServable(_("distinct customers over several (not all) channels"))
             part, part_value = "channel", f.channels[0]
         if part not in parts:
-            raise NotServable(f"no {part} partition for {sig}")
+            raise NotServable(_("no {part} partition for {sig}").format(part=part, sig=sig))
         part_cond = [t.c.sig == sig, t.c.part == part]
         if part_value is not None:
             part_cond.append(t.c.part_value == part_value)
@@ -255,11 +258,13 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
     elif m.table == "lifecycle_changes":
         sig = _lifecycle_signature(m)
         if not sig:
-            raise NotServable("no first-occurrence table for these stage conditions")
+            raise NotServable(_("no first-occurrence table for these stage conditions"))
         t = facts.lifecycle_first
         part_cond, part_key, channel = [t.c.sig == sig], None, t.c.acquisition_channel
     else:
-        raise NotServable(f"distinct counts over {m.table} are not pre-aggregated")
+        raise NotServable(
+            _("distinct counts over {table} are not pre-aggregated").format(table=m.table)
+        )
 
     key: Any = None
     conds: list[Any] = [*part_cond, *_dims_condition(t, f, channel=channel)]
@@ -283,7 +288,7 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
                 else_=None,
             )
     elif grain != "total":
-        raise NotServable(f"distinct customers by {grain}")
+        raise NotServable(_("distinct customers by {grain}").format(grain=grain))
 
     day, prev = t.c.day, t.c.prev_day
     period = f if window is not Window.PREVIOUS else f.previous_period()
@@ -299,10 +304,10 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
         return _with_key(func.sum(t.c.n), t, conds, key, f)
 
     if grain in TIME_GRAINS:
-        raise NotServable("cohort measures by time bucket are answered per period")
+        raise NotServable(_("cohort measures by time bucket are answered per period"))
     cohort = m.cohort
     if m.table != "orders" or cohort.table != "orders" or cohort.where:
-        raise NotServable("this cohort is not pre-aggregated")
+        raise NotServable(_("this cohort is not pre-aggregated"))
     cw = Window(cohort.window)
     prev_p = f.previous_period()
     if window is Window.CURRENT and not cohort.negate and cw is Window.BEFORE:
@@ -318,7 +323,7 @@ def _distinct(m: Measure, f: Filters, grain: str) -> Select:
         conds.append(or_(in_previous, retained))
         return _with_key(value, t, conds, key, f)
     else:
-        raise NotServable("this cohort is not pre-aggregated")
+        raise NotServable(_("this cohort is not pre-aggregated"))
     return _with_key(func.sum(t.c.n), t, conds, key, f)
 
 
@@ -336,9 +341,9 @@ def _customers_with_orders(m: Measure, f: Filters, grain: str) -> Select:
         or Agg(m.agg) is not Agg.COUNT
         or m.column is not None
     ):
-        raise NotServable("this customers cohort is not pre-aggregated")
+        raise NotServable(_("this customers cohort is not pre-aggregated"))
     if grain in TIME_GRAINS:
-        raise NotServable("cohort measures by time bucket are answered per period")
+        raise NotServable(_("cohort measures by time bucket are answered per period"))
     t = facts.orders_first
     conds = [
         t.c.first_seen_day >= f.start,
@@ -352,7 +357,7 @@ def _customers_with_orders(m: Measure, f: Filters, grain: str) -> Select:
     elif grain in _CUSTOMER_GRAINS:
         key = t.c[grain]
     elif grain != "total":
-        raise NotServable(f"new customers by {grain}")
+        raise NotServable(_("new customers by {grain}").format(grain=grain))
     return _with_key(func.sum(t.c.n), t, conds, key, f)
 
 
@@ -364,5 +369,5 @@ def served_measure_query(m: Measure, filters: Filters, grain: str = "total") -> 
     if m.cohort is not None:
         if m.table == "customers":
             return _customers_with_orders(m, filters, grain)
-        raise NotServable("cohorts are served for customers and orders only")
+        raise NotServable(_("cohorts are served for customers and orders only"))
     return _additive(m, filters, grain)

@@ -58,6 +58,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from data.schema import ExperimentStatus, metadata
 from data.serving.store import ServingStore
 from data.sqlfuncs import as_timestamp, trunc_to
+from i18n import _
 from metrics.filters import Filters
 from metrics.marketing.kpi_served import (
     SERVED_ROLLUPS,
@@ -145,7 +146,7 @@ def _cohort_condition(table: Table, cohort: Cohort, filters: Filters) -> ColumnE
 def _time_column_name(table: str) -> str:
     name = Measure(table, Agg.COUNT).time_col
     if name is None:
-        raise UnsupportedQuery(f"table {table} has no time column")
+        raise UnsupportedQuery(_("table {table} has no time column").format(table=table))
     return name
 
 
@@ -173,7 +174,11 @@ def _dimension_key(m: Measure, table: Table, grain: str) -> tuple[Any, bool, boo
         if "campaign_id" in table.c:
             return _CAMPAIGNS.c[_CAMPAIGN_DIMS[grain]], False, True
         return None, False, False
-    raise UnsupportedQuery(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    raise UnsupportedQuery(
+        _("unknown grain {grain!r}; use one of {GRAINS}").format(
+            grain=grain, GRAINS=", ".join(GRAINS)
+        )
+    )
 
 
 def _aggregate(m: Measure, table: Table) -> ColumnElement[Any]:
@@ -200,7 +205,9 @@ def measure_query(m: Measure, filters: Filters, grain: str = "total") -> Select:
         key, cust, camp = _dimension_key(m, table, grain)
         if key is None:
             raise UnsupportedQuery(
-                f"{m.table} has no {grain}: a KPI built on it cannot be split by {grain}"
+                _("{table} has no {grain}: a KPI built on it cannot be split by {grain}").format(
+                    table=m.table, grain=grain
+                )
             )
         need_customers |= cust
         need_campaigns |= camp
@@ -304,7 +311,11 @@ def buckets(grain: str, filters: Filters) -> list[tuple[dt.date, Filters]]:
     elif grain == "month":
         start = filters.start.replace(day=1)
     else:
-        raise UnsupportedQuery(f"unknown time grain {grain!r}; use one of {TIME_GRAINS}")
+        raise UnsupportedQuery(
+            _("unknown time grain {grain!r}; use one of {TIME_GRAINS}").format(
+                grain=grain, TIME_GRAINS=TIME_GRAINS
+            )
+        )
     while start <= filters.end:
         if grain == "day":
             nxt = start + dt.timedelta(days=1)
@@ -328,8 +339,16 @@ def _bucketed_query(
     parts = buckets(grain, filters)
     if len(parts) > MAX_BUCKETS:
         raise UnsupportedQuery(
-            f"{kpi.label} by {grain} over {filters.days} days needs {len(parts)} periods; "
-            f"choose a coarser grain or a shorter date range (at most {MAX_BUCKETS})."
+            _(
+                "{label} by {grain} over {days} days needs {parts} periods; choose a coarser grain "
+                "or a shorter date range (at most {MAX_BUCKETS})."
+            ).format(
+                label=kpi.label,
+                grain=grain,
+                days=filters.days,
+                parts=len(parts),
+                MAX_BUCKETS=MAX_BUCKETS,
+            )
         )
     selects = []
     for start, bucket in parts:
@@ -355,7 +374,11 @@ def kpi_query(
     """
     kpi = get_kpi(kpi) if isinstance(kpi, str) else kpi
     if grain not in GRAINS:
-        raise UnsupportedQuery(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise UnsupportedQuery(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     if grain in TIME_GRAINS and is_period_relative(kpi):
         if measure is served_measure_query:
             return _served_bucketed_query(kpi, filters, grain)
@@ -369,8 +392,16 @@ def _served_bucketed_query(kpi: Kpi, filters: Filters, grain: str) -> Select:
     parts = buckets(grain, filters)
     if len(parts) > MAX_BUCKETS:
         raise UnsupportedQuery(
-            f"{kpi.label} by {grain} over {filters.days} days needs {len(parts)} periods; "
-            f"choose a coarser grain or a shorter date range (at most {MAX_BUCKETS})."
+            _(
+                "{label} by {grain} over {days} days needs {parts} periods; choose a coarser grain "
+                "or a shorter date range (at most {MAX_BUCKETS})."
+            ).format(
+                label=kpi.label,
+                grain=grain,
+                days=filters.days,
+                parts=len(parts),
+                MAX_BUCKETS=MAX_BUCKETS,
+            )
         )
     rows = []
     for start, bucket in parts:
@@ -433,8 +464,15 @@ def ignored_filters(kpi: Kpi | str, filters: Filters) -> list[str]:
             missing.append("region")
         if missing:
             notes.append(
-                f"{kpi.label}: {m.table} has no customer, so its {m.column or 'rows'} "
-                f"are not filtered by {' or '.join(missing)}."
+                _(
+                    "{label}: {table} has no customer, so its {value} "
+                    "are not filtered by {missing}."
+                ).format(
+                    label=kpi.label,
+                    table=m.table,
+                    value=m.column or "rows",
+                    missing=" or ".join(missing),
+                )
             )
     return notes
 
@@ -467,9 +505,9 @@ def _route(
 ) -> tuple[Select, str]:
     """(served statement, "") when the serving store covers it, else (None, why not)."""
     if serving is None:
-        return None, "no serving store"  # type: ignore[return-value]
+        return None, _("no serving store")  # type: ignore[return-value]
     if not serving.covers(SERVED_ROLLUPS, filters.end):
-        return None, "the serving store does not cover this period yet"  # type: ignore[return-value]
+        return None, _("the serving store does not cover this period yet")  # type: ignore[return-value]
     try:
         return build(served), ""
     except NotServable as exc:
@@ -496,7 +534,11 @@ def fetch_kpi(
     value); ``df.attrs["source"]`` says ``"serving"`` or ``"live"`` (``"source_reason"``: why).
     """
     if grain not in GRAINS:
-        raise UnsupportedQuery(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise UnsupportedQuery(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     served, reason = _route(
         serving, filters, lambda m: kpi_query(kpi_name, filters, grain, measure=m)
     )
@@ -512,7 +554,7 @@ def totals_query(
     """One statement: rows (kpi, period ∈ {current, previous}, value, n) for the given KPIs;
     ``n`` is a ratio KPI's denominator (its sample size), NULL for other kinds."""
     if not names:
-        raise ValueError("totals_query needs at least one KPI name")
+        raise ValueError(_("totals_query needs at least one KPI name"))
     selects = []
     for name in names:
         kpi = get_kpi(name)

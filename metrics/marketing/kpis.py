@@ -31,6 +31,7 @@ from typing import assert_never
 from sqlalchemy import Date, DateTime
 
 from data.schema import PAID_CHANNELS, TABLE_ROLES, Channel, EventType, LoopStage, Stage, metadata
+from i18n import N_, TranslatedFields
 from metrics import formatting as fmt
 
 
@@ -126,8 +127,10 @@ class Measure:
 
 
 @dataclass(frozen=True)
-class Kpi:
+class Kpi(TranslatedFields):
     """One KPI definition. ``definition`` answers "how is this computed?" in plain language."""
+
+    TRANSLATED = ("label", "definition")  # read back in the active language (i18n)
 
     name: str
     label: str
@@ -187,8 +190,8 @@ def _k(**kw: object) -> Kpi:
 _DEFS: tuple[Kpi, ...] = (
     _k(
         name="new_customers",
-        label="New customers",
-        definition="Customers (or leads) first seen in the period, by tracked first touch.",
+        label=N_("New customers"),
+        definition=N_("Customers (or leads) first seen in the period, by tracked first touch."),
         kind=KpiKind.SIMPLE,
         unit=Unit.COUNT,
         direction=Direction.HIGHER,
@@ -198,8 +201,10 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="revenue",
-        label="Revenue",
-        definition="Sum of order revenue (USD, net of discounts) for orders placed in the period.",
+        label=N_("Revenue"),
+        definition=N_(
+            "Sum of order revenue (USD, net of discounts) for orders placed in the period."
+        ),
         kind=KpiKind.SIMPLE,
         unit=Unit.USD,
         direction=Direction.HIGHER,
@@ -209,8 +214,8 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="paid_spend",
-        label="Paid media spend",
-        definition="Media spend (USD) on paid channels (paid search, paid social, video).",
+        label=N_("Paid media spend"),
+        definition=N_("Media spend (USD) on paid channels (paid search, paid social, video)."),
         kind=KpiKind.SIMPLE,
         unit=Unit.USD,
         direction=Direction.LOWER,
@@ -220,11 +225,14 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="cac",
-        label="CAC",
+        label=N_("CAC"),
         definition=(
-            "Customer acquisition cost (blended): paid media spend in the period ÷ new "
-            "customers first seen in the period (all channels). By channel: that channel's "
-            "spend ÷ customers acquired through it (0 for channels without spend)."
+            N_(
+                "Customer acquisition cost (blended): paid media "
+                "spend in the period ÷ new customers "
+                "first seen in the period (all channels). By channel: that channel's spend ÷ "
+                "customers acquired through it (0 for channels without spend)."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
@@ -236,10 +244,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="conversion_rate",
-        label="Conversion rate",
+        label=N_("Conversion rate"),
         definition=(
-            "Share of new customers (first seen in the period) who placed at least one "
-            "order in the same period."
+            N_(
+                "Share of new customers (first seen in the period) "
+                "who placed at least one order in "
+                "the same period."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -251,8 +262,8 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="ctr",
-        label="CTR",
-        definition="Click-through rate: ad clicks ÷ ad impressions (ad-platform reporting).",
+        label=N_("CTR"),
+        definition=N_("Click-through rate: ad clicks ÷ ad impressions (ad-platform reporting)."),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
         direction=Direction.HIGHER,
@@ -263,8 +274,8 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="cpc",
-        label="CPC",
-        definition="Cost per click: media spend ÷ ad clicks (ad-platform reporting, USD).",
+        label=N_("CPC"),
+        definition=N_("Cost per click: media spend ÷ ad clicks (ad-platform reporting, USD)."),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
         direction=Direction.LOWER,
@@ -275,11 +286,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="cpa",
-        label="CPA (tracked purchases)",
+        label=N_("CPA (tracked purchases)"),
         definition=(
-            "Cost per acquisition from tracking: paid media spend ÷ purchase events whose "
-            "tracked channel (the channel of the purchase touchpoint) is a paid channel. No "
-            "attribution model or lookback: compare with the model-attributed CPA on Channels."
+            N_(
+                "Cost per acquisition from tracking: paid media spend ÷ purchase events whose "
+                "tracked channel (the channel of the purchase touchpoint) is a paid channel. No "
+                "attribution model or lookback: compare with the model-attributed CPA on Channels."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
@@ -291,13 +304,16 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="roas",
-        label="ROAS (tracked purchases)",
+        label=N_("ROAS (tracked purchases)"),
         definition=(
-            "Return on ad spend from tracking: value of purchase events whose tracked channel "
-            "(the channel of the purchase touchpoint) is a paid channel ÷ paid media spend. "
-            "3.0× = $3 of tracked revenue per $1 spent. No attribution model or lookback: it is "
-            "not the model-attributed ROAS of Channels & attribution, which credits orders to "
-            "the marketing touches before them."
+            N_(
+                "Return on ad spend from tracking: value of purchase events whose tracked channel "
+                "(the channel of the purchase touchpoint) is a paid "
+                "channel ÷ paid media spend. 3.0× "
+                "= $3 of tracked revenue per $1 spent. No attribution model or lookback: it is not "
+                "the model-attributed ROAS of Channels & attribution, which credits orders to the "
+                "marketing touches before them."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.RATIO,
@@ -310,8 +326,8 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="aov",
-        label="Average order value",
-        definition="Order revenue ÷ number of orders placed in the period (USD).",
+        label=N_("Average order value"),
+        definition=N_("Order revenue ÷ number of orders placed in the period (USD)."),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
         direction=Direction.HIGHER,
@@ -322,10 +338,12 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="repeat_purchase_rate",
-        label="Repeat-purchase rate",
+        label=N_("Repeat-purchase rate"),
         definition=(
-            "Share of customers who ordered in the period and had already ordered before the "
-            "period started (returning buyers ÷ all buyers)."
+            N_(
+                "Share of customers who ordered in the period and had already ordered before the "
+                "period started (returning buyers ÷ all buyers)."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -339,10 +357,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="retention_rate",
-        label="Retention",
+        label=N_("Retention"),
         definition=(
-            "Of the customers who ordered in the previous period of equal length, the share "
-            "who ordered again in this period."
+            N_(
+                "Of the customers who ordered in the previous "
+                "period of equal length, the share who "
+                "ordered again in this period."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -354,10 +375,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="churn_rate",
-        label="Churn",
+        label=N_("Churn"),
         definition=(
-            "Of the customers who ordered in the previous period of equal length, the share "
-            "who did not order in this period (1 − retention)."
+            N_(
+                "Of the customers who ordered in the previous "
+                "period of equal length, the share who "
+                "did not order in this period (1 − retention)."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -375,10 +399,12 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="clv",
-        label="CLV (historical)",
+        label=N_("CLV (historical)"),
         definition=(
-            "Historical customer value over the period: order revenue ÷ distinct customers who "
-            "ordered in the period (USD per buying customer)."
+            N_(
+                "Historical customer value over the period: order revenue ÷ distinct customers who "
+                "ordered in the period (USD per buying customer)."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.USD,
@@ -390,8 +416,10 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="clv_cac",
-        label="CLV:CAC",
-        definition="CLV (historical, per buying customer) ÷ CAC (blended). Above 3× is healthy.",
+        label=N_("CLV:CAC"),
+        definition=N_(
+            "CLV (historical, per buying customer) ÷ CAC (blended). Above 3× is healthy."
+        ),
         kind=KpiKind.DERIVED,
         unit=Unit.RATIO,
         direction=Direction.HIGHER,
@@ -402,10 +430,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="email_open_rate",
-        label="Email open rate",
+        label=N_("Email open rate"),
         definition=(
-            "Email opens ÷ email sends, per send (not per recipient). A send is an "
-            "'impression' touchpoint on the email channel."
+            N_(
+                "Email opens ÷ email sends, per send (not per "
+                "recipient). A send is an 'impression' "
+                "touchpoint on the email channel."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -417,10 +448,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="email_click_rate",
-        label="Email click rate",
+        label=N_("Email click rate"),
         definition=(
-            "Email clicks ÷ email sends, per send (not click-to-open). A send is an "
-            "'impression' touchpoint on the email channel."
+            N_(
+                "Email clicks ÷ email sends, per send (not "
+                "click-to-open). A send is an 'impression' "
+                "touchpoint on the email channel."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -432,10 +466,12 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="nps",
-        label="NPS",
+        label=N_("NPS"),
         definition=(
-            "Net Promoter Score: % of NPS answers that are promoters (9–10) minus % that are "
-            "detractors (0–6), in points from −100 to +100."
+            N_(
+                "Net Promoter Score: % of NPS answers that are promoters (9–10) minus % that are "
+                "detractors (0–6), in points from −100 to +100."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.POINTS,
@@ -450,8 +486,10 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="csat",
-        label="CSAT",
-        definition="Customer satisfaction: share of CSAT answers scoring 4 or 5 on the 1–5 scale.",
+        label=N_("CSAT"),
+        definition=N_(
+            "Customer satisfaction: share of CSAT answers scoring 4 or 5 on the 1–5 scale."
+        ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
         direction=Direction.HIGHER,
@@ -463,10 +501,12 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="referral_rate",
-        label="Referral rate",
+        label=N_("Referral rate"),
         definition=(
-            "Distinct customers with at least one referral event in the period ÷ distinct "
-            "customers who ordered in the period."
+            N_(
+                "Distinct customers with at least one referral event in the period ÷ distinct "
+                "customers who ordered in the period."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -478,11 +518,13 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="reactivation_rate",
-        label="Reactivation rate",
+        label=N_("Reactivation rate"),
         definition=(
-            "Distinct customers who moved out of 'dormant' in the period ÷ distinct customers "
-            "who had entered 'dormant' at any time up to the end of the period (the dormant "
-            "pool)."
+            N_(
+                "Distinct customers who moved out of 'dormant' in the period ÷ distinct customers "
+                "who had entered 'dormant' at any time up to the end of the period (the dormant "
+                "pool)."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -505,8 +547,8 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="reach",
-        label="Reach",
-        definition="Distinct customers with at least one touchpoint (any event) in the period.",
+        label=N_("Reach"),
+        definition=N_("Distinct customers with at least one touchpoint (any event) in the period."),
         kind=KpiKind.SIMPLE,
         unit=Unit.COUNT,
         direction=Direction.HIGHER,
@@ -516,10 +558,12 @@ _DEFS: tuple[Kpi, ...] = (
     ),
     _k(
         name="campaign_conversion_rate",
-        label="Campaign conversion",
+        label=N_("Campaign conversion"),
         definition=(
-            "Distinct customers with a purchase event attributed to a campaign ÷ distinct "
-            "customers touched by a campaign (any event with a campaign) in the period."
+            N_(
+                "Distinct customers with a purchase event attributed to a campaign ÷ distinct "
+                "customers touched by a campaign (any event with a campaign) in the period."
+            )
         ),
         kind=KpiKind.RATIO,
         unit=Unit.PERCENT,
@@ -693,6 +737,11 @@ def _check_formula(where: str, kpi: Kpi, catalog: dict[str, Kpi]) -> list[str]:
 # --- formatting -----------------------------------------------------------------------------
 
 
+COMPACT_FROM = 1e9
+"""Money at or above this many units is shown compact on tiles in a currency without minor
+units (VND: ``362 tỷ ₫``); dollar amounts are never that large on a tile."""
+
+
 def format_value(kpi: Kpi, value: float | None) -> str:
     """The value as shown on a tile: ``12,345`` / ``$1,234`` / ``12.3%`` / ``3.20×`` / ``+25``
     (:mod:`metrics.formatting`, the app's one formatter; ``–`` when missing)."""
@@ -700,6 +749,8 @@ def format_value(kpi: Kpi, value: float | None) -> str:
     if unit is Unit.COUNT:
         return fmt.count(value)
     if unit is Unit.USD:
+        if fmt.is_whole_currency() and value is not None and abs(value) >= COMPACT_FROM:
+            return fmt.money_compact(value)  # 361.989.523.000 ₫ does not fit a tile: 362 tỷ ₫
         return fmt.money(value)
     if unit is Unit.PERCENT:
         return fmt.percent(value)

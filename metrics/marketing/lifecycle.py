@@ -45,6 +45,7 @@ from data.schema import (
 from data.serving import lifecycle as srv
 from data.serving.store import ServingStore
 from data.sqlfuncs import GRAINS, days_between, trunc_to
+from i18n import _
 from metrics.filters import Filters
 from metrics.marketing.kpi_sql import fetch_kpi_totals
 from metrics.marketing.kpis import KPIS, format_value
@@ -53,7 +54,9 @@ from metrics.marketing.serving_route import Route, live_tag, route, tag
 lc = lifecycle_changes
 STAGE_ORDER: tuple[str, ...] = (*(s.value for s in FUNNEL_STAGES), Stage.DORMANT.value)
 KINDS: tuple[str, ...] = ("forward", "backward", "to dormant", "reactivation")
-PERCENTILE_DIALECTS = frozenset({"postgresql", "duckdb"})
+PERCENTILE_DIALECTS = frozenset({"postgresql", "duckdb", "hive", "databricks"})
+"""Dialects with ``percentile_cont(…) WITHIN GROUP``; the others (SQLite, MySQL/MariaDB) use the
+rank-based median below, which equals it."""
 
 
 def _customer_condition(filters: Filters) -> ColumnElement[bool]:
@@ -90,7 +93,11 @@ def transition_kind(from_stage: ColumnElement, to_stage: ColumnElement) -> Colum
 def stage_volume_stmt(filters: Filters, grain: str = "week") -> Select:
     """Entries per stage per period: ``period, stage, entries, customers``."""
     if grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise ValueError(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     period = trunc_to(grain, lc.c.changed_at).label("period")
     return (
         select(
@@ -111,7 +118,11 @@ def served_stage_volume_stmt(filters: Filters, grain: str = "week") -> Select:
     and stage on the row whose previous entry into the stage is before the period's first day
     in the filter range (``max(period start, filters.start)``)."""
     if grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+        raise ValueError(
+            _("unknown grain {grain!r}; use one of {GRAINS}").format(
+                grain=grain, GRAINS=", ".join(GRAINS)
+            )
+        )
     e = srv.entries
     period = trunc_to(grain, e.c.day).label("period")
     first = or_(
@@ -772,7 +783,9 @@ def stage_kpis(
     names = [n for ns in STAGE_KPI_NAMES.values() for n in ns if n in KPIS]
     cols = ["stage", "kpi", "label", "definition", "current", "previous", "change", "display"]
     cols += ["n_current", "n_previous"]
-    reason = "KPI catalog figures (metrics.marketing.kpi_sql)" if serving else "no serving store"
+    reason = (
+        _("KPI catalog figures (metrics.marketing.kpi_sql)") if serving else _("no serving store")
+    )
     if not names:
         return live_tag(pd.DataFrame(columns=cols), reason)
     fetched = fetch_kpi_totals(engine, names, filters, serving=serving)

@@ -44,6 +44,7 @@ from enum import StrEnum
 import pandas as pd
 
 from data.schema import PAID_CHANNELS, Channel, LoopStage
+from i18n import N_, _
 from metrics import formatting as fmt
 from metrics import small_samples as small
 from metrics.experiments.evolve import EvolveSummary
@@ -55,11 +56,13 @@ STATUS_RULES = (__doc__ or "").split("------------------------------\n")[-1]
 
 
 class Status(StrEnum):
-    HEALTHY = "healthy"
-    WATCH = "watch"
-    AT_RISK = "at risk"
-    NO_DATA = "no data"
-    NOT_APPLICABLE = "not applicable under this filter"
+    """A loop's or signal's health; the values are English msgids (show ``_(status.value)``)."""
+
+    HEALTHY = N_("healthy")
+    WATCH = N_("watch")
+    AT_RISK = N_("at risk")
+    NO_DATA = N_("no data")
+    NOT_APPLICABLE = N_("not applicable under this filter")
 
 
 _SEVERITY = {Status.HEALTHY: 0, Status.WATCH: 1, Status.AT_RISK: 2}
@@ -144,13 +147,13 @@ def not_applicable(signal: str, filters: Filters | None) -> str | None:
     if filters is None:
         return None
     if signal == "brand_share" and filters.channels:
-        return "the channel filter decides which channels new customers came from"
+        return _("the channel filter decides which channels new customers came from")
     if signal in _PAID_MEDIA_SIGNALS:
         if filters.segments or filters.regions:
-            return "media spend has no segment or region, so it cannot be split by them"
+            return _("media spend has no segment or region, so it cannot be split by them")
         paid = {str(c) for c in PAID_CHANNELS}
         if filters.channels and not paid & set(filters.channels):
-            return "no paid channel is selected, so there is no media spend"
+            return _("no paid channel is selected, so there is no media spend")
     return None
 
 
@@ -186,7 +189,7 @@ def _signal(
     """A graded signal; ``inapplicable`` (why the filters make it meaningless) overrides it."""
     if inapplicable is not None:
         return Signal(name, None, "–", Status.NOT_APPLICABLE, f"not applicable: {inapplicable}")
-    reason = "no data in this period" if status is Status.NO_DATA else f"{display} ({rule})"
+    reason = _("no data in this period") if status is Status.NO_DATA else f"{display} ({rule})"
     return Signal(name, None if _missing(value) else value, display, status, reason)
 
 
@@ -206,21 +209,27 @@ def express_health(
             nps,
             format_value(KPIS["nps"], nps),
             grade_higher(nps, NPS_HEALTHY, NPS_AT_RISK),
-            f"healthy ≥ +{NPS_HEALTHY:.0f}, at risk < {NPS_AT_RISK:.0f}",
+            _("healthy ≥ +{NPS_HEALTHY:.0f}, at risk < {NPS_AT_RISK:.0f}").format(
+                NPS_HEALTHY=NPS_HEALTHY, NPS_AT_RISK=NPS_AT_RISK
+            ),
         ),
         _signal(
             "CSAT",
             csat,
             _pct(csat),
             grade_higher(csat, CSAT_HEALTHY, CSAT_AT_RISK),
-            f"healthy ≥ {CSAT_HEALTHY:.0%}, at risk < {CSAT_AT_RISK:.0%}",
+            _("healthy ≥ {CSAT_HEALTHY:.0%}, at risk < {CSAT_AT_RISK:.0%}").format(
+                CSAT_HEALTHY=CSAT_HEALTHY, CSAT_AT_RISK=CSAT_AT_RISK
+            ),
         ),
         _signal(
-            "Brand-pull share of new customers",
+            _("Brand-pull share of new customers"),
             brand,
             _pct(brand),
             grade_higher(brand, BRAND_SHARE_HEALTHY, BRAND_SHARE_AT_RISK),
-            f"direct + organic search + referral; healthy ≥ {BRAND_SHARE_HEALTHY:.0%}",
+            _("direct + organic search + referral; healthy ≥ {BRAND_SHARE_HEALTHY:.0%}").format(
+                BRAND_SHARE_HEALTHY=BRAND_SHARE_HEALTHY
+            ),
             not_applicable("brand_share", filters),
         ),
     )
@@ -269,11 +278,13 @@ def tailor_health(lift: TailorLift) -> LoopHealth:
     shown = fmt.percent(value, signed=True)
     signals = (
         _signal(
-            "Personalised vs generic conversion lift",
+            _("Personalised vs generic conversion lift"),
             value,
             f"{shown} ({_pct(lift.personalised)} vs {_pct(lift.generic)})",
             status,
-            f"healthy ≥ +{LIFT_HEALTHY:.0%}, at risk < 0; needs ≥ {MIN_REACH} customers per kind",
+            _(
+                "healthy ≥ +{LIFT_HEALTHY:.0%}, at risk < 0; needs ≥ {MIN_REACH} customers per kind"
+            ).format(LIFT_HEALTHY=LIFT_HEALTHY, MIN_REACH=MIN_REACH),
         ),
     )
     return LoopHealth(LoopStage.TAILOR, combine(signals), signals)
@@ -306,7 +317,9 @@ def amplify_health(
             roas,
             format_value(KPIS["roas"], roas),
             grade_higher(roas, ROAS_HEALTHY, ROAS_AT_RISK),
-            f"healthy ≥ {ROAS_HEALTHY:.0f}×, at risk < {ROAS_AT_RISK:.0f}×",
+            _("healthy ≥ {ROAS_HEALTHY:.0f}×, at risk < {ROAS_AT_RISK:.0f}×").format(
+                ROAS_HEALTHY=ROAS_HEALTHY, ROAS_AT_RISK=ROAS_AT_RISK
+            ),
             not_applicable("roas", filters),
         ),
         _signal(
@@ -314,15 +327,19 @@ def amplify_health(
             clv_cac,
             format_value(KPIS["clv_cac"], clv_cac),
             grade_higher(clv_cac, CLV_CAC_HEALTHY, CLV_CAC_AT_RISK),
-            f"healthy ≥ {CLV_CAC_HEALTHY:.0f}×, at risk < {CLV_CAC_AT_RISK:.0f}×",
+            _("healthy ≥ {CLV_CAC_HEALTHY:.0f}×, at risk < {CLV_CAC_AT_RISK:.0f}×").format(
+                CLV_CAC_HEALTHY=CLV_CAC_HEALTHY, CLV_CAC_AT_RISK=CLV_CAC_AT_RISK
+            ),
             not_applicable("clv_cac", filters),
         ),
         _signal(
-            "CAC change vs previous period",
+            _("CAC change vs previous period"),
             change,
             fmt.percent(change, signed=True),
             cac_status,
-            f"watch from +{CAC_RISE_WATCH:.0%}, at risk from +{CAC_RISE_AT_RISK:.0%}",
+            _("watch from +{CAC_RISE_WATCH:.0%}, at risk from +{CAC_RISE_AT_RISK:.0%}").format(
+                CAC_RISE_WATCH=CAC_RISE_WATCH, CAC_RISE_AT_RISK=CAC_RISE_AT_RISK
+            ),
             not_applicable("cac_change", filters),
         ),
     )
@@ -346,11 +363,11 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
         status = Status.AT_RISK
     signals = (
         _signal(
-            "Experiments running / concluded",
+            _("Experiments running / concluded"),
             float(running),
             f"{fmt.count(running)} running, {fmt.count(concluded)} concluded",
             status,
-            "healthy when ≥ 1 is running",
+            _("healthy when ≥ 1 is running"),
         ),
     )
     if summary is None:
@@ -358,24 +375,24 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
     decided = summary.decided_share
     signals += (
         _signal(
-            "Concluded experiments with a decision",
+            _("Concluded experiments with a decision"),
             decided,
             fmt.percent(decided, 0),
             grade_higher(decided, DECIDED_HEALTHY, DECIDED_AT_RISK),
-            "healthy ≥ 80 %, at risk < 40 %",
+            _("healthy ≥ 80 %, at risk < 40 %"),
         ),
         _info_signal(
-            "Win rate (shipped ÷ decided)",
+            _("Win rate (shipped ÷ decided)"),
             summary.win_rate,
             fmt.percent(summary.win_rate, 0),
         ),
         _info_signal(
-            "Decisions that followed the recommendation",
+            _("Decisions that followed the recommendation"),
             summary.followed_share,
             fmt.percent(summary.followed_share, 0),
         ),
         _info_signal(
-            "Estimated impact of shipped changes (sum of relative lifts)",
+            _("Estimated impact of shipped changes (sum of relative lifts)"),
             summary.cumulative_estimated_impact,
             f"{fmt.percent(summary.cumulative_estimated_impact, signed=True)} over "
             f"{fmt.count(summary.shipped)} shipped",
@@ -387,7 +404,7 @@ def evolve_health(activity: Mapping[str, int], summary: EvolveSummary | None = N
 def _info_signal(name: str, value: float | None, display: str) -> Signal:
     """A figure shown beside the graded signals but not graded itself."""
     value = None if _missing(value) else value
-    return Signal(name, value, display, Status.NO_DATA, "shown, not graded", graded=False)
+    return Signal(name, value, display, Status.NO_DATA, _("shown, not graded"), graded=False)
 
 
 # --- highlights -----------------------------------------------------------------------------
@@ -414,10 +431,10 @@ def biggest_mix_shift(now: pd.Series, before: pd.Series) -> tuple[str, float, fl
 def _move_size(kpi: Kpi, current: float, previous: float, change: float) -> str:
     unit = Unit(kpi.unit)
     if unit is Unit.PERCENT:
-        return f"{abs(current - previous) * 100:.1f} pp"
+        return fmt.points(current - previous, signed=False)
     if unit is Unit.POINTS:
-        return f"{abs(current - previous):.0f} points"
-    return f"{abs(change) * 100:.0f}%"
+        return _("{n} points").format(n=fmt.count(abs(current - previous)))
+    return fmt.percent(abs(change), 0)
 
 
 def highlights(
@@ -441,40 +458,56 @@ def highlights(
     moves = moves.reindex(moves["change"].abs().sort_values(ascending=False).index)
     for row in moves.head(3).itertuples():
         kpi = KPIS[row.kpi]
-        verb = "rose" if row.change > 0 else "fell"
-        good = "good" if is_good_change(kpi, row.change) else "bad"
-        text = (
-            f"{kpi.label} {verb} {_move_size(kpi, row.current, row.previous, row.change)} vs "
-            f"the previous {days} days ({format_value(kpi, row.previous)} → "
-            f"{format_value(kpi, row.current)}; {good})"
+        verb = _("rose") if row.change > 0 else _("fell")
+        good = _("good") if is_good_change(kpi, row.change) else _("bad")
+        text = _(
+            "{label} {verb} {kpi} vs the previous {days} days ({kpi2} → {kpi3}; {good})"
+        ).format(
+            label=kpi.label,
+            verb=verb,
+            kpi=_move_size(kpi, row.current, row.previous, row.change),
+            days=days,
+            kpi2=format_value(kpi, row.previous),
+            kpi3=format_value(kpi, row.current),
+            good=good,
         )
         if row.kpi in _MIX_KPIS and shift is not None:
             ch, a, b = shift
-            grew = "grew" if b > a else "shrank"
-            text += (
-                f", as {_channel_name(ch)}'s share of new customers {grew} from "
-                f"{a * 100:.0f}% to {b * 100:.0f}%"
-            )
+            grew = _("grew") if b > a else _("shrank")
+            text += _(
+                ", as {ch}'s share of new customers {grew} from {value:.0f}% to {value2:.0f}%"
+            ).format(ch=_channel_name(ch), grew=grew, value=a * 100, value2=b * 100)
             shift = None  # explain the mix once
         out.append(text + ".")
     for loop in loops:
         if loop.status is Status.AT_RISK and loop.worst is not None:
             out.append(
-                f"{loop.loop.value.title()} loop is at risk: {loop.worst.name} is "
-                f"{loop.worst.display}."
+                _("{title} loop is at risk: {name} is {display}.").format(
+                    title=loop.loop.value.title(), name=loop.worst.name, display=loop.worst.display
+                )
             )
     if len(out) < 3:
         if moves.empty:
             out.append(
-                f"Steady period: no headline KPI moved more than "
-                f"{MIN_HIGHLIGHT_CHANGE:.0%} vs the previous {days} days."
+                _(
+                    "Steady period: no headline KPI moved more than "
+                    "{MIN_HIGHLIGHT_CHANGE:.0%} vs the "
+                    "previous {days} days."
+                ).format(MIN_HIGHLIGHT_CHANGE=MIN_HIGHLIGHT_CHANGE, days=days)
             )
         if not mix_now.empty:
             top = mix_now.idxmax()
             paid = share_of(mix_now, PAID_CHANNELS) or 0.0
             out.append(
-                f"{_channel_name(top).capitalize()} brought the most new customers "
-                f"({mix_now[top] * 100:.0f}%); paid channels brought {paid * 100:.0f}%."
+                _(
+                    "{capitalize} brought the most new customers "
+                    "({value:.0f}%); paid channels brought "
+                    "{value2:.0f}%."
+                ).format(
+                    capitalize=_channel_name(top).capitalize(),
+                    value=mix_now[top] * 100,
+                    value2=paid * 100,
+                )
             )
     if len(out) < 3:
         healthy = [lp.loop.value.title() for lp in loops if lp.status is Status.HEALTHY]

@@ -1,10 +1,12 @@
-"""Predictive CLV, CLV:CAC and payback per acquisition channel (the Retention & CLV page).
+"""Predictive CLV, CLV:CAC and payback per acquisition channel or campaign (Retention & CLV).
 
-For each acquisition channel a BG/NBD model is fitted on the channel's buyers (calibration up
-to the observation end, weeks). Spend is modelled per **segment** (one Gamma-Gamma fit per
-segment over all channels): order values differ by an order of magnitude between segments, and a
-single pooled fit has no finite mean (q <= 1). A channel's expected spend per purchase is its
-buyers' segment mix of those means. Named figures, per customer, in USD:
+For each acquisition channel (or **acquisition campaign**: the campaign of a customer's first
+tracked touch on their acquisition channel: ``cohorts.acquisition_campaigns``)
+a BG/NBD model is fitted on its buyers (calibration up to the observation end, weeks). Spend
+is modelled per **segment** (one Gamma-Gamma fit per segment over all channels): order values
+differ by an order of magnitude between segments, and a single pooled fit has no finite mean
+(q <= 1). A channel's (campaign's) expected spend per purchase is its buyers' segment mix of
+those means. Named figures, per customer, in USD:
 
 - **Predicted CLV (new customer)**: average first-order value + expected spend per purchase ×
   discounted expected repeat purchases over the horizon (``E[X(t)]``, FHL 2005 eq. 7), with a
@@ -14,7 +16,9 @@ buyers' segment mix of those means. Named figures, per customer, in USD:
 - **Historical value**: cumulative revenue per acquired customer over the same number of
   calendar months since the acquisition month, from the monthly cohorts of the last two years
   that have been observed that long.
-- **CLV:CAC**: each value ÷ CAC per paying customer (:func:`metrics.retention.cohorts.channel_cac`);
+- **CLV:CAC**: each value ÷ CAC per paying customer (:func:`metrics.retention.cohorts.channel_cac`,
+  per campaign :func:`~metrics.retention.cohorts.campaign_cac`: the campaign's spend ÷ the
+  customers it acquired, so customers acquired without a campaign carry no CAC);
   **payback**: months since acquisition until cumulative value reaches CAC (predicted: first
   order + expected repeat spend, undiscounted; historical: the cohort revenue curve).
 """
@@ -23,11 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from i18n import _
 from metrics.filters import Filters
 from metrics.retention import cohorts
 from metrics.retention.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, prob_alive
@@ -89,6 +95,7 @@ def _gg_fit(spend: pd.DataFrame, min_repeat: int = MIN_REPEAT_BUYERS):  # noqa: 
 
 
 SEP = "|"
+By = Literal["channel", "campaign"]
 
 
 def channel_clv(
@@ -99,10 +106,12 @@ def channel_clv(
     settings: CLVSettings,
     min_buyers: int = MIN_BUYERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    by: By = "channel",
 ) -> pd.DataFrame:
-    """One row per acquisition channel (see the module docstring for every figure).
+    """One row per acquisition channel, or per acquisition campaign with ``by="campaign"``
+    (``dim`` is then the campaign id as text; see the module docstring for every figure).
 
-    Channels with fewer than ``min_buyers`` buyers, and segments with fewer than
+    Channels or campaigns with fewer than ``min_buyers`` buyers, and segments with fewer than
     ``min_repeat_buyers`` repeat buyers, get no model (a note says so).
     """
     cond = filters.dimension_condition(
@@ -111,20 +120,28 @@ def channel_clv(
         region=cohorts.customers.c.region,
     )
     c = cohorts.customers.c
-    tx = order_transactions(c.acquisition_channel + SEP + c.segment, cond)
+    if by == "campaign":
+        camp = cohorts.acquisition_campaigns()
+        key = cohorts.campaign_key(camp.c.campaign_id)
+        dim = key + SEP + c.acquisition_channel + SEP + c.segment
+        tx = order_transactions(dim, cond, (camp, camp.c.customer_id == c.customer_id))
+    else:
+        tx = order_transactions(c.acquisition_channel + SEP + c.segment, cond)
     summary, spend = fetch_summaries(engine, tx, end, "week")
     if summary.n_customers == 0:
         return pd.DataFrame(columns=COLUMNS)
-    channel_of = np.array([d.split(SEP)[0] for d in summary.dim])
-    segment_of = np.array([d.split(SEP)[-1] for d in summary.dim])
+    # dim: "channel|segment", or "campaign|channel|segment"
+    parts = [d.split(SEP) for d in summary.dim]
+    group_of = np.array([p[0] for p in parts])
+    channel_of = np.array([p[-2] for p in parts])
+    segment_of = np.array([p[-1] for p in parts])
     spend["segment"] = spend["dim"].astype(str).str.split(SEP).str[-1]
     gg_fits = {seg: _gg_fit(sub, min_repeat_buyers) for seg, sub in spend.groupby("segment")}
-    cac = cohorts.channel_cac(engine, filters, start, end).set_index("dim")
+    cac_of = cohorts.campaign_cac if by == "campaign" else cohorts.channel_cac
+    cac = cac_of(engine, filters, start, end).set_index("dim")
     # the historical curve pools every monthly cohort of the last two years
     history_start = min(start, end - dt.timedelta(days=730))
-    cells = cohorts.cohort_retention(
-        engine, filters, history_start, end, "month", "purchase", "channel"
-    )
+    cells = cohorts.cohort_retention(engine, filters, history_start, end, "month", "purchase", by)
     curves = cohorts.retention_curves(cells)
     k = UNIT_DAYS["week"]
     horizon = settings.horizon_days / k
@@ -132,25 +149,42 @@ def channel_clv(
     d_step = step_discount(settings.annual_discount)
     months = max(1, round(settings.horizon_days / MONTH_DAYS))
     rows = []
-    for channel in sorted(set(channel_of)):
-        s = summary.subset(channel_of == channel)
-        segs = segment_of[channel_of == channel]
-        row: dict = {"dim": channel, "buyers": s.n_customers}
-        cc = cac.loc[channel] if channel in cac.index else None
+    channel_fits: dict[tuple, object] = {}
+    for group in sorted(set(group_of)):
+        s = summary.subset(group_of == group)
+        segs = segment_of[group_of == group]
+        # A campaign too small to fit alone borrows the BG/NBD fit of its channel's buyers.
+        fit_on, fit_note = s, ""
+        if by == "campaign" and s.n_customers < min_buyers:
+            pooled = np.isin(channel_of, np.unique(channel_of[group_of == group]))
+            fit_on = summary.subset(pooled)
+            fit_note = _("fewer than {min_buyers} buyers: its channel's purchase model").format(
+                min_buyers=min_buyers
+            )
+        row: dict = {"dim": group, "buyers": s.n_customers}
+        cc = cac.loc[group] if group in cac.index else None
         row["new_customers"] = int(cc["new_customers"]) if cc is not None else 0
         row["spend"] = float(cc["spend"]) if cc is not None else 0.0
         row["cac"] = float(cc["cac"]) if cc is not None else float("nan")
         row["first_order"] = float(s.first_total.sum() / s.n_customers)
-        if s.n_customers < min_buyers or not np.any(s.x > 0):
-            row["fit_note"] = f"fewer than {min_buyers} buyers: no fit"
+        if fit_on.n_customers < min_buyers or not np.any(fit_on.x > 0):
+            row["fit_note"] = _("fewer than {min_buyers} buyers: no fit").format(
+                min_buyers=min_buyers
+            )
             rows.append(row)
             continue
         missing = sorted({g for g in segs if gg_fits.get(g) is None})
         if missing:
-            row["fit_note"] = "no spend model for segment " + ", ".join(missing)
+            row["fit_note"] = _("no spend model for segment ") + ", ".join(missing)
             rows.append(row)
             continue
-        bg_fit = fit_bgnbd(s.x, s.t_x, s.T, s.n)
+        if fit_on is s:
+            bg_fit = fit_bgnbd(s.x, s.t_x, s.T, s.n)
+        else:  # one pooled fit per channel, shared by its small campaigns
+            pool_key = tuple(np.unique(channel_of[group_of == group]))
+            if pool_key not in channel_fits:
+                channel_fits[pool_key] = fit_bgnbd(fit_on.x, fit_on.t_x, fit_on.T, fit_on.n)
+            bg_fit = channel_fits[pool_key]
         mix = {g: float(s.n[segs == g].sum() / s.n_customers) for g in sorted(set(segs))}
         first = row["first_order"]
 
@@ -199,7 +233,7 @@ def channel_clv(
             cum = first + e_m * expected_purchases(bg_fit.params, m * step)
             hit = np.flatnonzero(cum >= row["cac"])
             row["payback_predicted"] = float(m[hit[0]]) if hit.size else float("inf")
-        row["fit_note"] = ""
+        row["fit_note"] = fit_note
         rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=COLUMNS)
     # historical: cohort revenue curve (period k = calendar month k since the acquisition month)

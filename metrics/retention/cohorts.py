@@ -39,29 +39,77 @@ from sqlalchemy import (
     union_all,
 )
 
-from data.schema import EventType, customers, daily_spend, orders, touchpoints
+from data.schema import EventType, campaigns, customers, daily_spend, orders, touchpoints
 from data.sqlfuncs import days_between, trunc_to
+from i18n import _
 from metrics.filters import Filters
 
 Activity = Literal["purchase", "engagement"]
 CohortGrain = Literal["week", "month"]
 DIMENSIONS: dict[str, str] = {
     "channel": "acquisition_channel",
+    "campaign": "acquisition_campaign",
     "segment": "segment",
     "persona": "persona",
 }
 MONTH_DAYS = 30.4375
 UNRECORDED = "(not recorded)"
 """The breakdown value of customers whose channel, segment or persona is NULL in the warehouse."""
+NO_CAMPAIGN = "(no campaign)"
+"""The acquisition campaign of customers whose first touch carried no campaign."""
+
+
+def acquisition_campaigns():  # noqa: ANN201 - a subquery
+    """``customer_id, campaign_id``: each customer's **acquisition campaign**, the campaign of
+    their first tracked touch on their acquisition channel (earliest ``occurred_at``, ties by
+    ``touchpoint_id``); ``campaign_id`` is NULL when that touch carried no campaign."""
+    ranked = (
+        select(
+            touchpoints.c.customer_id,
+            touchpoints.c.campaign_id,
+            func.row_number()
+            .over(
+                partition_by=touchpoints.c.customer_id,
+                order_by=(touchpoints.c.occurred_at, touchpoints.c.touchpoint_id),
+            )
+            .label("rn"),
+        )
+        .select_from(
+            touchpoints.join(
+                customers,
+                and_(
+                    customers.c.customer_id == touchpoints.c.customer_id,
+                    customers.c.acquisition_channel == touchpoints.c.channel,
+                ),
+            )
+        )
+        .subquery("first_touch")
+    )
+    return (
+        select(ranked.c.customer_id, ranked.c.campaign_id)
+        .where(ranked.c.rn == 1)
+        .subquery("acquisition_campaign")
+    )
+
+
+def campaign_key(campaign_id):  # noqa: ANN001, ANN201 - a SQL column
+    """A campaign id as the breakdown text value (NULL: :data:`NO_CAMPAIGN`)."""
+    return func.coalesce(cast(campaign_id, String), literal(NO_CAMPAIGN, String))
 
 
 def _dimension(acq, dimension: str):  # noqa: ANN001, ANN202 - a subquery and its column
-    """The breakdown column of ``acq`` with NULL shown as :data:`UNRECORDED`."""
+    """The breakdown column of ``acq`` with NULL shown as :data:`UNRECORDED` (campaigns: the
+    acquisition campaign's id as text, :data:`NO_CAMPAIGN` without one)."""
+    if dimension == "campaign":
+        return acq.c.acquisition_campaign
     return func.coalesce(acq.c[DIMENSIONS[dimension]], literal(UNRECORDED, String))
 
 
-def _first_orders(filters: Filters, start: dt.date, end: dt.date):  # noqa: ANN202 - subquery
-    """Customers whose first order falls in ``[start, end]``, with their dimensions."""
+def _first_orders(  # noqa: ANN202 - subquery
+    filters: Filters, start: dt.date, end: dt.date, with_campaign: bool = False
+):
+    """Customers whose first order falls in ``[start, end]``, with their dimensions (and their
+    acquisition campaign with ``with_campaign``: one more pass over the touchpoints)."""
     first = (
         select(orders.c.customer_id, func.min(orders.c.ordered_at).label("first_at"))
         .group_by(orders.c.customer_id)
@@ -69,15 +117,21 @@ def _first_orders(filters: Filters, start: dt.date, end: dt.date):  # noqa: ANN2
     )
     lo = dt.datetime.combine(start, dt.time())
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    cols = [
+        first.c.customer_id,
+        first.c.first_at,
+        customers.c.acquisition_channel,
+        customers.c.segment,
+        customers.c.persona,
+    ]
+    source = first.join(customers, customers.c.customer_id == first.c.customer_id)
+    if with_campaign:
+        camp = acquisition_campaigns()
+        cols.append(campaign_key(camp.c.campaign_id).label("acquisition_campaign"))
+        source = source.outerjoin(camp, camp.c.customer_id == first.c.customer_id)
     return (
-        select(
-            first.c.customer_id,
-            first.c.first_at,
-            customers.c.acquisition_channel,
-            customers.c.segment,
-            customers.c.persona,
-        )
-        .select_from(first.join(customers, customers.c.customer_id == first.c.customer_id))
+        select(*cols)
+        .select_from(source)
         .where(
             first.c.first_at >= lo,
             first.c.first_at < hi,
@@ -124,7 +178,7 @@ def cohort_retention_query(
     dimension: str = "channel",
 ) -> Select:
     """``dim, cohort, period, active, revenue`` for every cohort × period with activity."""
-    acq = _first_orders(filters, start, end)
+    acq = _first_orders(filters, start, end, dimension == "campaign")
     act = _activity(activity, end)
     dim = _dimension(acq, dimension).label("dim")
     cohort = trunc_to(grain, acq.c.first_at)
@@ -151,7 +205,7 @@ def cohort_size_query(
     filters: Filters, start: dt.date, end: dt.date, grain: CohortGrain, dimension: str
 ) -> Select:
     """``dim, cohort, size`` (customers acquired per cohort)."""
-    acq = _first_orders(filters, start, end)
+    acq = _first_orders(filters, start, end, dimension == "campaign")
     dim = _dimension(acq, dimension)
     cohort = trunc_to(grain, acq.c.first_at)
     return select(dim.label("dim"), cohort.label("cohort"), func.count().label("size")).group_by(
@@ -189,7 +243,11 @@ def cohort_retention(
     order revenue in the cell (USD).
     """
     if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}; use one of {', '.join(DIMENSIONS)}")
+        raise ValueError(
+            _("unknown dimension {dimension!r}; use one of {DIMENSIONS}").format(
+                dimension=dimension, DIMENSIONS=", ".join(DIMENSIONS)
+            )
+        )
     sizes = _run(engine, cohort_size_query(filters, start, end, grain, dimension))
     cols = ["dim", "cohort", "period", "size", "active", "retention", "revenue"]
     if sizes.empty:
@@ -233,22 +291,20 @@ def retention_curves(cells: pd.DataFrame) -> pd.DataFrame:
     g = g.rename(columns={"size": "customers"})
     g["retention"] = g["active"] / g["customers"]
     g["churn"] = 1.0 - g["retention"]
-    # cumulative revenue per customer: for each k, over cohorts complete through k
-    cum = []
-    for (d, k), _ in g.groupby(["dim", "period"]):
-        sub = cells[(cells["dim"] == d)]
-        eligible = sub.groupby("cohort")["period"].max() >= k
-        cs = sub[sub["cohort"].isin(eligible[eligible].index) & (sub["period"] <= k)]
-        size = sub[(sub["period"] == 0) & sub["cohort"].isin(eligible[eligible].index)]["size"]
-        cum.append(float(cs["revenue"].sum() / size.sum()) if size.sum() else float("nan"))
-    g["cum_revenue"] = cum
-    return g
+    # cumulative revenue per customer through k, over the cohorts complete through k: the grid
+    # holds every period 0..K of a cohort, so the cohorts with a row at k are exactly those
+    cells = cells.sort_values(["dim", "cohort", "period"])
+    cum = cells.assign(cum=cells.groupby(["dim", "cohort"])["revenue"].cumsum())
+    cum = cum.groupby(["dim", "period"], as_index=False)[["cum", "size"]].sum()
+    g = g.merge(cum, on=["dim", "period"], how="left", validate="one_to_one")
+    g["cum_revenue"] = (g["cum"] / g["size"]).where(g["size"] > 0)
+    return g.drop(columns=["cum", "size"])
 
 
 def repeat_purchase_query(filters: Filters, start: dt.date, end: dt.date, dimension: str) -> Select:
     """``dim, days_to_second, customers``: acquired customers by whole days to their second
     purchase day (NULL: no second purchase by ``end``)."""
-    acq = _first_orders(filters, start, end)
+    acq = _first_orders(filters, start, end, dimension == "campaign")
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     day = trunc_to("day", orders.c.ordered_at)
     days = (
@@ -344,3 +400,43 @@ def channel_cac(engine: Engine, filters: Filters, start: dt.date, end: dt.date) 
     out["spend"] = out["spend"].astype(float).fillna(0.0)
     out["cac"] = (out["spend"] / out["new_customers"]).where(out["spend"] > 0)
     return out
+
+
+def campaign_cac(engine: Engine, filters: Filters, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Per acquisition campaign (``dim``: the campaign id as text, :data:`NO_CAMPAIGN`):
+    ``spend`` (USD, the campaign's media spend over the window), ``new_customers`` (first order
+    in the window, acquired by the campaign), ``cac`` = spend ÷ new customers (NaN without
+    spend, as for customers acquired without a campaign)."""
+    acq = _first_orders(filters, start, end, with_campaign=True)
+    new = _run(
+        engine,
+        select(
+            acq.c.acquisition_campaign.label("dim"), func.count().label("new_customers")
+        ).group_by(acq.c.acquisition_campaign),
+    )
+    cond = [daily_spend.c.spend_date >= start, daily_spend.c.spend_date <= end]
+    if filters.channels:
+        cond.append(daily_spend.c.channel.in_(filters.channels))
+    key = campaign_key(daily_spend.c.campaign_id)
+    spend = _run(
+        engine,
+        select(key.label("dim"), func.sum(daily_spend.c.spend).label("spend"))
+        .where(*cond)
+        .group_by(key),
+    )
+    if new.empty:
+        return pd.DataFrame(columns=["dim", "new_customers", "spend", "cac"])
+    new["dim"] = new["dim"].astype(str)
+    if spend.empty:
+        spend = pd.DataFrame(columns=["dim", "spend"])
+    spend["dim"] = spend["dim"].astype(str)
+    out = new.merge(spend, on="dim", how="left")
+    out["spend"] = out["spend"].astype(float).fillna(0.0)
+    out["cac"] = (out["spend"] / out["new_customers"]).where(out["spend"] > 0)
+    return out
+
+
+def campaign_names(engine: Engine) -> dict[str, tuple[str, str]]:
+    """Campaign id as text → (name, channel), from the campaigns table."""
+    rows = _run(engine, select(campaigns.c.campaign_id, campaigns.c.name, campaigns.c.channel))
+    return {str(r.campaign_id): (str(r.name), str(r.channel)) for r in rows.itertuples()}

@@ -113,12 +113,13 @@ def grouped_spend(tx: FromClause, until: dt.date) -> Select:
     )
 
 
-def order_transactions(dimension=None, condition=None) -> FromClause:  # noqa: ANN001
+def order_transactions(dimension=None, condition=None, outer_join=None) -> FromClause:  # noqa: ANN001
     """The warehouse's orders as a transaction selectable (optionally with a customer ``dim``).
 
     ``dimension`` is a ``customers`` column name (``acquisition_channel``, ``segment``,
-    ``persona``) or a SQL expression over ``customers``; ``condition`` an optional filter on
-    ``customers`` columns.
+    ``persona``) or a SQL expression over ``customers`` (and ``outer_join``'s columns);
+    ``condition`` an optional filter on ``customers`` columns; ``outer_join`` an optional
+    ``(selectable, on-clause)`` left-joined to the customers.
     """
     cols = [
         orders.c.customer_id,
@@ -130,9 +131,10 @@ def order_transactions(dimension=None, condition=None) -> FromClause:  # noqa: A
     if dimension is not None:
         expr = customers.c[dimension] if isinstance(dimension, str) else dimension
         cols.append(expr.label("dim"))
-    q = select(*cols).select_from(
-        orders.join(customers, customers.c.customer_id == orders.c.customer_id)
-    )
+    source = orders.join(customers, customers.c.customer_id == orders.c.customer_id)
+    if outer_join is not None:
+        source = source.outerjoin(*outer_join)
+    q = select(*cols).select_from(source)
     if condition is not None:
         q = q.where(condition)
     return q.subquery("tx")

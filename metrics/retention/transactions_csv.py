@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from i18n import _
+
 MAX_ERRORS = 10
 
 
@@ -56,16 +58,25 @@ def parse_transactions_csv(
         else:
             text = source.getvalue()
     except FileNotFoundError:
-        return ParsedTransactions(None, [f"{name}: no such file"])
+        return ParsedTransactions(None, [_("{name}: no such file").format(name=name)])
     except IsADirectoryError:
-        return ParsedTransactions(None, [f"{name}: is a folder, not a CSV file"])
+        return ParsedTransactions(
+            None, [_("{name}: is a folder, not a CSV file").format(name=name)]
+        )
     except UnicodeDecodeError:
-        return ParsedTransactions(None, [f"{name}: not UTF-8 text (is it a spreadsheet?)"])
+        return ParsedTransactions(
+            None, [_("{name}: not UTF-8 text (is it a spreadsheet?)").format(name=name)]
+        )
     except OSError as exc:
-        return ParsedTransactions(None, [f"{name}: cannot be read ({exc.strerror})"])
+        return ParsedTransactions(
+            None,
+            [_("{name}: cannot be read ({strerror})").format(name=name, strerror=exc.strerror)],
+        )
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or not any(c.strip() for c in rows[0]):
-        return ParsedTransactions(None, [f"{name}: empty file (expected a header row)"])
+        return ParsedTransactions(
+            None, [_("{name}: empty file (expected a header row)").format(name=name)]
+        )
     header = [c.strip() for c in rows[0]]
     wanted = [("--customer-col", customer_col), ("--date-col", date_col)]
     if amount_col is not None:
@@ -75,7 +86,7 @@ def parse_transactions_csv(
         return ParsedTransactions(
             None,
             [
-                f"row 1: no column {', '.join(missing)}; the columns are "
+                _("row 1: no column {missing}; the columns are ").format(missing=", ".join(missing))
                 + ", ".join(repr(c) for c in header)
             ],
         )
@@ -83,23 +94,34 @@ def parse_transactions_csv(
     body = rows[1:]
     ragged = [i for i, r in enumerate(body, 2) if len(r) != len(header) and any(r)]
     for i in ragged[:MAX_ERRORS]:
-        errors.append(f"row {i}: expected {len(header)} fields, found {len(body[i - 2])}")
+        errors.append(
+            _("row {i}: expected {header} fields, found {len}").format(
+                i=i, header=len(header), len=len(body[i - 2])
+            )
+        )
     if errors:
         return ParsedTransactions(None, errors)
     body = [r for r in body if any(c.strip() for c in r)]
     if not body:
-        return ParsedTransactions(None, [f"{name}: no transactions after the header"])
+        return ParsedTransactions(
+            None, [_("{name}: no transactions after the header").format(name=name)]
+        )
     line_no = [i for i, r in enumerate(rows[1:], 2) if any(c.strip() for c in r)]
     frame = pd.DataFrame(body, columns=header, dtype=str)
     frame.index = line_no
     cid = frame[customer_col].str.strip()
     for i in cid.index[cid == ""][:MAX_ERRORS]:
-        errors.append(f"row {i}, column {customer_col!r}: the customer id is empty")
+        errors.append(
+            _("row {i}, column {customer_col!r}: the customer id is empty").format(
+                i=i, customer_col=customer_col
+            )
+        )
     ts = _parse_dates(frame[date_col])
     for i in ts.index[ts.isna()][:MAX_ERRORS]:
         errors.append(
-            f"row {i}, column {date_col!r}: expected a date (YYYY-MM-DD), "
-            f"got {frame.at[i, date_col]!r}"
+            _("row {i}, column {date_col!r}: expected a date (YYYY-MM-DD), got {at!r}").format(
+                i=i, date_col=date_col, at=frame.at[i, date_col]
+            )
         )
     out = pd.DataFrame({"customer_id": cid, "ts": ts})
     if amount_col is not None:
@@ -107,13 +129,17 @@ def parse_transactions_csv(
         amount = pd.to_numeric(raw, errors="coerce")
         for i in amount.index[amount.isna()][:MAX_ERRORS]:
             errors.append(
-                f"row {i}, column {amount_col!r}: expected an amount, got "
-                f"{frame.at[i, amount_col]!r}"
+                _("row {i}, column {amount_col!r}: expected an amount, got {at!r}").format(
+                    i=i, amount_col=amount_col, at=frame.at[i, amount_col]
+                )
             )
         for i in amount.index[amount < 0][:MAX_ERRORS]:
             errors.append(
-                f"row {i}, column {amount_col!r}: negative amount {frame.at[i, amount_col]!r} "
-                "(net refunds into their orders first)"
+                _(
+                    "row {i}, column {amount_col!r}: negative amount "
+                    "{at!r} (net refunds into their "
+                    "orders first)"
+                ).format(i=i, amount_col=amount_col, at=frame.at[i, amount_col])
             )
         out["amount"] = amount.astype(float)
     if errors:

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from i18n import _
 from metrics.stats.engine import MetricResult
 from metrics.stats.srm import SRMResult
 
@@ -100,7 +101,7 @@ def _ci(r: MetricResult) -> str:
 
 def _evidence(r: MetricResult) -> str:
     if r.chance_to_win is not None:
-        return f"chance to beat control {r.chance_to_win:.1%}"
+        return _("chance to beat control {chance_to_win:.1%}").format(chance_to_win=r.chance_to_win)
     p = r.p_value_adjusted if r.p_value_adjusted is not None else r.p_value
     label = "always-valid p" if r.engine == "sequential" else "p"
     if _adjusted(r):
@@ -153,7 +154,7 @@ def _rules_out_mde(r: MetricResult) -> bool:
 
 def _aa_failures(primary: MetricResult, guardrails: Sequence[MetricResult]) -> list[str]:
     return [
-        f"A/A test shows a difference — {_describe(r)}."
+        _("A/A test shows a difference — {r}.").format(r=_describe(r))
         for r in (primary, *guardrails)
         if r.ok and r.significant
     ]
@@ -234,21 +235,33 @@ def _recommend(
         return Recommendation(
             K.INVALID,
             (
-                f"Sample ratio mismatch: observed split {shares} vs expected {expected} "
-                f"(chi-square p = {srm.p_value:.2g} < {srm.threshold:g}). Fix the assignment "
-                "before trusting any result.",
+                _(
+                    "Sample ratio mismatch: observed split {shares} vs "
+                    "expected {expected} (chi-square p "
+                    "= {p_value:.2g} < {threshold:g}). Fix the "
+                    "assignment before trusting any result."
+                ).format(
+                    shares=shares, expected=expected, p_value=srm.p_value, threshold=srm.threshold
+                ),
             ),
         )
     if not primary.ok:
         return Recommendation(
-            K.INVALID, (f"The primary metric could not be analysed: {primary.error_message}",)
+            K.INVALID,
+            (
+                _("The primary metric could not be analysed: {error_message}").format(
+                    error_message=primary.error_message
+                ),
+            ),
         )
     if aa_test:
         failures = _aa_failures(primary, guardrails)
         if failures:
             failures.append(
-                "The variants are identical by design, so a significant difference points to "
-                "a tracking, logging or assignment problem: fix it before trusting any test."
+                _(
+                    "The variants are identical by design, so a significant difference points to a "
+                    "tracking, logging or assignment problem: fix it before trusting any test."
+                )
             )
             return Recommendation(K.INVALID, tuple(failures), rule="A/A check")
     harmed = [g for g in guardrails if _harmed(g)]
@@ -261,25 +274,33 @@ def _recommend(
     reasons = [f"Primary metric — {_describe(primary)}."]
     sequential = primary.engine == "sequential"
     if sequential:
-        reached, rule = True, "sequential: always valid at any look"
+        reached, rule = True, _("sequential: always valid at any look")
     elif plan_reached is not None:
         reached = plan_reached
-        rule = "planned end reached" if reached else "before the planned end"
+        rule = _("planned end reached") if reached else _("before the planned end")
     else:
         plan = planned_units or primary.units_for_power
         reached = plan is not None and primary.units >= plan
-        source = "planned sample" if planned_units else "sample the MDE needs (no plan given)"
-        rule = f"{source} {'reached' if reached else 'not reached'}"
+        if planned_units:
+            rule = _("planned sample reached") if reached else _("planned sample not reached")
+        elif reached:
+            rule = _("sample the MDE needs (no plan given) reached")
+        else:
+            rule = _("sample the MDE needs (no plan given) not reached")
         if plan is None:
-            reached, rule = True, "no plan given: this look is taken as the planned end"
+            reached, rule = True, _("no plan given: this look is taken as the planned end")
     if primary.direction == "better" and not reached:
         if _strong(primary, early_stop_p):
-            rule = f"early stop: p < {early_stop_p:g} before the planned sample"
+            rule = _("early stop: p < {early_stop_p:g} before the planned sample").format(
+                early_stop_p=early_stop_p
+            )
         else:
             reasons.append(
-                f"Significant at {primary.alpha:g}, but before the planned sample: a "
-                "fixed-horizon test looked at early needs a much stricter threshold to stop "
-                f"(two-sided p < {early_stop_p:g}); keep running to the plan."
+                _(
+                    "Significant at {alpha:g}, but before the planned sample: a fixed-horizon test "
+                    "looked at early needs a much stricter threshold to stop (two-sided p < "
+                    "{early_stop_p:g}); keep running to the plan."
+                ).format(alpha=primary.alpha, early_stop_p=early_stop_p)
             )
             return Recommendation(K.KEEP_RUNNING, tuple(reasons), rule=rule)
     if primary.direction == "better":
@@ -287,13 +308,18 @@ def _recommend(
         for g in guardrails:
             if not g.ok:
                 pending.append(
-                    f"Guardrail {g.metric or g.variant} could not be analysed: {g.error_message}"
+                    _("Guardrail {value} could not be analysed: {error_message}").format(
+                        value=g.metric or g.variant, error_message=g.error_message
+                    )
                 )
             elif g.non_inferiority is not None and not g.non_inferiority.non_inferior:
                 ni = g.non_inferiority
                 pending.append(
-                    f"Guardrail not yet shown safe — {_describe(g)}; non-inferiority to a "
-                    f"{ni.margin:.1%} margin not established (p = {ni.p_value:.3g})."
+                    _(
+                        "Guardrail not yet shown safe — {g}; "
+                        "non-inferiority to a {margin:.1%} margin not "
+                        "established (p = {p_value:.3g})."
+                    ).format(g=_describe(g), margin=ni.margin, p_value=ni.p_value)
                 )
         if pending:
             return Recommendation(K.KEEP_RUNNING, tuple(reasons + pending), rule=rule)
@@ -301,44 +327,61 @@ def _recommend(
             reasons.append(f"Guardrail OK — {_describe(g)}.")
         return Recommendation(K.SHIP, tuple(reasons), rule=rule)
     if primary.direction == "worse":
-        reasons.append("The treatment is significantly worse on the primary metric: do not ship.")
+        reasons.append(
+            _("The treatment is significantly worse on the primary metric: do not ship.")
+        )
         return Recommendation(K.DONT_SHIP_HARMFUL, tuple(reasons), rule=rule)
     if primary.mde is not None and _rules_out_mde(primary):
         reasons.append(
-            f"No significant effect, and the interval rules out a change as large as the "
-            f"{abs(primary.mde):.1%} MDE: no effect worth having."
+            _(
+                "No significant effect, and the interval rules out a change as large as the "
+                "{mde:.1%} MDE: no effect worth having."
+            ).format(mde=abs(primary.mde))
         )
-        return Recommendation(K.STOP_NO_EFFECT, tuple(reasons), rule="interval excludes the MDE")
+        return Recommendation(K.STOP_NO_EFFECT, tuple(reasons), rule=_("interval excludes the MDE"))
     if primary.power is None or primary.mde is None:
-        reasons.append("No significant effect; power unknown (no MDE given).")
+        reasons.append(_("No significant effect; power unknown (no MDE given)."))
         if not sequential and plan_reached:
             return Recommendation(K.INCONCLUSIVE, tuple(reasons), rule=rule)
         return Recommendation(K.KEEP_RUNNING, tuple(reasons), rule=rule)
     mde_text = f"{primary.mde:.1%}"
     if primary.power >= power_target or (reached and not sequential):
         reasons.append(
-            f"No significant effect, but the interval still includes changes as large as "
-            f'the {mde_text} MDE (power {primary.power:.0%}): inconclusive, not "no effect".'
+            _(
+                "No significant effect, but the interval still includes changes as large as the "
+                '{mde_text} MDE (power {power:.0%}): inconclusive, not "no effect".'
+            ).format(mde_text=mde_text, power=primary.power)
         )
         return Recommendation(K.INCONCLUSIVE, tuple(reasons), rule=rule)
     reasons.append(
-        f"Not significant yet; power to detect a {mde_text} change is {primary.power:.0%} "
-        f"(target {power_target:.0%})."
+        _(
+            "Not significant yet; power to detect a {mde_text} change is {power:.0%} (target "
+            "{power_target:.0%})."
+        ).format(mde_text=mde_text, power=primary.power, power_target=power_target)
     )
     days = None
     needed = primary.units_for_power
     if needed and days_running and days_running > 0 and primary.units > 0:
         days = max(days_running * (needed / primary.units - 1), 0.0)
         reasons.append(
-            f"At the traffic so far ({primary.units / days_running:,.0f} units/day) about "
-            f"{days:,.0f} more days are needed to reach {needed:,} units."
+            _(
+                "At the traffic so far ({value:,.0f} units/day) about {days:,.0f} more days are "
+                "needed to reach {needed:,} units."
+            ).format(value=primary.units / days_running, days=days, needed=needed)
         )
         if days > max_extra_days:
             reasons.append(
-                f"That is more than {max_extra_days:,.0f} days: inconclusive; an effect as "
-                f"large as {mde_text} is unlikely to become detectable in a reasonable time."
+                _(
+                    "That is more than {max_extra_days:,.0f} days: "
+                    "inconclusive; an effect as large as "
+                    "{mde_text} is unlikely to become detectable in a reasonable time."
+                ).format(max_extra_days=max_extra_days, mde_text=mde_text)
             )
             return Recommendation(K.INCONCLUSIVE, tuple(reasons), days, rule=rule)
     elif needed:
-        reasons.append(f"About {needed:,} units in total are needed (now {primary.units:,}).")
+        reasons.append(
+            _("About {needed:,} units in total are needed (now {units:,}).").format(
+                needed=needed, units=primary.units
+            )
+        )
     return Recommendation(K.KEEP_RUNNING, tuple(reasons), days, rule=rule)
